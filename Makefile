@@ -1,0 +1,30 @@
+# selrob: the two commands the README leads with.
+#   make reproduce   set up .venv, train the default digits sweep, run every notebook, write figures
+#   make test        set up .venv, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: reproduce test smoke env clean-runs
+
+env: $(VENV)/.installed
+
+# Re-install when the dependency list changes. pip takes torch from the local disk where a
+# constraint file points there, else from PyPI (set PIP_EXTRA_INDEX_URL for a CPU-only build).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+reproduce: env
+	$(BIN)/selrob reproduce
+
+smoke: env
+	$(BIN)/selrob reproduce --smoke --runs-dir outputs/smoke-runs --figures-dir outputs/smoke-figures
+
+test: env
+	$(BIN)/python -m pytest
+
+clean-runs:
+	rm -rf runs outputs

@@ -1,0 +1,33 @@
+"""selrob: reproduce "Linking average- and worst-case perturbation robustness via class
+selectivity and dimensionality" and "The shape and simplicity biases of adversarially robust
+ImageNet-trained CNNs".
+
+The package holds all logic; the numbered notebooks only call it and plot.
+"""
+
+from selrob.analysis import class_selectivity_index, evaluate_clean, mean_class_selectivity, UnitRecorder
+from selrob.errors import SelrobError
+from selrob.models import build_model
+from selrob.results import SweepResults, load_results, load_sweep
+from selrob.sweep import run_sweep, sweep_configs
+from selrob.config import TrainConfig, resolve_config
+from selrob.training import train_run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SelrobError",
+    "SweepResults",
+    "TrainConfig",
+    "UnitRecorder",
+    "build_model",
+    "class_selectivity_index",
+    "evaluate_clean",
+    "load_results",
+    "load_sweep",
+    "mean_class_selectivity",
+    "resolve_config",
+    "run_sweep",
+    "sweep_configs",
+    "train_run",
+]

@@ -1,0 +1,66 @@
+"""Clean evaluation: accuracy and dataset-level class selectivity in one pass over a test set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from selrob.analysis.selectivity import ClassMeanAccumulator
+from selrob.analysis.units import UnitRecorder
+from selrob.data.base import ImageSet
+from selrob.data.batches import iterate_batches, to_unit_float
+
+
+@dataclass
+class CleanEvaluation:
+    """Accuracy and, per layer, the SI of every unit (Eq. 1 over the whole set, eps = 0)."""
+
+    accuracy: float
+    layer_names: list[str]
+    selectivity: list[np.ndarray]
+    dead_units: list[int]
+
+    @property
+    def layer_means(self) -> list[float]:
+        """Mean SI over each layer's units."""
+        return [float(si.mean()) for si in self.selectivity]
+
+    @property
+    def mean_selectivity(self) -> float:
+        """Eq. 3: mean over layers of the per-layer means."""
+        return float(np.mean(self.layer_means))
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, data: ImageSet, batch_size: int = 1024) -> float:
+    """Top-1 accuracy of ``model`` (put in eval mode) on ``data`` (on the model's device)."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=data.labels.device)
+    for images, labels in iterate_batches(data, batch_size):
+        correct += (model(to_unit_float(images)).argmax(dim=1) == labels).sum()
+    return int(correct) / max(len(data), 1)
+
+
+@torch.no_grad()
+def evaluate_clean(model: nn.Module, data: ImageSet, num_classes: int, batch_size: int = 1024) -> CleanEvaluation:
+    """Accuracy plus class selectivity of every unit, from streamed class sums and counts."""
+    model.eval()
+    accumulator = ClassMeanAccumulator(num_classes)
+    correct = 0
+    with UnitRecorder(model) as units:
+        for images, labels in iterate_batches(data, batch_size):
+            logits = model(to_unit_float(images))
+            correct += int((logits.argmax(dim=1) == labels).sum())
+            accumulator.update(units.activations, labels)
+        names = list(units.layer_names)
+    class_means = accumulator.class_means()
+    dead = [int((means.abs().sum(dim=0) == 0).sum()) for means in class_means]
+    return CleanEvaluation(
+        accuracy=correct / max(len(data), 1),
+        layer_names=names,
+        selectivity=[si.numpy() for si in accumulator.selectivity(eps=0.0)],
+        dead_units=dead,
+    )

@@ -1,0 +1,71 @@
+"""Record every post-ReLU feature map of a model as "units" (paper section 3).
+
+A unit is one channel of a post-ReLU feature map, its activation averaged over spatial
+positions. Layers are counted per ReLU *call* in execution order, because torchvision's blocks
+reuse one ReLU module: ResNet20 has 19 layers, ResNet18 17, ResNet50 49. The logit layer has no
+ReLU and is excluded by construction. Maps are reduced to (batch, channels) inside the hook, so
+whole activation tensors are never kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import TracebackType
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+
+class UnitRecorder:
+    """Context manager that records each ReLU call's spatially averaged output.
+
+    After every forward pass of ``model``, :attr:`activations` holds one (batch, units) tensor per
+    layer, in execution order, and :attr:`layer_names` their names (``module.path:call``). The
+    tensors stay attached to the autograd graph, so the selectivity regularizer and input-unit
+    gradients can differentiate through them.
+
+    Example::
+
+        with UnitRecorder(model) as units:
+            logits = model(images)
+            layer_acts = units.activations
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.activations: list[torch.Tensor] = []
+        self.layer_names: list[str] = []
+        self._calls: Counter[str] = Counter()
+        self._handles: list[RemovableHandle] = []
+
+    def __enter__(self) -> UnitRecorder:
+        self._handles.append(self.model.register_forward_pre_hook(self._reset))
+        for name, module in self.model.named_modules():
+            if isinstance(module, nn.ReLU):
+                self._handles.append(module.register_forward_hook(self._hook_for(name)))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _reset(self, module: nn.Module, args: tuple[object, ...]) -> None:
+        self.activations = []
+        self.layer_names = []
+        self._calls.clear()
+
+    def _hook_for(self, name: str):  # noqa: ANN202 - the hook signature is torch's
+        def hook(module: nn.Module, args: tuple[object, ...], output: torch.Tensor) -> None:
+            units = output.mean(dim=(2, 3)) if output.dim() == 4 else output
+            self.activations.append(units)
+            self.layer_names.append(f"{name}:{self._calls[name]}")
+            self._calls[name] += 1
+
+        return hook

@@ -1,0 +1,165 @@
+"""Training configurations: the paper's protocol per (dataset, arch), every value overridable.
+
+Appendix A.1.1 / A.1.2 of the paper, and the choices made where it is silent:
+
+=============  ==========================  ==========================  ===============================
+               digits (embedded default)   cifar10 (ResNet20)          tinyimagenet (ResNet18 / 50)
+=============  ==========================  ==========================  ===============================
+epochs         20                          200                         90
+batch size     128                         256                         4096 / 1400
+lr schedule    0.1, x0.1 at 10, 15         0.1, x0.1 at 100, 150       0.1, x0.1 at 35, 50, 65, 80
+validation     15 per class (150)          500 per class (5k of 50k)   50 per class (10k)
+augmentation   1-px pad-crop               flip + 4-px pad-crop        flip + 4-px pad-crop
+alpha grid     -1, -0.4, 0, 0.4, 1         13 values, -1 .. 1          15 values, -2 .. 2
+seeds          0, 1, 2                     0..19                       0..19 / 0..4
+=============  ==========================  ==========================  ===============================
+
+All use SGD with momentum 0.9 and weight decay 1e-4, and keep the parameters of the epoch with
+the best validation accuracy. The digits schedule keeps CIFAR's shape (decay at 50% and 75%) and
+is short enough for the main job's time budget. ``smoke=True`` shrinks any preset to seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from selrob.data import check_dataset, dataset_info
+from selrob.errors import SelrobError
+from selrob.models import check_arch
+
+IDENTITY_FIELDS = ("dataset", "arch", "alpha", "seed")
+
+CIFAR_ALPHAS = (-1.0, -0.7, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0)
+
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "digits": dict(epochs=20, batch_size=128, lr=0.1, milestones=(10, 15), val_per_class=15),
+    "cifar10": dict(epochs=200, batch_size=256, lr=0.1, milestones=(100, 150), val_per_class=500),
+    "tinyimagenet": dict(epochs=90, batch_size=4096, lr=0.1, milestones=(35, 50, 65, 80), val_per_class=50),
+}
+ARCH_PROTOCOLS: dict[tuple[str, str], dict[str, Any]] = {
+    ("tinyimagenet", "resnet50"): dict(batch_size=1400),
+}
+GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "digits": dict(alphas=(-1.0, -0.4, 0.0, 0.4, 1.0), seeds=(0, 1, 2)),
+    "cifar10": dict(alphas=CIFAR_ALPHAS, seeds=tuple(range(20))),
+    "tinyimagenet": dict(alphas=(-2.0, *CIFAR_ALPHAS, 2.0), seeds=tuple(range(20))),
+}
+ARCH_GRIDS: dict[tuple[str, str], dict[str, tuple[Any, ...]]] = {
+    ("tinyimagenet", "resnet50"): dict(seeds=tuple(range(5))),
+}
+DEFAULT_ARCH = {"digits": "resnet20", "cifar10": "resnet20", "tinyimagenet": "resnet18"}
+
+SMOKE_PROTOCOL: dict[str, Any] = dict(epochs=2, milestones=(1,), max_train_samples=256, max_eval_samples=200)
+SMOKE_GRID: dict[str, tuple[Any, ...]] = dict(alphas=(-1.0, 0.0, 1.0), seeds=(0, 1))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained run's result.
+
+    Fields added by later options must default to ``None`` or ``False``: those values are left
+    out of :meth:`protocol_key`, so existing runs keep their keys.
+    """
+
+    dataset: str
+    arch: str
+    alpha: float
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    milestones: tuple[int, ...]
+    val_per_class: int
+    hflip: bool
+    crop_padding: int
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_gamma: float = 0.1
+    si_eps: float = 1e-6
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        check_dataset(self.dataset)
+        check_arch(self.arch)
+        if not math.isfinite(self.alpha):
+            raise SelrobError(f"alpha must be a finite number, got {self.alpha}")
+        for name in ("epochs", "batch_size", "val_per_class"):
+            if getattr(self, name) < 1:
+                raise SelrobError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise SelrobError(f"lr must be positive, got {self.lr}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise SelrobError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        values["milestones"] = tuple(values["milestones"])
+        return cls(**values)
+
+    def protocol_key(self) -> str:
+        """Short hash of every result-affecting setting except dataset, arch, alpha and seed."""
+        protocol = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in IDENTITY_FIELDS and v is not None and v is not False
+        }
+        return hashlib.sha1(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def config_field_names() -> list[str]:
+    """Names of the settings that can be overridden."""
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in IDENTITY_FIELDS]
+
+
+def resolve_arch(dataset: str, arch: str | None) -> str:
+    """``arch``, or the paper's default architecture for ``dataset``."""
+    return check_arch(arch) if arch is not None else DEFAULT_ARCH[check_dataset(dataset)]
+
+
+def resolve_config(
+    dataset: str,
+    arch: str | None = None,
+    alpha: float = 0.0,
+    seed: int = 0,
+    smoke: bool = False,
+    **overrides: Any,
+) -> TrainConfig:
+    """The preset for (dataset, arch), shrunk if ``smoke``, then ``overrides`` (None = keep)."""
+    arch = resolve_arch(dataset, arch)
+    info = dataset_info(dataset)
+    values: dict[str, Any] = dict(hflip=info.hflip, crop_padding=info.crop_padding)
+    values.update(PROTOCOLS[dataset])
+    values.update(ARCH_PROTOCOLS.get((dataset, arch), {}))
+    if smoke:
+        values.update(SMOKE_PROTOCOL)
+    unknown = set(overrides) - set(config_field_names())
+    if unknown:
+        raise SelrobError(f"unknown training settings: {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if "milestones" in values:
+        values["milestones"] = tuple(int(m) for m in values["milestones"])
+    return TrainConfig(dataset=dataset, arch=arch, alpha=float(alpha) + 0.0, seed=int(seed), **values)
+
+
+def default_grid(dataset: str, arch: str | None = None, smoke: bool = False) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The ``(alphas, seeds)`` of the paper's sweep for (dataset, arch), or the smoke grid."""
+    if smoke:
+        return SMOKE_GRID["alphas"], SMOKE_GRID["seeds"]
+    arch = resolve_arch(dataset, arch)
+    grid = dict(GRIDS[dataset])
+    grid.update(ARCH_GRIDS.get((dataset, arch), {}))
+    return tuple(grid["alphas"]), tuple(grid["seeds"])

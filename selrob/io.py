@@ -1,0 +1,71 @@
+"""Atomic file writes and safe reads: an interrupted process never leaves a half-written file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+from selrob.errors import SelrobError
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, flush it to disk, then rename it into place.
+
+    The rename is atomic on POSIX file systems, so readers see either the old or the new file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (indented, keys sorted, so diffs of result files stay readable)."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read JSON, turning a missing or corrupt file into a one-line :class:`SelrobError`."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SelrobError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SelrobError(f"{path} is corrupt ({err}); delete it to recompute") from None
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    """``torch.save`` atomically."""
+    atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def load_torch(path: Path) -> Any:
+    """Load a checkpoint as untrusted data (``weights_only=True``: no code runs) onto the CPU."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SelrobError(f"checkpoint {path} does not exist") from None
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SelrobError(
+            f"checkpoint {path} is unreadable ({reason}); delete it to restart that run"
+        ) from None

@@ -1,0 +1,41 @@
+"""Models registered by name; every model takes [0, 1] images and normalises them itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from selrob.errors import SelrobError
+from selrob.models.normalize import NormalizedModel
+from selrob.models.resnet_cifar import resnet20
+from selrob.models.resnet_imagenet import resnet18, resnet50
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "resnet20": resnet20,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+}
+
+
+def check_arch(arch: str) -> str:
+    """Return ``arch`` if it is registered, else raise a one-line error listing the choices."""
+    if arch not in MODELS:
+        raise SelrobError(f"unknown arch {arch!r}; choose one of: {', '.join(MODELS)}")
+    return arch
+
+
+def build_model(
+    arch: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> NormalizedModel:
+    """Build ``arch`` for ``num_classes`` classes with its input normalisation inside it."""
+    backbone = MODELS[check_arch(arch)](num_classes=num_classes, in_channels=in_channels)
+    return NormalizedModel(backbone, mean, std)
+
+
+__all__ = ["MODELS", "NormalizedModel", "build_model", "check_arch"]

@@ -1,0 +1,33 @@
+"""Execute the numbered notebooks with papermill (used by ``selrob reproduce`` and the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from selrob import paths
+from selrob.errors import SelrobError
+
+
+def notebook_paths() -> list[Path]:
+    """``notebooks/NN_<topic>.ipynb`` in number order."""
+    return sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any]) -> Path:
+    """Run ``notebook`` with ``parameters`` injected; the executed copy goes to ``output_dir``.
+
+    Raises :class:`SelrobError` naming the failing cell's error and the executed copy to read.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / notebook.name
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name="python3", progress_bar=False
+        )
+    except PapermillExecutionError as err:
+        raise SelrobError(f"{notebook.name} failed: {err.ename}: {err.evalue} (see {output})") from None
+    return output

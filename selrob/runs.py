@@ -1,0 +1,93 @@
+"""The run store: one folder per trained model, keyed by everything that produced it.
+
+Layout: ``<runs>/<dataset>/<arch>/protocol-<key>/alpha_<alpha>/seed_<seed>/`` where ``key`` hashes
+every other result-affecting setting (:meth:`TrainConfig.protocol_key`). A run folder holds
+
+* ``config.json``  the resolved :class:`TrainConfig` (written first);
+* ``metrics.csv``  one row per finished epoch;
+* ``last.pt``      model, optimizer and history after the last finished epoch (resume point;
+  removed once the run is finished);
+* ``best.pt``      model weights of the best-validation epoch;
+* ``summary.json`` written last: its presence marks a finished run.
+
+Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selrob import paths
+from selrob.errors import SelrobError
+from selrob.io import read_json
+from selrob.config import TrainConfig
+
+
+def format_alpha(alpha: float) -> str:
+    """Folder-name form of alpha: ``-1.0``, ``0.0`` (never ``-0.0``), ``0.4``."""
+    return repr(float(alpha) + 0.0)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder."""
+
+    path: Path
+
+    @classmethod
+    def for_config(cls, config: TrainConfig, runs_root: str | Path | None = None) -> Run:
+        """The folder of ``config`` under the runs folder."""
+        root = paths.runs_dir(runs_root)
+        return cls(
+            root / config.dataset / config.arch / f"protocol-{config.protocol_key()}"
+            / f"alpha_{format_alpha(config.alpha)}" / f"seed_{config.seed}"
+        )
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def last_path(self) -> Path:
+        return self.path / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    def is_finished(self) -> bool:
+        """True once ``summary.json`` exists."""
+        return self.summary_path.is_file()
+
+    def config(self) -> TrainConfig:
+        """The run's resolved configuration."""
+        return TrainConfig.from_dict(read_json(self.config_path))
+
+    def summary(self) -> dict[str, Any]:
+        """The final summary (clean test accuracy, selectivity per layer, ...)."""
+        return read_json(self.summary_path)
+
+
+def find_runs(runs_root: str | Path | None = None) -> list[Run]:
+    """Every finished run under the runs folder, in path order."""
+    root = paths.runs_dir(runs_root)
+    if not root.is_dir():
+        return []
+    return [Run(p.parent) for p in sorted(root.glob("*/*/protocol-*/alpha_*/seed_*/summary.json"))]
+
+
+def check_config_matches(run: Run, config: TrainConfig) -> None:
+    """Refuse to reuse a folder whose stored config differs from ``config``."""
+    stored = run.config()
+    if stored != config:
+        raise SelrobError(f"{run.config_path} holds a different configuration; move that run away first")

@@ -1,0 +1,58 @@
+"""Bootstrapped 95% confidence intervals of the mean across replicates (the paper's error bars)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``(mean, low, high)``: percentile bootstrap interval of the mean.
+
+    Resamples the values with replacement ``n_resamples`` times and takes the
+    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of the resampled means (the
+    same interval as ``scipy.stats.bootstrap(method="percentile")`` and seaborn's
+    ``errorbar=("ci", 95)``). A single value has a zero-width interval.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    mean = float(data.mean())
+    if data.size == 1:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(n_resamples, data.size))].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return mean, float(low), float(high)
+
+
+def summarize(
+    frame: pd.DataFrame,
+    by: str | list[str],
+    values: str | list[str],
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per group: ``n`` and, for each column in ``values``, its mean (column ``<value>``) and
+    bootstrapped CI (``<value>_ci_low``, ``<value>_ci_high``)."""
+    keys = [by] if isinstance(by, str) else list(by)
+    names = [values] if isinstance(values, str) else list(values)
+    rows = []
+    for group, part in frame.groupby(keys, sort=True):
+        row = dict(zip(keys, group if isinstance(group, tuple) else (group,)))
+        row["n"] = len(part)
+        for name in names:
+            row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = bootstrap_ci(
+                part[name].to_numpy(), confidence, seed=seed
+            )
+        rows.append(row)
+    columns = [*keys, "n", *(c for name in names for c in (name, f"{name}_ci_low", f"{name}_ci_high"))]
+    return pd.DataFrame(rows, columns=columns)

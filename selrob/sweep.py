@@ -1,0 +1,206 @@
+"""Alpha x seed sweeps: locally in worker processes, or on Slurm (or locally) through submitit.
+
+Every job calls :func:`selrob.training.train_run`, which skips finished runs and resumes
+interrupted ones, so re-submitting a sweep only does the missing work.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from selrob import paths
+from selrob.errors import SelrobError
+from selrob.runs import Run
+from selrob.config import TrainConfig, default_grid, resolve_config
+from selrob.training.loop import train_run
+
+EXECUTORS = ("local", "submitit-local", "slurm")
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """Resources per training job on Slurm (one run per job, submitted as a job array)."""
+
+    partition: str | None = None
+    timeout_min: int = 24 * 60
+    gpus_per_node: int = 1
+    cpus_per_task: int = 8
+    mem_gb: int | None = None
+    array_parallelism: int = 64
+
+
+def as_tuple(values: float | int | Sequence[Any] | None) -> tuple[Any, ...] | None:
+    """``None`` stays ``None``; a single value becomes a 1-tuple (notebooks pass ``alpha=-1``)."""
+    if values is None:
+        return None
+    if isinstance(values, (int, float)):
+        return (values,)
+    return tuple(values)
+
+
+def sweep_configs(
+    dataset: str,
+    arch: str | None = None,
+    alphas: float | Sequence[float] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    smoke: bool = False,
+    **overrides: Any,
+) -> list[TrainConfig]:
+    """One config per (alpha, seed); ``None`` takes the preset's grid (see :mod:`selrob.config`)."""
+    grid_alphas, grid_seeds = default_grid(dataset, arch, smoke)
+    alpha_values = as_tuple(alphas) or grid_alphas
+    seed_values = as_tuple(seeds) or grid_seeds
+    return [
+        resolve_config(dataset, arch, alpha=a, seed=s, smoke=smoke, **overrides)
+        for a in alpha_values
+        for s in seed_values
+    ]
+
+
+def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None) -> str:
+    """Entry point of one job in another process (plain arguments pickle everywhere)."""
+    return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=False).path)
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _run_local(
+    pending: list[TrainConfig], workers: int, runs_root: Path, data_root: str | None, device: str | None, progress: bool
+) -> list[str]:
+    failures: list[str] = []
+    bar = tqdm(total=len(pending), desc="runs", unit="run", disable=not progress)
+    if workers == 1:
+        for config in pending:
+            try:
+                train_run(config, runs_root, data_root, device, progress=progress)
+            except SelrobError as err:
+                failures.append(f"alpha={config.alpha:g} seed={config.seed}: {err}")
+            bar.update()
+        bar.close()
+        return failures
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
+        futures: dict[Future[str], TrainConfig] = {
+            pool.submit(_train_job, c.to_dict(), str(runs_root), data_root, device): c for c in pending
+        }
+        try:
+            for future in as_completed(futures):
+                config = futures[future]
+                try:
+                    future.result()
+                except SelrobError as err:
+                    failures.append(f"alpha={config.alpha:g} seed={config.seed}: {err}")
+                bar.update()
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    bar.close()
+    return failures
+
+
+def _run_submitit(
+    pending: list[TrainConfig],
+    cluster: str,
+    runs_root: Path,
+    data_root: str | None,
+    device: str | None,
+    slurm: SlurmOptions,
+    wait: bool,
+    progress: bool,
+) -> list[str]:
+    import submitit
+
+    folder = runs_root / "_submitit" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+    local = cluster == "local"
+    executor.update_parameters(
+        name="selrob",
+        timeout_min=slurm.timeout_min,
+        gpus_per_node=0 if local else slurm.gpus_per_node,
+        cpus_per_task=slurm.cpus_per_task,
+    )
+    if not local:
+        extra: dict[str, Any] = {"slurm_array_parallelism": slurm.array_parallelism}
+        if slurm.partition:
+            extra["slurm_partition"] = slurm.partition
+        if slurm.mem_gb:
+            extra["mem_gb"] = slurm.mem_gb
+        executor.update_parameters(**extra)
+    jobs = executor.map_array(
+        _train_job,
+        [c.to_dict() for c in pending],
+        [str(runs_root)] * len(pending),
+        [data_root] * len(pending),
+        [device] * len(pending),
+    )
+    if not wait:
+        print(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0]}); logs in {folder}")
+        return []
+    failures = []
+    configs = {job.job_id: config for job, config in zip(jobs, pending)}
+    for job in tqdm(submitit.helpers.as_completed(jobs, poll_frequency=1 if local else 30),
+                    total=len(jobs), desc="runs", unit="run", disable=not progress):
+        try:
+            job.result()
+        except Exception as err:  # submitit wraps the job's exception with its remote traceback
+            config = configs[job.job_id]
+            last = [line for line in str(err).splitlines() if line.strip()]
+            failures.append(f"alpha={config.alpha:g} seed={config.seed}: {last[-1] if last else err} (log: {job.paths.stderr})")
+    return failures
+
+
+def run_sweep(
+    configs: Sequence[TrainConfig],
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    runs_root: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str | None = None,
+    slurm: SlurmOptions | None = None,
+    wait: bool = True,
+    progress: bool = True,
+) -> list[Run]:
+    """Train every config that is not finished yet.
+
+    Args:
+        executor: ``local`` (worker processes here), ``submitit-local`` (submitit's local
+            executor: one process per run) or ``slurm`` (a submitit job array).
+        workers: local worker processes; default one per CPU core on the CPU (two single-thread
+            processes train ~35% faster than one two-thread process on small models) and one
+            on a GPU.
+        wait: for submitit, wait for the jobs (with a progress bar) instead of returning at once.
+
+    Returns:
+        The run folders of all configs. Raises :class:`SelrobError` naming the failed runs after
+        the others have finished.
+    """
+    if executor not in EXECUTORS:
+        raise SelrobError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    root = paths.runs_dir(runs_root)
+    data = None if data_root is None else str(paths.data_dir(data_root))
+    runs = [Run.for_config(c, root) for c in configs]
+    pending = [c for c, run in zip(configs, runs) if not run.is_finished()]
+    if pending:
+        if executor == "local":
+            on_gpu = torch.cuda.is_available() and device != "cpu"
+            default_workers = 1 if on_gpu else min(len(pending), os.cpu_count() or 1)
+            failures = _run_local(pending, workers or default_workers, root, data, device, progress)
+        else:
+            cluster = "local" if executor == "submitit-local" else "slurm"
+            failures = _run_submitit(pending, cluster, root, data, device, slurm or SlurmOptions(), wait, progress)
+        if failures:
+            raise SelrobError(f"{len(failures)} of {len(pending)} runs failed: " + "; ".join(failures))
+    return runs
