@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from selrob.analysis.evaluate import evaluate_accuracy, evaluate_clean
 from selrob.analysis.units import UnitRecorder
 from selrob.data import load_splits
+from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, pad_crop_flip, to_unit_float
 from selrob.device import device_description, resolve_device
 from selrob.io import load_torch, save_torch, write_json, write_text
@@ -54,10 +55,37 @@ class TrainState:
     history: list[dict[str, Any]] | None = None
 
 
+def training_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    alpha: float,
+    num_classes: int,
+    eps: float,
+    units: UnitRecorder | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One SGD step on Eq. 2 (bf16 autocast on CUDA); ``units`` must be recording when alpha != 0.
+
+    Returns the detached ``(loss, cross_entropy, mu_si, logits)``.
+    """
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if inputs.device.type == "cuda" else contextlib.nullcontext()
+    )
+    with autocast:
+        logits = model(inputs)
+    layer_units = units.activations if units is not None else []
+    loss, cross_entropy, mu_si = selectivity_regularized_loss(logits, labels, layer_units, alpha, num_classes, eps)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), cross_entropy.detach(), mu_si.detach(), logits.detach()
+
+
 def _train_epoch(
     model: NormalizedModel,
     optimizer: torch.optim.Optimizer,
-    splits_train: Any,
+    train: ImageSet,
     config: TrainConfig,
     num_classes: int,
     epoch: int,
@@ -67,28 +95,20 @@ def _train_epoch(
     generator = epoch_generator(config.seed, epoch)
     totals = torch.zeros(4, dtype=torch.float64, device=device)  # loss, ce, si, correct
     count = 0
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    )
+    # The regularizer needs the units; without it the hooks would only cost time.
     recorder = UnitRecorder(model) if config.alpha != 0.0 else contextlib.nullcontext()
     with recorder as units:
-        for images, labels in iterate_batches(splits_train, config.batch_size, generator, drop_last=True):
+        for images, labels in iterate_batches(train, config.batch_size, generator, drop_last=True):
             inputs = pad_crop_flip(to_unit_float(images), config.crop_padding, config.hflip, generator)
-            with autocast:
-                logits = model(inputs)
-            layer_units = units.activations if units is not None else []
-            loss, cross_entropy, mu_si = selectivity_regularized_loss(
-                logits, labels, layer_units, config.alpha, num_classes, config.si_eps
+            loss, cross_entropy, mu_si, logits = training_step(
+                model, optimizer, inputs, labels, config.alpha, num_classes, config.si_eps, units
             )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
             n = labels.shape[0]
             correct = (logits.argmax(dim=1) == labels).sum()
-            totals += torch.stack([loss.detach() * n, cross_entropy.detach() * n, mu_si.detach() * n, correct]).double()
+            totals += torch.stack([loss * n, cross_entropy * n, mu_si * n, correct]).double()
             count += n
-    loss_sum, ce_sum, si_sum, correct_sum = (totals / max(count, 1)).tolist()
-    return {"train_loss": loss_sum, "train_ce": ce_sum, "train_selectivity": si_sum, "train_accuracy": correct_sum}
+    loss_mean, ce_mean, si_mean, accuracy = (totals / max(count, 1)).tolist()
+    return {"train_loss": loss_mean, "train_ce": ce_mean, "train_selectivity": si_mean, "train_accuracy": accuracy}
 
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:

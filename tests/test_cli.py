@@ -1,0 +1,80 @@
+"""The command line: bad input gives one clear line, a non-zero exit and writes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selrob.config import resolve_config
+from selrob.runs import Run
+
+
+def selrob(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "selrob", *args], capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("selrob: error: ") and fragment in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")) if folder.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["train", "--dataset", "mnist"], "unknown dataset 'mnist'; choose one of: digits, cifar10, tinyimagenet"),
+        (["train", "--arch", "vgg16"], "unknown arch 'vgg16'"),
+        (["train", "--alpha", "abc"], "argument --alpha: 'abc' is not a number"),
+        (["sweep", "--alpha", "0.1", "x"], "'x' is not a number"),
+        (["sweep", "--seeds", "a-b"], "is not a seed"),
+        (["sweep", "--smoke", "--executor", "kubernetes"], "unknown executor 'kubernetes'"),
+        (["data", "download", "digits"], "digits ships with its package"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
+    runs = tmp_path / "runs"
+    assert_one_line_error(selrob(*args, *(["--runs-dir", str(runs)] if args[0] in ("train", "sweep") else [])), fragment)
+    assert files_under(runs) == []
+
+
+def test_missing_data_folder(tmp_path: Path) -> None:
+    result = selrob("train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "nothing"), "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(result, "CIFAR-10 not found")
+    assert "selrob data download cifar10" in result.stderr
+    assert files_under(tmp_path / "runs") == []
+
+
+def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    config = resolve_config("digits", alpha=0.0, seed=0, smoke=True)
+    run = Run.for_config(config, runs)
+    run.path.mkdir(parents=True)
+    run.last_path.write_bytes(b"this is not a checkpoint")
+    result = selrob("train", "--smoke", "--runs-dir", str(runs))
+    assert_one_line_error(result, "is unreadable")
+    assert "delete it to restart that run" in result.stderr
+    assert run.last_path.read_bytes() == b"this is not a checkpoint"
+    assert files_under(runs) == [p for p in files_under(runs) if p in (run.last_path, *run.last_path.parents)]
+
+
+def test_results_command_prints_the_table(smoke_runs: Path) -> None:
+    result = selrob("results", "--runs-dir", str(smoke_runs))
+    assert result.returncode == 0, result.stderr
+    assert "digits / resnet20" in result.stdout and "6 runs" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 3
+
+
+def test_train_command_reports_the_result(tmp_path: Path) -> None:
+    result = selrob("train", "--smoke", "--alpha", "-1", "--epochs", "1", "--runs-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout and "alpha_-1.0" in result.stdout

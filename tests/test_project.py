@@ -1,0 +1,41 @@
+"""Project conventions: pip and conda environments in sync, CI calls the README's test command."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _requirement(spec: str) -> tuple[str, str]:
+    match = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", spec)
+    assert match, spec
+    return match.group(1).lower().replace("_", "-"), match.group(2).replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pip_side = dict(_requirement(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
+    conda_side = {}
+    in_pip_section = False
+    for line in (REPO / "environment.yml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped == "- pip:":
+            in_pip_section = True
+            continue
+        if not stripped.startswith("- ") or in_pip_section:
+            continue
+        name, version = _requirement(stripped[2:])
+        if name not in ("python", "pip"):
+            conda_side[CONDA_NAMES.get(name, name)] = version
+    assert conda_side == pip_side
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"^(make \w+)$", readme, flags=re.MULTILINE)
+    assert commands[:2] == ["make reproduce", "make test"]
+    assert "make test" in (REPO / ".ci" / "run").read_text()

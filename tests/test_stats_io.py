@@ -1,0 +1,70 @@
+"""Bootstrapped confidence intervals (checked against SciPy) and atomic, untrusting file I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats as scipy_stats
+
+from selrob.errors import SelrobError
+from selrob.io import atomic_write, load_torch, read_json, save_torch, write_json
+from selrob.stats import bootstrap_ci, summarize
+
+
+def test_bootstrap_ci_agrees_with_scipy() -> None:
+    values = np.random.default_rng(0).normal(0.8, 0.05, size=20)
+    mean, low, high = bootstrap_ci(values, n_resamples=20_000)
+    reference = scipy_stats.bootstrap((values,), np.mean, method="percentile", n_resamples=20_000, random_state=1)
+    assert mean == pytest.approx(values.mean())
+    assert low == pytest.approx(reference.confidence_interval.low, abs=2e-3)
+    assert high == pytest.approx(reference.confidence_interval.high, abs=2e-3)
+
+
+def test_bootstrap_ci_known_answers() -> None:
+    assert bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)
+    assert bootstrap_ci([0.3]) == (0.3, 0.3, 0.3)
+    mean, low, high = bootstrap_ci([0.0, 1.0])  # resampled means are 0, 0.5, 1 with p 1/4, 1/2, 1/4
+    assert (mean, low, high) == (0.5, 0.0, 1.0)
+    with pytest.raises(ValueError):
+        bootstrap_ci([])
+
+
+def test_summarize_columns() -> None:
+    frame = pd.DataFrame({"alpha": [0, 0, 1, 1], "acc": [0.9, 0.8, 0.7, 0.7], "si": [0.1, 0.2, 0.5, 0.5]})
+    table = summarize(frame, "alpha", ["acc", "si"])
+    assert list(table.columns) == ["alpha", "n", "acc", "acc_ci_low", "acc_ci_high", "si", "si_ci_low", "si_ci_high"]
+    assert table["acc"].tolist() == pytest.approx([0.85, 0.7])
+    assert table.loc[1, "si_ci_low"] == table.loc[1, "si_ci_high"] == 0.5
+
+
+def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "result.json"
+    write_json(target, {"v": 1})
+
+    def explode(handle: object) -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, explode)
+    assert read_json(target) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+class NotAWeight:
+    pass
+
+
+def test_checkpoints_load_weights_only(tmp_path: Path) -> None:
+    good = tmp_path / "good.pt"
+    save_torch({"w": torch.ones(2)}, good)
+    assert torch.equal(load_torch(good)["w"], torch.ones(2))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"object": NotAWeight()}, foreign)
+    with pytest.raises(SelrobError, match="foreign.pt is unreadable"):
+        load_torch(foreign)
+    with pytest.raises(SelrobError, match="does not exist"):
+        load_torch(tmp_path / "missing.pt")
