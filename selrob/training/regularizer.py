@@ -27,11 +27,11 @@ def selectivity_regularized_loss(
     """Eq. 2 on one minibatch.
 
     Returns:
-        ``(loss, cross_entropy, mu_si)``; ``mu_si`` is 0 when ``alpha == 0`` and no layers are
-        given (the regularizer is then skipped to save time).
+        ``(loss, cross_entropy, mu_si)``; ``mu_si`` is NaN (not computed) when ``alpha == 0`` and
+        no layers are given: the regularizer is then skipped to save time.
     """
     cross_entropy = F.cross_entropy(logits.float(), labels)
     if alpha == 0.0 and not layer_units:
-        return cross_entropy, cross_entropy, cross_entropy.new_zeros(())
+        return cross_entropy, cross_entropy, cross_entropy.new_full((), float("nan"))
     mu_si, _ = mean_class_selectivity(layer_units, labels, num_classes, eps)
     return cross_entropy - alpha * mu_si, cross_entropy, mu_si
