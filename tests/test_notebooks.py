@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import papermill
 import pytest
 
 from selrob.notebooks import execute_notebook, notebook_paths
@@ -22,11 +23,10 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Path) ->
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1
-    lines = [line for line in "".join(tagged[0]["source"]).splitlines() if line.strip()]
-    for line in lines:  # `name: type = value  # comment`, primitives only
-        assert ":" in line.split("=")[0] and "#" in line, line
-    names = {line.split(":")[0] for line in lines}
-    assert {"dataset", "arch", "alpha", "seeds", "smoke", "runs_dir", "figures_dir"} <= names
+    # papermill must see every parameter (it skips lines it cannot parse) with its type and help.
+    parameters = papermill.inspect_notebook(str(notebook))
+    assert {"dataset", "arch", "alpha", "seeds", "smoke", "runs_dir", "figures_dir"} <= set(parameters)
+    assert all(p["inferred_type_name"] != "None" and p["help"] for p in parameters.values())
 
 
 @pytest.mark.slow
