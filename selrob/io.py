@@ -13,6 +13,12 @@ import torch
 
 from selrob.errors import SelrobError
 
+# mkstemp creates files readable by their owner only; results should get the usual mode
+# (0666 minus the umask) so that collaborators on a shared file system can read them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, flush it to disk, then rename it into place.
@@ -24,6 +30,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -64,7 +64,8 @@ def plot_layer_selectivity(layers: pd.DataFrame, ax: Axes | None = None) -> Axes
     ax.set_xlabel("Layer")
     ax.set_ylabel("Mean class selectivity")
     ax.set_xticks(np.arange(layers["layer"].max() + 1))
-    ax.legend(title="α", fontsize="small", ncols=2)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [f"{float(label):g}" for label in labels], title="α", fontsize="small", ncols=2)
     return ax
 
 

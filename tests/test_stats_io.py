@@ -41,6 +41,15 @@ def test_summarize_columns() -> None:
     assert table.loc[1, "si_ci_low"] == table.loc[1, "si_ci_high"] == 0.5
 
 
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_json(tmp_path / "r.json", {})
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "result.json"
     write_json(target, {"v": 1})
