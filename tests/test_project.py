@@ -20,13 +20,16 @@ def test_environment_yml_matches_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pip_side = dict(_requirement(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
     conda_side = {}
-    in_pip_section = False
+    section = None
     for line in (REPO / "environment.yml").read_text().splitlines():
         stripped = line.strip()
-        if stripped == "- pip:":
-            in_pip_section = True
+        if not line.startswith(" ") and stripped.endswith(":"):
+            section = stripped[:-1]  # top-level key: name, channels, dependencies
             continue
-        if not stripped.startswith("- ") or in_pip_section:
+        if stripped == "- pip:":
+            section = "pip"
+            continue
+        if section != "dependencies" or not stripped.startswith("- "):
             continue
         name, version = _requirement(stripped[2:])
         if name not in ("python", "pip"):
