@@ -34,14 +34,11 @@ def _number(text: str) -> float:
 
 
 def _seeds(text: str) -> list[int]:
-    """``3`` or a range ``0-19``."""
-    try:
-        if "-" in text.strip("-"):
-            first, last = text.split("-", 1)
-            return list(range(int(first), int(last) + 1))
-        return [int(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (an integer or a range like 0-19)") from None
+    """``3`` or a range ``0-19`` of non-negative integers."""
+    first, _, last = text.partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a non-negative integer or a range like 0-19)")
+    return list(range(int(first), int(last or first) + 1))
 
 
 def _path(text: str) -> Path:

@@ -89,6 +89,8 @@ class TrainConfig:
         check_arch(self.arch)
         if not math.isfinite(self.alpha):
             raise SelrobError(f"alpha must be a finite number, got {self.alpha}")
+        if self.seed < 0:
+            raise SelrobError(f"seed must be a non-negative integer, got {self.seed}")
         for name in ("epochs", "batch_size", "val_per_class"):
             if getattr(self, name) < 1:
                 raise SelrobError(f"{name} must be at least 1, got {getattr(self, name)}")

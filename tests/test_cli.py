@@ -36,6 +36,8 @@ def files_under(folder: Path) -> list[Path]:
         (["train", "--alpha", "abc"], "argument --alpha: 'abc' is not a number"),
         (["sweep", "--alpha", "0.1", "x"], "'x' is not a number"),
         (["sweep", "--seeds", "a-b"], "is not a seed"),
+        (["sweep", "--seeds", "-3"], "is not a seed"),
+        (["train", "--seed", "-3"], "seed must be a non-negative integer"),
         (["sweep", "--smoke", "--executor", "kubernetes"], "unknown executor 'kubernetes'"),
         (["data", "download", "digits"], "digits ships with its package"),
         (["frobnicate"], "invalid choice"),

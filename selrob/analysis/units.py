@@ -10,6 +10,7 @@ whole activation tensors are never kept.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 
 import torch
@@ -61,7 +62,7 @@ class UnitRecorder:
         self.layer_names = []
         self._calls.clear()
 
-    def _hook_for(self, name: str):  # noqa: ANN202 - the hook signature is torch's
+    def _hook_for(self, name: str) -> Callable[[nn.Module, tuple[object, ...], torch.Tensor], None]:
         def hook(module: nn.Module, args: tuple[object, ...], output: torch.Tensor) -> None:
             units = output.mean(dim=(2, 3)) if output.dim() == 4 else output
             self.activations.append(units)

@@ -12,7 +12,7 @@ import contextlib
 import csv
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class TrainState:
     next_epoch: int = 0
     best_val_accuracy: float = -1.0
     best_epoch: int = -1
-    history: list[dict[str, Any]] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def training_step(
@@ -130,7 +130,7 @@ def train_run(
     run = Run.for_config(config, runs_root)
     if run.is_finished():
         return run
-    state = TrainState(history=[])
+    state = TrainState()
     checkpoint = load_torch(run.last_path) if run.last_path.is_file() else None
     if run.config_path.is_file():
         check_config_matches(run, config)
@@ -171,7 +171,6 @@ def train_run(
         row.update(_train_epoch(model, optimizer, train, config, info.num_classes, epoch, device))
         row["val_accuracy"] = evaluate_accuracy(model, val)
         row["seconds"] = time.perf_counter() - started
-        assert state.history is not None
         state.history.append(row)
         if row["val_accuracy"] > state.best_val_accuracy:
             state.best_val_accuracy, state.best_epoch = row["val_accuracy"], epoch
@@ -187,7 +186,6 @@ def train_run(
 
     model.load_state_dict(load_torch(run.best_path))
     clean = evaluate_clean(model, test, info.num_classes)
-    assert state.history is not None
     write_json(
         run.summary_path,
         {
