@@ -68,6 +68,44 @@ def test_hsv_corruptions_match_colorsys(
             assert np.abs(out[0, row, col].astype(int) - want).max() <= 1  # float rounding at .0 boundaries
 
 
+def test_gaussian_blur_known_answer() -> None:
+    batch = images(n=1, size=8)
+    sigma = 1.0  # CIFAR severity 5
+    radius = int(4 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    weights = np.exp(-(offsets**2) / (2 * sigma**2))
+    weights /= weights.sum()
+    padded = np.pad(batch[0] / 255.0, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
+    rows = sum(w * padded[radius + o : radius + o + 8, :, :] for o, w in zip(offsets, weights))
+    both = sum(w * rows[:, radius + o : radius + o + 8, :] for o, w in zip(offsets, weights))
+    expected = (np.clip(both, 0, 1) * 255).astype(np.uint8)
+    out = corrupt(batch, "gaussian_blur", 5)[0]
+    assert np.abs(out.astype(int) - expected).max() <= 1 and (out == expected).mean() > 0.98
+
+
+def test_defocus_blur_known_answer() -> None:
+    # Radius 0.3 keeps only the disk's centre, so the kernel is the 3x3 Gaussian (sigma 0.4) itself.
+    batch = images(n=1, size=6)
+    g = np.exp(-np.array([1.0, 0.0, 1.0]) / (2 * 0.4**2))
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    padded = np.pad(batch[0] / 255.0, ((1, 1), (1, 1), (0, 0)), mode="reflect")  # OpenCV's reflect-101
+    filtered = sum(kernel[i, j] * padded[i : i + 6, j : j + 6, :] for i in range(3) for j in range(3))
+    expected = (np.clip(filtered, 0, 1) * 255).astype(np.uint8)
+    out = corrupt(batch, "defocus_blur", 1)[0]
+    assert np.abs(out.astype(int) - expected).max() <= 1 and (out == expected).mean() > 0.98
+
+
+def test_pixelate_known_answer() -> None:
+    from selrob.corruptions.blur import pixelate
+
+    block = np.array([[0, 10, 100, 100], [20, 30, 100, 100], [40, 40, 8, 0], [40, 40, 0, 8]], dtype=np.uint8)
+    batch = np.repeat(block[None, :, :, None], 3, axis=-1)
+    expected = np.kron(np.array([[15, 100], [40, 4]]), np.ones((2, 2), dtype=np.uint8))  # 2x2 block means
+    out = pixelate(batch, 0.5, np.random.default_rng(0))
+    np.testing.assert_array_equal(out[0, :, :, 0], expected)
+    np.testing.assert_array_equal(pixelate(batch[..., :1], 0.5, np.random.default_rng(0))[..., 0], out[..., 0])
+
+
 def test_gray_images_stay_gray() -> None:
     gray = images(n=2, channels=1)
     out = corrupt(gray, "brightness", 2)

@@ -1,7 +1,8 @@
 """Common corruptions for CIFAR-10-C / Tiny-ImageNet-C (Hendrycks & Dietterich 2019), batched.
 
-Work in progress (issue 3): the noise and photometric corruptions are implemented; blur, weather,
-digital and spatter corruptions, -C generation and loaders are still to come.
+Work in progress (issue 3): the noise, photometric, Gaussian/defocus blur and pixelate corruptions
+are implemented; glass/motion/zoom blur, weather, elastic, JPEG and spatter corruptions, -C
+generation and loaders are still to come.
 
 Parameters per severity (1..5) are the reference scripts' tables for 32-pixel CIFAR-10-C
 (``cifar10``) and 64-pixel Tiny-ImageNet-C (``tinyimagenet``).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from selrob.corruptions.blur import defocus_blur, gaussian_blur, pixelate
 from selrob.corruptions.common import Corruption, check_batch
 from selrob.corruptions.noise import gaussian_noise, impulse_noise, shot_noise, speckle_noise
 from selrob.corruptions.photometric import brightness, contrast, saturate
@@ -24,6 +26,9 @@ CORRUPTIONS: dict[str, Corruption] = {
     "brightness": brightness,
     "contrast": contrast,
     "saturate": saturate,
+    "gaussian_blur": gaussian_blur,
+    "defocus_blur": defocus_blur,
+    "pixelate": pixelate,
 }
 
 SEVERITIES: dict[str, dict[str, tuple[float | tuple[float, ...], ...]]] = {
@@ -35,6 +40,9 @@ SEVERITIES: dict[str, dict[str, tuple[float | tuple[float, ...], ...]]] = {
         "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),
         "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
         "saturate": ((0.3, 0.0), (0.1, 0.0), (1.5, 0.0), (2.0, 0.1), (2.5, 0.2)),
+        "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
+        "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1.0, 0.2), (1.5, 0.1)),
+        "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
     },
     "tinyimagenet": {
         "gaussian_noise": (0.04, 0.08, 0.12, 0.15, 0.18),
@@ -44,6 +52,9 @@ SEVERITIES: dict[str, dict[str, tuple[float | tuple[float, ...], ...]]] = {
         "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
         "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
         "saturate": ((0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (30.0, 0.2)),
+        "gaussian_blur": (0.5, 0.75, 1.0, 1.25, 1.5),
+        "defocus_blur": ((0.5, 0.6), (1.0, 0.1), (1.5, 0.1), (2.5, 0.01), (3.0, 0.1)),
+        "pixelate": (0.9, 0.8, 0.7, 0.6, 0.5),
     },
 }
 
