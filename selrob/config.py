@@ -152,8 +152,7 @@ def resolve_config(
     if unknown:
         raise SelrobError(f"unknown training settings: {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if "milestones" in values:
-        values["milestones"] = tuple(int(m) for m in values["milestones"])
+    values["milestones"] = tuple(int(m) for m in values["milestones"])
     return TrainConfig(dataset=dataset, arch=arch, alpha=float(alpha) + 0.0, seed=int(seed), **values)
 
 

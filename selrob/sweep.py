@@ -67,6 +67,10 @@ def sweep_configs(
     ]
 
 
+def _failure(config: TrainConfig, reason: object) -> str:
+    return f"alpha={config.alpha:g} seed={config.seed}: {reason}"
+
+
 def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None) -> str:
     """Entry point of one job in another process (plain arguments pickle everywhere)."""
     return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=False).path)
@@ -86,7 +90,7 @@ def _run_local(
             try:
                 train_run(config, runs_root, data_root, device, progress=progress)
             except SelrobError as err:
-                failures.append(f"alpha={config.alpha:g} seed={config.seed}: {err}")
+                failures.append(_failure(config, err))
             bar.update()
         bar.close()
         return failures
@@ -101,7 +105,7 @@ def _run_local(
                 try:
                     future.result()
                 except SelrobError as err:
-                    failures.append(f"alpha={config.alpha:g} seed={config.seed}: {err}")
+                    failures.append(_failure(config, err))
                 bar.update()
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -157,7 +161,7 @@ def _run_submitit(
         except Exception as err:  # submitit wraps the job's exception with its remote traceback
             config = configs[job.job_id]
             last = [line for line in str(err).splitlines() if line.strip()]
-            failures.append(f"alpha={config.alpha:g} seed={config.seed}: {last[-1] if last else err} (log: {job.paths.stderr})")
+            failures.append(_failure(config, f"{last[-1] if last else err} (log: {job.paths.stderr})"))
     return failures
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from selrob.analysis.selectivity import ClassMeanAccumulator
+from selrob.analysis.selectivity import ClassMeanAccumulator, class_selectivity_index
 from selrob.analysis.units import UnitRecorder
 from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, to_unit_float
@@ -57,10 +57,10 @@ def evaluate_clean(model: nn.Module, data: ImageSet, num_classes: int, batch_siz
             accumulator.update(units.activations, labels)
         names = list(units.layer_names)
     class_means = accumulator.class_means()
-    dead = [int((means.abs().sum(dim=0) == 0).sum()) for means in class_means]
+    present = accumulator.counts > 0
     return CleanEvaluation(
         accuracy=correct / max(len(data), 1),
         layer_names=names,
-        selectivity=[si.numpy() for si in accumulator.selectivity(eps=0.0)],
-        dead_units=dead,
+        selectivity=[class_selectivity_index(means, present).numpy() for means in class_means],
+        dead_units=[int((means.abs().sum(dim=0) == 0).sum()) for means in class_means],
     )

@@ -20,8 +20,15 @@ The dataset form streams class sums and counts (:class:`ClassMeanAccumulator`); 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
+
+
+def class_sums(units: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, units) per-class sums of unit activations and (K,) class counts, in ``units``' dtype."""
+    one_hot = torch.nn.functional.one_hot(labels, num_classes).to(units.dtype)
+    return one_hot.T @ units, one_hot.sum(dim=0)
 
 
 def class_conditional_means(
@@ -37,9 +44,7 @@ def class_conditional_means(
     Returns:
         ``(means, counts)``: (K, units) class means (0 for absent classes) and (K,) counts.
     """
-    one_hot = torch.nn.functional.one_hot(labels, num_classes).to(units.dtype)
-    counts = one_hot.sum(dim=0)
-    sums = one_hot.T @ units
+    sums, counts = class_sums(units, labels, num_classes)
     return sums / counts.clamp(min=1).unsqueeze(1), counts
 
 
@@ -91,12 +96,18 @@ def mean_class_selectivity(
     units = torch.cat([u.to(torch.promote_types(u.dtype, torch.float32)) for u in layer_units], dim=1)
     means, counts = class_conditional_means(units, labels, num_classes)
     si = class_selectivity_index(means, counts > 0, eps)
-    size_tensor = torch.tensor(sizes, device=si.device)
-    layer_of_unit = torch.repeat_interleave(
-        torch.arange(len(sizes), device=si.device), size_tensor, output_size=si.shape[0]
-    )
-    per_layer = si.new_zeros(len(sizes)).index_add(0, layer_of_unit, si) / size_tensor
+    layer_of_unit, units_per_layer = _layer_index(tuple(sizes), si.device)
+    per_layer = si.new_zeros(len(sizes)).index_add(0, layer_of_unit, si) / units_per_layer
     return per_layer.mean(), per_layer
+
+
+@lru_cache(maxsize=16)
+def _layer_index(sizes: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer number of every concatenated unit, and units per layer; built once per model and
+    device instead of on every training step (it would be a host-to-device copy each time)."""
+    units_per_layer = torch.tensor(sizes, device=device)
+    layer_of_unit = torch.repeat_interleave(torch.arange(len(sizes), device=device), units_per_layer)
+    return layer_of_unit, units_per_layer
 
 
 class ClassMeanAccumulator:
@@ -109,20 +120,15 @@ class ClassMeanAccumulator:
 
     def update(self, layer_units: Sequence[torch.Tensor], labels: torch.Tensor) -> None:
         """Add one batch: ``layer_units`` as recorded by :class:`~selrob.analysis.units.UnitRecorder`."""
-        one_hot = torch.nn.functional.one_hot(labels.cpu(), self.num_classes).double()
         if not self.sums:
             self.sums = [torch.zeros(self.num_classes, u.shape[1], dtype=torch.float64) for u in layer_units]
         if len(layer_units) != len(self.sums):
             raise ValueError("every batch must record the same layers")
+        labels = labels.cpu()
         for total, units in zip(self.sums, layer_units):
-            total += one_hot.T @ units.detach().cpu().double()
-        self.counts += one_hot.sum(dim=0)
+            total += class_sums(units.detach().cpu().double(), labels, self.num_classes)[0]
+        self.counts += torch.bincount(labels, minlength=self.num_classes).double()
 
     def class_means(self) -> list[torch.Tensor]:
         """(K, units) class means per layer (0 for classes never seen)."""
         return [total / self.counts.clamp(min=1).unsqueeze(1) for total in self.sums]
-
-    def selectivity(self, eps: float = 0.0) -> list[torch.Tensor]:
-        """(units,) selectivity index per layer over everything seen so far."""
-        present = self.counts > 0
-        return [class_selectivity_index(means, present, eps) for means in self.class_means()]
