@@ -22,6 +22,41 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def write_frost_photos(folder: Path) -> dict[str, str]:
+    """Five stand-in frost photographs (smooth noise, PNG and JPEG as the real ones) in ``folder``;
+    returns their SHA-256 sums by name."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+    from scipy import ndimage
+
+    from selrob.corruptions.frost_photos import PHOTOS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    sums = {}
+    for name in PHOTOS:
+        texture = ndimage.gaussian_filter(rng.uniform(0, 255, size=(240, 320, 3)), (3, 3, 0))
+        Image.fromarray(texture.astype(np.uint8)).save(folder / name)
+        sums[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    return sums
+
+
+@pytest.fixture(autouse=True, scope="session")
+def stand_in_frost_photos(isolated_home: Path) -> dict[str, str]:
+    """Tests never download: the frost corruption reads stand-in photographs whose checksums replace
+    the published ones for the session (the real ones are fetched by ``make reproduce``)."""
+    from selrob.corruptions import frost_photos
+
+    sums = write_frost_photos(isolated_home / "data" / "frost")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(frost_photos, "PHOTOS", sums)
+        frost_photos.frost_photos.cache_clear()
+        yield sums
+    frost_photos.frost_photos.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke sweep on digits (3 alphas x 2 seeds, 2 epochs on 256 images), trained once."""

@@ -11,9 +11,15 @@ import pytest
 from selrob.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from selrob.errors import SelrobError
 
-RANDOM = {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"}
-# Distortion grows with severity for all but saturate, whose severities go 0.3x, 0.1x, 1.5x, ...
-MONOTONE = sorted(set(CORRUPTIONS) - {"saturate"})
+DETERMINISTIC = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate", "jpeg_compression",
+                 "gaussian_blur", "saturate"}
+RANDOM = sorted(set(CORRUPTIONS) - DETERMINISTIC)
+# Mean absolute change grows (or stays, where two severities share parameters in effect) with
+# severity except where the published tables trade one parameter against another: saturate goes
+# 0.3x, 0.1x, 1.5x...; elastic's affine part shrinks as its elastic part grows; frost lowers the
+# image weight as it raises the frost weight; spatter switches from water to mud at severity 4;
+# CIFAR glass blur lowers sigma at severity 4 as it doubles the iterations.
+MONOTONE = sorted(set(CORRUPTIONS) - {"saturate", "elastic_transform", "frost", "spatter", "glass_blur"})
 
 
 def images(n: int = 8, size: int = 32, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -28,8 +34,8 @@ def test_shape_dtype_and_determinism(name: str, table: str) -> None:
         out = corrupt(batch, name, severity, table, seed=3)
         assert out.shape == batch.shape and out.dtype == np.uint8
         assert np.array_equal(out, corrupt(batch, name, severity, table, seed=3))
-    if name in RANDOM:
-        assert not np.array_equal(corrupt(batch, name, 3, table, seed=3), corrupt(batch, name, 3, table, seed=4))
+    other_seed = corrupt(batch, name, 3, table, seed=4)
+    assert np.array_equal(corrupt(batch, name, 3, table, seed=3), other_seed) == (name in DETERMINISTIC)
 
 
 @pytest.mark.parametrize("table", sorted(SEVERITIES))
@@ -37,7 +43,7 @@ def test_shape_dtype_and_determinism(name: str, table: str) -> None:
 def test_distortion_grows_with_severity(name: str, table: str) -> None:
     batch = images(n=16)
     change = [np.abs(corrupt(batch, name, s, table).astype(float) - batch).mean() for s in range(1, 6)]
-    assert all(later > earlier for earlier, later in zip(change, change[1:])), change
+    assert all(later >= earlier for earlier, later in zip(change, change[1:])) and change[-1] > change[0], change
 
 
 def test_contrast_known_answer() -> None:
@@ -96,7 +102,7 @@ def test_defocus_blur_known_answer() -> None:
 
 
 def test_pixelate_known_answer() -> None:
-    from selrob.corruptions.blur import pixelate
+    from selrob.corruptions.digital import pixelate
 
     block = np.array([[0, 10, 100, 100], [20, 30, 100, 100], [40, 40, 8, 0], [40, 40, 0, 8]], dtype=np.uint8)
     batch = np.repeat(block[None, :, :, None], 3, axis=-1)

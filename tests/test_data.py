@@ -16,7 +16,7 @@ import torchvision
 from PIL import Image
 
 from selrob.data import cifar10, digits, load_splits, tinyimagenet
-from selrob.data.download import download_file, md5sum, safe_extract
+from selrob.data.download import download_file, file_digest, safe_extract
 from selrob.errors import SelrobError
 
 # --- digits -----------------------------------------------------------------------------------
@@ -61,7 +61,7 @@ def test_download_verifies_md5(tmp_path: Path) -> None:
     source = tmp_path / "file.bin"
     source.write_bytes(b"selrob" * 100)
     target = tmp_path / "out" / "file.bin"
-    assert download_file(source.as_uri(), target, md5sum(source), progress=False).read_bytes() == source.read_bytes()
+    assert download_file(source.as_uri(), target, file_digest(source), progress=False).read_bytes() == source.read_bytes()
     wrong = tmp_path / "out" / "wrong.bin"
     with pytest.raises(SelrobError, match="checksum mismatch"):
         download_file(source.as_uri(), wrong, "0" * 32, progress=False)
@@ -158,7 +158,7 @@ def write_cifar_archive(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
 def test_cifar10_download_extract_and_load_round_trip(tmp_path: Path) -> None:
     archive, train_images, test_images = write_cifar_archive(tmp_path)
     root = tmp_path / "data"
-    cifar10.download(root, url=archive.as_uri(), md5=md5sum(archive), progress=False)
+    cifar10.download(root, url=archive.as_uri(), md5=file_digest(archive), progress=False)
     pool, test = cifar10.load_pool_and_test(root)
     assert pool.images.shape == (20, 3, 32, 32) and test.images.shape == (3, 3, 32, 32)
     np.testing.assert_array_equal(pool.images.numpy(), train_images)  # channel-major rows decoded right
@@ -187,7 +187,7 @@ def test_cifar10_refuses_pickles_that_would_run_code(tmp_path: Path) -> None:
 def test_cifar10_truncated_batch_is_a_clear_error(tmp_path: Path) -> None:
     archive, _, _ = write_cifar_archive(tmp_path)
     root = tmp_path / "data"
-    cifar10.download(root, url=archive.as_uri(), md5=md5sum(archive), progress=False)
+    cifar10.download(root, url=archive.as_uri(), md5=file_digest(archive), progress=False)
     batch = root / cifar10.FOLDER / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:100])
     with pytest.raises(SelrobError, match="data_batch_3 is not a valid CIFAR-10 batch"):
@@ -231,7 +231,7 @@ def write_tiny_imagenet_zip(tmp_path: Path) -> Path:
 def test_tiny_imagenet_download_reorganise_and_load(tmp_path: Path) -> None:
     archive = write_tiny_imagenet_zip(tmp_path)
     root = tmp_path / "data"
-    folder = tinyimagenet.download(root, url=archive.as_uri(), md5=md5sum(archive), progress=False)
+    folder = tinyimagenet.download(root, url=archive.as_uri(), md5=file_digest(archive), progress=False)
     assert not (folder / "val" / "images").exists()
     assert sorted(p.name for p in (folder / "val" / "n01443537" / "images").iterdir()) == ["val_1.JPEG", "val_3.JPEG"]
     pool, test = tinyimagenet.load_pool_and_test(root, progress=False)

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+CONDA_NAMES = {"pytorch": "torch", "py-opencv": "opencv-python-headless"}  # conda-forge name -> PyPI name
 
 
 def _requirement(spec: str) -> tuple[str, str]:

@@ -1,71 +1,136 @@
 """Common corruptions for CIFAR-10-C / Tiny-ImageNet-C (Hendrycks & Dietterich 2019), batched.
 
-Work in progress (issue 3): the noise, photometric, Gaussian/defocus blur and pixelate corruptions
-are implemented; glass/motion/zoom blur, weather, elastic, JPEG and spatter corruptions, -C
-generation and loaders are still to come.
-
-Parameters per severity (1..5) are the reference scripts' tables for 32-pixel CIFAR-10-C
-(``cifar10``) and 64-pixel Tiny-ImageNet-C (``tinyimagenet``).
+All 19 corruptions of the reference scripts, on uint8 (N, H, W, C) batches. Parameters per
+severity (1..5) are the reference scripts' tables for 32-pixel CIFAR-10-C (``cifar10``) and
+64-pixel Tiny-ImageNet-C (``tinyimagenet``); see ``../shared/reference/corruptions.md``.
+``COMMON`` lists the 15 corruptions that benchmarks average over, ``EXTRA`` the other 4.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from selrob.corruptions.blur import defocus_blur, gaussian_blur, pixelate
+from selrob.corruptions.blur import defocus_blur, gaussian_blur, glass_blur, motion_blur, zoom_blur
 from selrob.corruptions.common import Corruption, check_batch
+from selrob.corruptions.digital import elastic_transform, jpeg_compression, pixelate
 from selrob.corruptions.noise import gaussian_noise, impulse_noise, shot_noise, speckle_noise
 from selrob.corruptions.photometric import brightness, contrast, saturate
+from selrob.corruptions.weather import fog, frost, snow, spatter
 from selrob.errors import SelrobError
 
+# Bump when any corruption's output changes: generated sets and their evaluations are keyed by it.
+ALGORITHM_VERSION = 1
+
+# In the release's order: the 15 common corruptions, then the 4 extras.
 CORRUPTIONS: dict[str, Corruption] = {
     "gaussian_noise": gaussian_noise,
     "shot_noise": shot_noise,
     "impulse_noise": impulse_noise,
-    "speckle_noise": speckle_noise,
+    "defocus_blur": defocus_blur,
+    "glass_blur": glass_blur,
+    "motion_blur": motion_blur,
+    "zoom_blur": zoom_blur,
+    "snow": snow,
+    "frost": frost,
+    "fog": fog,
     "brightness": brightness,
     "contrast": contrast,
-    "saturate": saturate,
-    "gaussian_blur": gaussian_blur,
-    "defocus_blur": defocus_blur,
+    "elastic_transform": elastic_transform,
     "pixelate": pixelate,
+    "jpeg_compression": jpeg_compression,
+    "speckle_noise": speckle_noise,
+    "gaussian_blur": gaussian_blur,
+    "spatter": spatter,
+    "saturate": saturate,
 }
+COMMON: tuple[str, ...] = tuple(CORRUPTIONS)[:15]
+EXTRA: tuple[str, ...] = tuple(CORRUPTIONS)[15:]
 
-SEVERITIES: dict[str, dict[str, tuple[float | tuple[float, ...], ...]]] = {
+Params = float | tuple[float, ...]
+# frost: (image weight, frost weight, photograph scale); zoom_blur: the zoom factors' exclusive
+# upper end; elastic_transform: (alpha, sigma, affine) as fractions of the image size.
+SEVERITIES: dict[str, dict[str, tuple[Params, ...]]] = {
     "cifar10": {
         "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
         "shot_noise": (500, 250, 100, 75, 50),
         "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),
-        "speckle_noise": (0.06, 0.10, 0.12, 0.16, 0.20),
+        "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1.0, 0.2), (1.5, 0.1)),
+        "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+        "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
+        "zoom_blur": (1.06, 1.11, 1.16, 1.21, 1.26),
+        "snow": (
+            (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+            (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+            (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+            (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+            (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+        ),
+        "frost": ((1, 0.2, 0.2), (1, 0.3, 0.2), (0.9, 0.4, 0.2), (0.85, 0.4, 0.2), (0.75, 0.45, 0.2)),
+        "fog": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
         "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),
         "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
-        "saturate": ((0.3, 0.0), (0.1, 0.0), (1.5, 0.0), (2.0, 0.1), (2.5, 0.2)),
-        "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
-        "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1.0, 0.2), (1.5, 0.1)),
+        "elastic_transform": ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)),
         "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
+        "jpeg_compression": (80, 65, 58, 50, 40),
+        "speckle_noise": (0.06, 0.10, 0.12, 0.16, 0.20),
+        "gaussian_blur": (0.4, 0.6, 0.7, 0.8, 1.0),
+        "spatter": (
+            (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+            (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+            (0.65, 0.3, 1, 0.69, 0.5, 0),
+            (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+            (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+        ),
+        "saturate": ((0.3, 0.0), (0.1, 0.0), (1.5, 0.0), (2.0, 0.1), (2.5, 0.2)),
     },
     "tinyimagenet": {
         "gaussian_noise": (0.04, 0.08, 0.12, 0.15, 0.18),
         "shot_noise": (250, 100, 50, 30, 15),
         "impulse_noise": (0.01, 0.02, 0.05, 0.08, 0.14),
-        "speckle_noise": (0.15, 0.20, 0.25, 0.30, 0.35),
+        "defocus_blur": ((0.5, 0.6), (1.0, 0.1), (1.5, 0.1), (2.5, 0.01), (3.0, 0.1)),
+        "glass_blur": ((0.1, 1, 1), (0.5, 1, 1), (0.6, 1, 2), (0.7, 2, 1), (0.9, 2, 2)),
+        "motion_blur": ((10, 1), (10, 1.5), (10, 2), (10, 2.5), (12, 3)),
+        "zoom_blur": (1.06, 1.11, 1.16, 1.21, 1.26),
+        "snow": (
+            (0.1, 0.2, 1, 0.6, 8, 3, 0.8),
+            (0.1, 0.2, 1, 0.5, 10, 4, 0.8),
+            (0.15, 0.3, 1.75, 0.55, 10, 4, 0.7),
+            (0.25, 0.3, 2.25, 0.6, 12, 6, 0.65),
+            (0.3, 0.3, 1.25, 0.65, 14, 12, 0.6),
+        ),
+        "frost": ((1, 0.3, 0.3), (0.9, 0.4, 0.3), (0.8, 0.45, 0.3), (0.75, 0.5, 0.3), (0.7, 0.55, 0.3)),
+        "fog": ((0.4, 3), (0.7, 3), (1, 2.5), (1.5, 2), (2, 1.75)),
         "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
         "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
-        "saturate": ((0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (30.0, 0.2)),
-        "gaussian_blur": (0.5, 0.75, 1.0, 1.25, 1.5),
-        "defocus_blur": ((0.5, 0.6), (1.0, 0.1), (1.5, 0.1), (2.5, 0.01), (3.0, 0.1)),
+        "elastic_transform": ((0, 0, 0.08), (0.05, 0.3, 0.06), (0.1, 0.08, 0.06), (0.1, 0.03, 0.03), (0.16, 0.03, 0.02)),
         "pixelate": (0.9, 0.8, 0.7, 0.6, 0.5),
+        "jpeg_compression": (65, 58, 50, 40, 25),
+        "speckle_noise": (0.15, 0.20, 0.25, 0.30, 0.35),
+        "gaussian_blur": (0.5, 0.75, 1.0, 1.25, 1.5),
+        "spatter": (
+            (0.62, 0.1, 0.7, 0.7, 0.6, 0),
+            (0.65, 0.1, 0.8, 0.7, 0.6, 0),
+            (0.65, 0.3, 1, 0.69, 0.6, 0),
+            (0.65, 0.1, 0.7, 0.68, 0.6, 1),
+            (0.65, 0.1, 0.5, 0.67, 0.6, 1),
+        ),
+        "saturate": ((0.3, 0.0), (0.1, 0.0), (2.0, 0.0), (5.0, 0.1), (30.0, 0.2)),
     },
 }
 
 
-def corrupt(images: np.ndarray, name: str, severity: int, table: str = "cifar10", seed: int = 0) -> np.ndarray:
+def corrupt(
+    images: np.ndarray, name: str, severity: int, table: str = "cifar10", seed: int | Sequence[int] = 0
+) -> np.ndarray:
     """Apply corruption ``name`` at ``severity`` (1..5) with the parameters of ``table``.
 
     Args:
         images: uint8 batch (N, H, W, C), C in {1, 3}.
         table: ``cifar10`` (32-pixel parameters) or ``tinyimagenet`` (64-pixel parameters).
-        seed: seeds the corruption's random numbers; the same seed gives the same output.
+        seed: seeds the corruption's random numbers (an int or a sequence of ints, as NumPy's
+            ``default_rng``); the same seed gives the same output.
     """
     check_batch(images)
     if name not in CORRUPTIONS:

@@ -2,8 +2,9 @@
 
 Corruptions work on uint8 batches in the -C release's layout, (N, H, W, C), like the
 CIFAR-10-C ``.npy`` files. Each scales to [0, 1] in float64, corrupts, clips, multiplies by 255 and
-truncates to uint8, as the reference scripts do. One-channel images (digits) are corrupted as
-gray RGB images and brought back to one channel.
+truncates to uint8, as the reference scripts do. One-channel images (digits) go through the
+colour-defined corruptions as gray RGB images and come back as their luma (ITU-R 601 weights, the
+reference's own RGB-to-gray conversion).
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def as_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
 def like_input(corrupted: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Back to the input's channel count (gray in, gray out)."""
-    return corrupted[..., :1] if images.shape[-1] == 1 else corrupted
+    """Back to the input's channel count: gray in, luma out (rounded; equal channels are kept)."""
+    if images.shape[-1] == 3:
+        return corrupted
+    return np.clip(np.rint(corrupted @ LUMA), 0, 255).astype(np.uint8)[..., None]

@@ -1,4 +1,4 @@
-"""Downloads verified against published MD5 checksums, and archive extraction that cannot escape.
+"""Downloads verified against published MD5 or SHA-256 checksums, and archive extraction that cannot escape.
 
 Downloaded archives are untrusted: an entry named ``../x`` or ``/etc/x``, a link, or a device file
 is refused before anything is written. torchvision's own extraction does not check this.
@@ -20,23 +20,33 @@ from tqdm.auto import tqdm
 from selrob.errors import SelrobError
 
 
-def md5sum(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex MD5 digest of a file, read in chunks."""
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "md5", chunk_size: int = 1 << 20) -> str:
+    """Hex digest (``md5`` or ``sha256``) of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def download_file(url: str, destination: Path, md5: str, progress: bool = True) -> Path:
-    """Download ``url`` to ``destination`` and check its MD5; skip if a verified copy exists.
+def _algorithm(checksum: str) -> str:
+    """Published checksums are MD5 (32 hex digits: Zenodo, CS231n) or SHA-256 (64: PyPI)."""
+    algorithms = {32: "md5", 64: "sha256"}
+    if len(checksum) not in algorithms:
+        raise ValueError(f"checksum {checksum!r} is neither an MD5 nor a SHA-256 hex digest")
+    return algorithms[len(checksum)]
+
+
+def download_file(url: str, destination: Path, checksum: str, progress: bool = True) -> Path:
+    """Download ``url`` to ``destination`` and check its MD5 or SHA-256; skip if a verified copy
+    exists.
 
     The file is written under a temporary name and renamed only after the checksum matches, so a
     failed or interrupted download leaves nothing behind.
     """
     destination = Path(destination)
-    if destination.is_file() and md5sum(destination) == md5:
+    algorithm = _algorithm(checksum)
+    if destination.is_file() and file_digest(destination, algorithm) == checksum:
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
@@ -48,9 +58,9 @@ def download_file(url: str, destination: Path, md5: str, progress: bool = True) 
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
-        actual = md5sum(tmp)
-        if actual != md5:
-            raise SelrobError(f"checksum mismatch for {url}: expected MD5 {md5}, got {actual}")
+        actual = file_digest(tmp, algorithm)
+        if actual != checksum:
+            raise SelrobError(f"checksum mismatch for {url}: expected {algorithm.upper()} {checksum}, got {actual}")
         tmp.replace(destination)
     except OSError as err:
         raise SelrobError(f"could not download {url}: {err}") from None
