@@ -63,12 +63,16 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--val-per-class", type=int)
     group.add_argument("--max-train-samples", type=int)
     group.add_argument("--max-eval-samples", type=int)
+    group.add_argument("--augmix", action="store_true", help="train with AugMix + JSD loss (appendix A.4; alpha 0)")
     _add_common(parser)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("epochs", "batch_size", "lr", "milestones", "val_per_class", "max_train_samples", "max_eval_samples")
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.augmix:
+        overrides["augmix"] = True
+    return overrides
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--cpus-per-task", type=int, default=8)
     sweep.add_argument("--no-wait", action="store_true", help="submit to Slurm and return")
 
-    reproduce = commands.add_parser("reproduce", help="default digits sweep, then every notebook and figure")
+    reproduce = commands.add_parser(
+        "reproduce", help="default digits sweep (+ AugMix runs), digits-C, then every notebook and figure")
     reproduce.add_argument("--smoke", action="store_true", help="the tiny smoke sweep instead")
     reproduce.add_argument("--workers", type=int)
     reproduce.add_argument("--figures-dir", type=_path)
@@ -110,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     download = data_commands.add_parser("download", help="download and verify a dataset")
     download.add_argument("dataset", help="cifar10 or tinyimagenet")
     download.add_argument("--data-dir", type=_path)
+    download_c = data_commands.add_parser("download-c", help="download and verify an official corrupted test set")
+    download_c.add_argument("dataset", help="cifar10 (CIFAR-10-C) or tinyimagenet (Tiny-ImageNet-C)")
+    download_c.add_argument("--data-dir", type=_path)
+    make_c = data_commands.add_parser("make-c", help="generate a corrupted test set in the official format (resumes)")
+    make_c.add_argument("--dataset", default="digits", help="digits (default), cifar10 or tinyimagenet")
+    make_c.add_argument("--corruptions", nargs="+", help="a subset (default: all 19)")
+    make_c.add_argument("--seed", type=int, default=0)
+    make_c.add_argument("--workers", type=int, help="processes (default: one per core)")
+    make_c.add_argument("--data-dir", type=_path)
     return parser
 
 
@@ -156,15 +170,18 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     from selrob import paths
+    from selrob.corruptions.generate import make_corrupted_set
     from selrob.notebooks import execute_notebook, notebook_paths
-    from selrob.sweep import run_sweep, sweep_configs
+    from selrob.sweep import reproduce_configs, run_sweep
 
-    runs = run_sweep(sweep_configs("digits", smoke=args.smoke), workers=args.workers, runs_root=args.runs_dir,
+    runs = run_sweep(reproduce_configs("digits", smoke=args.smoke), workers=args.workers, runs_root=args.runs_dir,
                      data_root=args.data_dir, device=args.device)
+    make_corrupted_set("digits", args.data_dir, workers=args.workers)
     runs_dir = paths.runs_dir(args.runs_dir)
     figures_dir = paths.figures_dir(args.figures_dir)
     outputs = paths.outputs_dir(args.outputs_dir) / ("notebooks-smoke" if args.smoke else "notebooks")
-    parameters = {"dataset": "digits", "smoke": args.smoke, "runs_dir": str(runs_dir), "figures_dir": str(figures_dir)}
+    parameters = {"dataset": "digits", "smoke": args.smoke, "runs_dir": str(runs_dir), "figures_dir": str(figures_dir),
+                  "data_dir": str(paths.data_dir(args.data_dir))}
     for notebook in tqdm(notebook_paths(), desc="notebooks", unit="notebook"):
         execute_notebook(notebook, outputs, parameters)
     print(f"{len(runs)} runs in {runs_dir}\nexecuted notebooks in {outputs}\nfigures in {figures_dir}")
@@ -176,9 +193,18 @@ def _cmd_results(args: argparse.Namespace) -> None:
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
-    from selrob.data import download_dataset
+    if args.data_command == "download":
+        from selrob.data import download_dataset
 
-    print(download_dataset(args.dataset, args.data_dir))
+        print(download_dataset(args.dataset, args.data_dir))
+    elif args.data_command == "download-c":
+        from selrob.data.corrupted import download_corrupted
+
+        print(download_corrupted(args.dataset, args.data_dir))
+    else:
+        from selrob.corruptions.generate import make_corrupted_set
+
+        print(make_corrupted_set(args.dataset, args.data_dir, args.corruptions, args.seed, args.workers))
 
 
 COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "reproduce": _cmd_reproduce, "results": _cmd_results, "data": _cmd_data}

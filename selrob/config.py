@@ -83,6 +83,7 @@ class TrainConfig:
     si_eps: float = 1e-6
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    augmix: bool = False  # AugMix with the JSD loss (appendix A.4; selrob.training.augmix)
 
     def __post_init__(self) -> None:
         check_dataset(self.dataset)
@@ -96,6 +97,8 @@ class TrainConfig:
                 raise SelrobError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise SelrobError(f"lr must be positive, got {self.lr}")
+        if self.augmix and self.alpha != 0:
+            raise SelrobError("AugMix runs train without the selectivity regularizer (appendix A.4): use alpha 0")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""

@@ -17,16 +17,19 @@ def notebook_paths() -> list[Path]:
 def execute_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any]) -> Path:
     """Run ``notebook`` with ``parameters`` injected; the executed copy goes to ``output_dir``.
 
-    Raises :class:`SelrobError` naming the failing cell's error and the executed copy to read.
+    Only the parameters the notebook declares are passed, so one set of pipeline settings
+    (``data_dir`` for instance) serves notebooks that use some of them. Raises :class:`SelrobError` naming the failing cell's error and the executed copy to read.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
+    declared = papermill.inspect_notebook(str(notebook))
     try:
         papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters, kernel_name="python3", progress_bar=False
+            str(notebook), str(output), parameters={k: v for k, v in parameters.items() if k in declared},
+            kernel_name="python3", progress_bar=False,
         )
     except PapermillExecutionError as err:
         raise SelrobError(f"{notebook.name} failed: {err.ename}: {err.evalue} (see {output})") from None

@@ -19,10 +19,12 @@ from matplotlib.figure import Figure
 
 from selrob import paths
 from selrob.io import atomic_write
+from selrob.results import label_models
 from selrob.stats import summarize
 
 N_BOOT = 2_000
 BASELINE_COLOR = (0.25, 0.25, 0.25)
+AUGMIX_COLOR = (0.17, 0.63, 0.17)  # green, as Figure A11
 
 
 def alpha_palette(alphas: Iterable[float]) -> dict[float, tuple[float, float, float]]:
@@ -56,16 +58,119 @@ def plot_accuracy_vs_selectivity(runs: pd.DataFrame, ax: Axes | None = None) -> 
     return ax
 
 
-def plot_layer_selectivity(layers: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Figure A11a style: mean class selectivity per layer, one line per alpha, 95% CI bands."""
+def plot_layer_selectivity(layers: pd.DataFrame, ax: Axes | None = None, augmix: pd.DataFrame | None = None) -> Axes:
+    """Figure A11a style: mean class selectivity per layer, one line per alpha, 95% CI bands;
+    AugMix runs' layers (``augmix``), if given, in green."""
     ax = ax or plt.gca()
     sns.lineplot(data=layers, x="layer", y="selectivity", hue="alpha", palette=alpha_palette(layers["alpha"]),
                  errorbar=("ci", 95), n_boot=N_BOOT, seed=0, marker="o", markersize=4, ax=ax)
+    if augmix is not None:
+        sns.lineplot(data=augmix, x="layer", y="selectivity", color=AUGMIX_COLOR, errorbar=("ci", 95),
+                     n_boot=N_BOOT, seed=0, marker="D", markersize=4, ax=ax, label="AugMix")
     ax.set_xlabel("Layer")
     ax.set_ylabel("Mean class selectivity")
     ax.set_xticks(np.arange(layers["layer"].max() + 1))
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, [f"{float(label):g}" for label in labels], title="α", fontsize="small", ncols=2)
+    names = [label if label == "AugMix" else f"{float(label):g}" for label in labels]
+    ax.legend(handles, names, title="α", fontsize="small", ncols=2)
+    return ax
+
+
+def plot_selectivity_with_augmix(runs: pd.DataFrame, augmix: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Figure A11b/d: mean class selectivity per alpha and for AugMix (green), 95% CIs, with the
+    alpha = 0 mean dashed as the baseline AugMix is compared with."""
+    ax = ax or plt.gca()
+    order = [f"{a:g}" for a in sorted(runs["alpha"].unique())] + ["AugMix"]
+    frame = label_models(runs, augmix)
+    palette = {f"{a:g}": color for a, color in alpha_palette(runs["alpha"]).items()} | {"AugMix": AUGMIX_COLOR}
+    sns.pointplot(data=frame, x="model", y="mean_selectivity", hue="model", order=order, palette=palette,
+                  errorbar=("ci", 95), n_boot=N_BOOT, seed=0, linestyle="none", ax=ax, legend=False)
+    baseline = runs.loc[runs["alpha"] == 0, "mean_selectivity"]
+    if not baseline.empty:
+        ax.axhline(baseline.mean(), color=BASELINE_COLOR, linestyle="--", linewidth=1)
+    ax.set_xlabel("Regularization scale (α) or AugMix")
+    ax.set_ylabel("Mean class selectivity")
+    return ax
+
+
+def _alpha_legend(ax: Axes, title: str = "α") -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, [f"{float(label):g}" for label in labels], title=title, fontsize="small", ncols=2)
+
+
+def plot_corruption_severity_grid(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Figure 1a / A6a / A9a: test accuracy per corruption (x), alpha (colour) and severity
+    (severity 1 the top row of points, 5 the bottom), each point the mean over seeds."""
+    ax = ax or plt.gca()
+    means = table.groupby(["corruption", "alpha", "severity"], as_index=False, sort=False)["accuracy"].mean()
+    means["accuracy_pct"] = 100 * means["accuracy"]
+    order = list(dict.fromkeys(table["corruption"]))
+    palette = alpha_palette(table["alpha"])
+    for severity, part in means.groupby("severity"):
+        sns.stripplot(data=part, x="corruption", y="accuracy_pct", hue="alpha", order=order, palette=palette,
+                      dodge=True, jitter=False, size=3.5, ax=ax, legend=severity == 1)
+    ax.set_xticks(range(len(order)), [name.replace("_", "\n") for name in order], fontsize="x-small")
+    ax.set_xlabel("Corruption")
+    ax.set_ylabel("Test accuracy (%)")
+    _alpha_legend(ax)
+    return ax
+
+
+def plot_vs_alpha(frame: pd.DataFrame, y: str, ax: Axes | None = None, hue: str | None = None) -> Axes:
+    """A metric against alpha with bootstrapped 95% CIs over the rows of each alpha (one row per
+    run, or per run and ``hue`` level): Figures 1b / A6b (mean corrupted accuracy), A3a / A6c
+    (normalised by clean accuracy), A3b / A6d (``hue="severity"``)."""
+    ax = ax or plt.gca()
+    frame = frame.assign(alpha_label=frame["alpha"].map(lambda a: f"{a:g}"))
+    order = [f"{a:g}" for a in sorted(frame["alpha"].unique())]
+    if hue is None:
+        palette = {f"{a:g}": color for a, color in alpha_palette(frame["alpha"]).items()}
+        sns.pointplot(data=frame, x="alpha_label", y=y, hue="alpha_label", order=order, palette=palette,
+                      errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax, legend=False)
+    else:
+        sns.pointplot(data=frame, x="alpha_label", y=y, hue=hue, order=order, palette="rocket_r",
+                      errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+        ax.legend(title=hue.capitalize(), fontsize="small")
+    ax.set_xlabel("Regularization scale (α)")
+    return ax
+
+
+def plot_per_corruption(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Figures A4 / A7: accuracy per corruption averaged over severities, bars per alpha with 95%
+    CIs over seeds."""
+    ax = ax or plt.gca()
+    per_run = table.groupby(["corruption", "alpha", "seed"], as_index=False, sort=False)["accuracy"].mean()
+    per_run["accuracy_pct"] = 100 * per_run["accuracy"]
+    order = list(dict.fromkeys(table["corruption"]))
+    sns.barplot(data=per_run, x="corruption", y="accuracy_pct", hue="alpha", order=order,
+                palette=alpha_palette(table["alpha"]), errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+    ax.set_xticks(range(len(order)), [name.replace("_", "\n") for name in order], fontsize="x-small")
+    ax.set_xlabel("Corruption")
+    ax.set_ylabel("Test accuracy (%)")
+    _alpha_legend(ax)
+    return ax
+
+
+def plot_clean_vs_corrupted(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Figures A5 / A8: clean (x) against corrupted (y) accuracy per alpha (fill colour) and
+    severity (edge shade), the corrupted accuracy averaged over corruptions, 95% CIs over seeds."""
+    ax = ax or plt.gca()
+    per_run = table.groupby(["alpha", "severity", "seed"], as_index=False).agg(
+        corrupted=("accuracy", "mean"), clean=("clean_accuracy", "first"))
+    per_run[["corrupted", "clean"]] *= 100
+    palette = alpha_palette(table["alpha"])
+    shades = sns.color_palette("rocket_r", 5)
+    stats = summarize(per_run, ["alpha", "severity"], ["clean", "corrupted"])
+    for _, row in stats.iterrows():
+        x, y = row["clean"], row["corrupted"]
+        ax.errorbar(x, y, xerr=[[x - row["clean_ci_low"]], [row["clean_ci_high"] - x]],
+                    yerr=[[y - row["corrupted_ci_low"]], [row["corrupted_ci_high"] - y]], color=palette[row["alpha"]],
+                    marker="o", markersize=7, markeredgecolor=shades[int(row["severity"]) - 1], markeredgewidth=1.5,
+                    capsize=2, linestyle="none", label=f"{row['alpha']:g}" if row["severity"] == 1 else None)
+    ax.set_xlabel("Clean test accuracy (%)")
+    ax.set_ylabel("Corrupted test accuracy (%)")
+    ax.legend(title="α (edge: severity 1 light .. 5 dark)", fontsize="small", ncols=2)
     return ax
 
 

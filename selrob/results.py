@@ -3,6 +3,8 @@
 * :func:`load_results` - every finished run under the runs folder, optionally filtered.
 * :func:`load_sweep` - exactly the runs of one sweep (the preset grid, or a chosen alpha/seeds),
   with a clear error naming the command that trains any that are missing. Plots never train.
+* :func:`load_corruption_results` - those runs' accuracy per (corruption, severity) of a -C set,
+  evaluated once and cached in each run folder; :func:`corruption_means` - per-run means.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from selrob.runs import Run, find_runs, format_alpha
 from selrob.sweep import as_tuple, sweep_configs
 
 RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch"]
+CORRUPTION_COLUMNS = ["dataset", "arch", "protocol", "alpha", "seed", "corruption", "severity",
+                      "accuracy", "clean_accuracy", "normalized_accuracy"]
+RUN_KEYS = ["dataset", "arch", "protocol", "alpha", "seed"]
 LAYER_COLUMNS = ["dataset", "arch", "alpha", "seed", "protocol", "layer", "layer_name", "units", "selectivity", "dead_units"]
 
 
@@ -129,3 +134,67 @@ def load_sweep(
         )
         raise SelrobError(f"{len(missing)} of {len(configs)} runs are not trained yet; train them with: {command}")
     return _tables(runs)
+
+
+def load_corruption_results(
+    runs: pd.DataFrame,
+    source: str = "generated",
+    corruptions: Sequence[str] | None = None,
+    data_root: str | Path | None = None,
+    evaluate: bool = True,
+    device: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One row per (run, corruption, severity) for the runs of a results table (e.g.
+    ``load_sweep(...).runs``), with ``CORRUPTION_COLUMNS``.
+
+    ``accuracy`` is top-1 accuracy on the cell, ``clean_accuracy`` the run's clean test accuracy
+    and ``normalized_accuracy`` their ratio (Figure A3a). Cells not cached yet are evaluated when
+    ``evaluate`` is true, else they are an error naming the command that evaluates them.
+    """
+    from selrob.analysis.corruption_robustness import cached_corruption_accuracy, evaluate_corruptions
+    from selrob.data.corrupted import CorruptedSet
+
+    if runs.empty:
+        return pd.DataFrame(columns=CORRUPTION_COLUMNS)
+    datasets = runs["dataset"].unique()
+    if len(datasets) != 1:
+        raise SelrobError(f"runs of one dataset at a time, got {', '.join(map(str, datasets))}")
+    corrupted = CorruptedSet(str(datasets[0]), source, data_root)
+    chosen = list(corruptions) if corruptions is not None else corrupted.corruptions()
+    rows: list[dict[str, Any]] = []
+    for run_row in runs.to_dict("records"):
+        run = Run(Path(run_row["run_dir"]))
+        if evaluate:
+            cells = evaluate_corruptions(run, corrupted, chosen, device, progress=progress)
+        else:
+            cells = cached_corruption_accuracy(run, corrupted)
+            if any(len(cells.get(name, {})) < 5 for name in chosen):
+                raise SelrobError(f"{run.path} is not evaluated on {corrupted.path} yet; "
+                                  f"run `selrob evaluate-c --dataset {corrupted.dataset} --source {source}`")
+        clean = float(run_row["test_accuracy"])
+        for name in chosen:
+            for severity, accuracy in sorted(cells[name].items()):
+                rows.append({**{key: run_row[key] for key in RUN_KEYS}, "corruption": name, "severity": severity,
+                             "accuracy": accuracy, "clean_accuracy": clean,
+                             "normalized_accuracy": accuracy / clean if clean > 0 else float("nan")})
+    return pd.DataFrame(rows, columns=CORRUPTION_COLUMNS)
+
+
+def corruption_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Per run: ``mean_corrupted_accuracy`` and ``mean_normalized_accuracy`` over all cells of
+    ``table`` (RobustBench's mean; AugMix's mean of per-corruption means is the same number when
+    every cell has as many images), plus ``clean_accuracy``."""
+    grouped = table.groupby(RUN_KEYS, as_index=False)
+    return grouped.agg(
+        mean_corrupted_accuracy=("accuracy", "mean"),
+        mean_normalized_accuracy=("normalized_accuracy", "mean"),
+        clean_accuracy=("clean_accuracy", "first"),
+    )
+
+
+def label_models(runs: pd.DataFrame, augmix: pd.DataFrame) -> pd.DataFrame:
+    """Runs of an alpha grid and AugMix runs in one table with a ``model`` column: the alpha as
+    text (``-0.4``) or ``AugMix`` (Figure A11's x axis)."""
+    return pd.concat([runs.assign(model=runs["alpha"].map(lambda a: f"{a:g}")), augmix.assign(model="AugMix")],
+                     ignore_index=True)

@@ -19,9 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from selrob import paths
 from selrob.errors import SelrobError
-from selrob.io import read_json
+from selrob.io import load_torch, read_json
 from selrob.config import TrainConfig
 
 
@@ -76,6 +79,24 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """The final summary (clean test accuracy, selectivity per layer, ...)."""
         return read_json(self.summary_path)
+
+    @property
+    def evaluations_dir(self) -> Path:
+        """Cached evaluations of the finished model (corruptions, attacks, ...)."""
+        return self.path / "evaluations"
+
+    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
+        """The finished run's best-validation model in eval mode (weights loaded as untrusted data)."""
+        from selrob.data import dataset_info
+        from selrob.models import build_model
+
+        if not self.is_finished():
+            raise SelrobError(f"{self.path} is not a finished run")
+        config = self.config()
+        info = dataset_info(config.dataset)
+        model = build_model(config.arch, num_classes=info.num_classes, in_channels=info.in_channels, mean=info.mean, std=info.std)
+        model.load_state_dict(load_torch(self.best_path))
+        return model.to(device).eval()
 
 
 def find_runs(runs_root: str | Path | None = None) -> list[Run]:

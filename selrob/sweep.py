@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
+from selrob.parallel import completed_in_processes
 from selrob.runs import Run
 from selrob.config import TrainConfig, default_grid, resolve_config
 from selrob.training.loop import train_run
@@ -67,6 +66,12 @@ def sweep_configs(
     ]
 
 
+def reproduce_configs(dataset: str = "digits", smoke: bool = False) -> list[TrainConfig]:
+    """What the notebooks read: the preset's alpha x seed grid, plus AugMix runs at alpha 0
+    over the same seeds (notebook 06)."""
+    return sweep_configs(dataset, smoke=smoke) + sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)
+
+
 def _failure(config: TrainConfig, reason: object) -> str:
     return f"alpha={config.alpha:g} seed={config.seed}: {reason}"
 
@@ -95,21 +100,13 @@ def _run_local(
         bar.close()
         return failures
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
-        futures: dict[Future[str], TrainConfig] = {
-            pool.submit(_train_job, c.to_dict(), str(runs_root), data_root, device): c for c in pending
-        }
+    arguments = [(c.to_dict(), str(runs_root), data_root, device) for c in pending]
+    for index, future in completed_in_processes(_train_job, arguments, workers, _init_worker, (threads,)):
         try:
-            for future in as_completed(futures):
-                config = futures[future]
-                try:
-                    future.result()
-                except SelrobError as err:
-                    failures.append(_failure(config, err))
-                bar.update()
-        except KeyboardInterrupt:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            future.result()
+        except SelrobError as err:
+            failures.append(_failure(pending[index], err))
+        bar.update()
     bar.close()
     return failures
 

@@ -59,9 +59,19 @@ def stand_in_frost_photos(isolated_home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke sweep on digits (3 alphas x 2 seeds, 2 epochs on 256 images), trained once."""
-    from selrob.sweep import run_sweep, sweep_configs
+    """What ``selrob reproduce --smoke`` trains (3 alphas x 2 seeds and 2 AugMix runs, 2 epochs on
+    256 digits), trained once."""
+    from selrob.sweep import reproduce_configs, run_sweep
 
     root = tmp_path_factory.mktemp("smoke-runs")
-    run_sweep(sweep_configs("digits", smoke=True), workers=1, runs_root=root, progress=False)
+    run_sweep(reproduce_configs("digits", smoke=True), workers=1, runs_root=root, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def digits_c(stand_in_frost_photos: dict[str, str]) -> Path:
+    """The generated digits-C set in the session's data folder (in-process: the stand-in frost
+    photographs are patched here only)."""
+    from selrob.corruptions.generate import make_corrupted_set
+
+    return make_corrupted_set("digits", workers=1, progress=False)

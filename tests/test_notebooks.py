@@ -14,7 +14,9 @@ NOTEBOOKS = notebook_paths()
 
 
 def test_there_are_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS][:1] == ["01_selectivity_accuracy.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "06_augmix_selectivity.ipynb"
+    ]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
@@ -32,7 +34,9 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Path) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 @pytest.mark.parametrize("alpha", [None, -1])
-def test_notebook_runs_on_the_smoke_sweep(notebook: Path, alpha: int | None, smoke_runs: Path, tmp_path: Path) -> None:
+def test_notebook_runs_on_the_smoke_sweep(
+    notebook: Path, alpha: int | None, smoke_runs: Path, digits_c: Path, tmp_path: Path
+) -> None:
     figures = tmp_path / "figures"
     parameters = {"dataset": "digits", "smoke": True, "runs_dir": str(smoke_runs), "figures_dir": str(figures), "alpha": alpha}
     executed = execute_notebook(notebook, tmp_path / "out", parameters)

@@ -57,6 +57,11 @@ def _pool_and_test(name: str, root: Path) -> tuple[ImageSet, ImageSet]:
     return DATASETS[name].load(root)
 
 
+def load_test_set(name: str, data_root: str | Path | None = None) -> ImageSet:
+    """The fixed test set of ``name`` (what its corrupted sets are made from)."""
+    return _pool_and_test(check_dataset(name), paths.data_dir(data_root))[1]
+
+
 def load_splits(
     name: str,
     seed: int,
@@ -91,4 +96,5 @@ __all__ = [
     "dataset_info",
     "download_dataset",
     "load_splits",
+    "load_test_set",
 ]

@@ -31,6 +31,7 @@ from selrob.io import load_torch, save_torch, write_json, write_text
 from selrob.models import NormalizedModel, build_model
 from selrob.runs import Run, check_config_matches
 from selrob.config import TrainConfig
+from selrob.training.augmix import JSD_WEIGHT, augment_and_mix, augmix_numpy_rng, jensen_shannon_consistency
 from selrob.training.regularizer import selectivity_regularized_loss
 
 
@@ -64,18 +65,26 @@ def training_step(
     num_classes: int,
     eps: float,
     units: UnitRecorder | None,
+    augmix: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One SGD step on Eq. 2 (bf16 autocast on CUDA); ``units`` must be recording when alpha != 0.
 
-    Returns the detached ``(loss, cross_entropy, mu_si, logits)``.
+    With ``augmix``, ``inputs`` stacks the clean batch and its two AugMix views, and the loss is
+    the clean cross-entropy plus 12 times their Jensen-Shannon consistency (alpha is 0).
+    Returns the detached ``(loss, cross_entropy, mu_si, logits)``, logits of the clean batch.
     """
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if inputs.device.type == "cuda" else contextlib.nullcontext()
     )
     with autocast:
         logits = model(inputs)
-    layer_units = units.activations if units is not None else []
-    loss, cross_entropy, mu_si = selectivity_regularized_loss(logits, labels, layer_units, alpha, num_classes, eps)
+    if augmix:
+        logits, *views = logits.chunk(3)
+        loss, cross_entropy, mu_si = selectivity_regularized_loss(logits, labels, [], 0.0, num_classes, eps)
+        loss = loss + JSD_WEIGHT * jensen_shannon_consistency(logits, *views)
+    else:
+        layer_units = units.activations if units is not None else []
+        loss, cross_entropy, mu_si = selectivity_regularized_loss(logits, labels, layer_units, alpha, num_classes, eps)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -100,8 +109,11 @@ def _train_epoch(
     with recorder as units:
         for images, labels in iterate_batches(train, config.batch_size, generator, drop_last=True):
             inputs = pad_crop_flip(to_unit_float(images), config.crop_padding, config.hflip, generator)
+            if config.augmix:
+                rng = augmix_numpy_rng(generator)
+                inputs = torch.cat([inputs, augment_and_mix(inputs, rng), augment_and_mix(inputs, rng)])
             loss, cross_entropy, mu_si, logits = training_step(
-                model, optimizer, inputs, labels, config.alpha, num_classes, config.si_eps, units
+                model, optimizer, inputs, labels, config.alpha, num_classes, config.si_eps, units, config.augmix
             )
             n = labels.shape[0]
             correct = (logits.argmax(dim=1) == labels).sum()
