@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--cpus-per-task", type=int, default=8)
     sweep.add_argument("--no-wait", action="store_true", help="submit to Slurm and return")
 
+    evaluate_c = commands.add_parser("evaluate-c", help="accuracy of a sweep's runs on every corruption x severity (cached)")
+    _add_training(evaluate_c)
+    evaluate_c.add_argument("--alpha", type=_number, nargs="+", help="alphas (default: the preset's grid)")
+    evaluate_c.add_argument("--seeds", type=_seeds, nargs="+", help="seeds or ranges like 0-19 (default: the preset's)")
+    evaluate_c.add_argument("--source", default="generated", help="generated (default; selrob data make-c) or official")
+    evaluate_c.add_argument("--corruptions", nargs="+", help="a subset (default: every corruption in the set)")
+
     reproduce = commands.add_parser(
         "reproduce", help="default digits sweep (+ AugMix runs), digits-C, then every notebook and figure")
     reproduce.add_argument("--smoke", action="store_true", help="the tiny smoke sweep instead")
@@ -157,7 +164,8 @@ def _print_results(runs_dir: Path | None, dataset: str | None, arch: str | None)
         print("no finished runs")
         return
     for (name, model, protocol), part in frame.groupby(["dataset", "arch", "protocol"]):
-        print(f"{name} / {model} (protocol {protocol}, {len(part)} runs)")
+        augmix = " with AugMix" if "augmix" in part and part["augmix"].fillna(False).astype(bool).any() else ""
+        print(f"{name} / {model}{augmix} (protocol {protocol}, {len(part)} runs)")
         table = summarize(part, "alpha", ["test_accuracy", "mean_selectivity"])
         print(f"  {'alpha':>6} {'n':>3} {'test accuracy [95% CI]':>28} {'mean selectivity [95% CI]':>30}")
         for _, row in table.iterrows():
@@ -188,6 +196,22 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     _print_results(args.runs_dir, "digits", None)
 
 
+def _cmd_evaluate_c(args: argparse.Namespace) -> None:
+    from selrob.results import corruption_means, load_corruption_results, load_sweep
+    from selrob.stats import summarize
+
+    seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
+    sweep = load_sweep(args.dataset, args.arch, args.alpha, seeds, args.smoke, args.runs_dir, **_overrides(args))
+    table = load_corruption_results(sweep.runs, args.source, args.corruptions, args.data_dir, device=args.device)
+    summary = summarize(corruption_means(table), "alpha", ["mean_corrupted_accuracy", "clean_accuracy"])
+    print(f"{args.dataset}: {table['corruption'].nunique()} corruptions x 5 severities, {len(sweep.runs)} runs")
+    print(f"  {'alpha':>6} {'n':>3} {'corrupted accuracy [95% CI]':>30} {'clean accuracy':>15}")
+    for _, row in summary.iterrows():
+        print(f"  {row['alpha']:>6g} {int(row['n']):>3} {row['mean_corrupted_accuracy']:>10.4f}"
+              f" [{row['mean_corrupted_accuracy_ci_low']:.4f}, {row['mean_corrupted_accuracy_ci_high']:.4f}]"
+              f" {row['clean_accuracy']:>15.4f}")
+
+
 def _cmd_results(args: argparse.Namespace) -> None:
     _print_results(args.runs_dir, args.dataset, args.arch)
 
@@ -207,7 +231,8 @@ def _cmd_data(args: argparse.Namespace) -> None:
         print(make_corrupted_set(args.dataset, args.data_dir, args.corruptions, args.seed, args.workers))
 
 
-COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "reproduce": _cmd_reproduce, "results": _cmd_results, "data": _cmd_data}
+COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "evaluate-c": _cmd_evaluate_c, "reproduce": _cmd_reproduce,
+            "results": _cmd_results, "data": _cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -194,3 +194,20 @@ def save_figure(fig: Figure, name: str, figures_root: str | Path | None = None) 
         atomic_write(path, lambda handle, fmt=fmt: fig.savefig(handle, format=fmt, dpi=200, bbox_inches="tight"))
         written.append(path)
     return written
+
+
+def plot_corruption_gallery(gallery: dict[str, np.ndarray]) -> Figure:
+    """Figure A1 style: one row per corruption, columns clean and severities 1..5."""
+    fig, axes = plt.subplots(len(gallery), 6, figsize=(6 * 0.9, len(gallery) * 0.9), squeeze=False)
+    for row, (name, stack) in zip(axes, gallery.items()):
+        for column, (ax, image) in enumerate(zip(row, stack)):
+            ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(name.replace("_", "\n"), rotation=0, ha="right", va="center", fontsize="x-small")
+    for column, ax in enumerate(axes[0]):
+        ax.set_title("clean" if column == 0 else f"severity {column}", fontsize="x-small")
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return fig

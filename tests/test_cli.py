@@ -40,6 +40,11 @@ def files_under(folder: Path) -> list[Path]:
         (["train", "--seed", "-3"], "seed must be a non-negative integer"),
         (["sweep", "--smoke", "--executor", "kubernetes"], "unknown executor 'kubernetes'"),
         (["data", "download", "digits"], "digits ships with its package"),
+        (["data", "download-c", "digits"], "digits has no official corrupted release"),
+        (["data", "make-c", "--dataset", "mnist"], "no corrupted test set for dataset 'mnist'"),
+        (["data", "make-c", "--corruptions", "rain"], "unknown corruption 'rain'"),
+        (["train", "--augmix", "--alpha", "1"], "AugMix runs train without the selectivity regularizer"),
+        (["evaluate-c", "--source", "web", "--alpha", "0", "--seeds", "0"], "runs are not trained yet"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -72,7 +77,15 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path: Path) -> None:
 def test_results_command_prints_the_table(smoke_runs: Path) -> None:
     result = selrob("results", "--runs-dir", str(smoke_runs))
     assert result.returncode == 0, result.stderr
-    assert "digits / resnet20" in result.stdout and "6 runs" in result.stdout
+    assert "digits / resnet20 (protocol" in result.stdout and "6 runs" in result.stdout
+    assert "digits / resnet20 with AugMix (protocol" in result.stdout and "2 runs" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 4
+
+
+def test_evaluate_c_prints_corrupted_accuracy_per_alpha(smoke_runs: Path, digits_c: Path) -> None:
+    result = selrob("evaluate-c", "--smoke", "--runs-dir", str(smoke_runs), "--corruptions", "contrast", "fog")
+    assert result.returncode == 0, result.stderr
+    assert "digits: 2 corruptions x 5 severities, 6 runs" in result.stdout
     assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 3
 
 

@@ -137,3 +137,16 @@ def test_bad_arguments_are_clear_errors() -> None:
         corrupt(images(), "contrast", 6)
     with pytest.raises(ValueError, match="uint8"):
         corrupt(images().astype(np.float32), "contrast", 1)
+
+
+def test_gallery_of_a_cifar_sized_photograph() -> None:
+    from selrob.corruptions.gallery import corruption_gallery, sample_image
+
+    image = sample_image(32)
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8 and image.std() > 20
+    gallery = corruption_gallery(image)
+    assert list(gallery) == list(CORRUPTIONS)
+    for name, stack in gallery.items():
+        assert stack.shape == (6, 32, 32, 3)
+        np.testing.assert_array_equal(stack[0], image)
+        np.testing.assert_array_equal(stack[3], corrupt(image[None], name, 3)[0])

@@ -44,5 +44,5 @@ def test_notebook_runs_on_the_smoke_sweep(
     written = sorted(figures.iterdir())
     assert written and all(p.stat().st_size > 1000 for p in written)
     assert {p.suffix for p in written} == {".png", ".pdf"}
-    if alpha is not None:
-        assert all("alpha-1" in p.name for p in written)
+    if alpha is not None:  # every figure drawn from runs says which alpha (the gallery uses none)
+        assert all("alpha-1" in p.name for p in written if not p.name.startswith("figA1_corruption_gallery"))

@@ -40,19 +40,21 @@ def test_local_workers_train_every_run_and_skip_finished_ones(tmp_path: Path) ->
 
 
 def test_load_results_is_one_tidy_row_per_run(smoke_runs: Path) -> None:
-    frame = load_results(smoke_runs)
+    frame = load_results(smoke_runs)  # the 3 x 2 smoke grid and 2 AugMix runs at alpha 0
     assert set(RUN_COLUMNS) <= set(frame.columns)
-    assert len(frame) == 6 and sorted(frame["alpha"].unique()) == [-1.0, 0.0, 1.0]
+    assert len(frame) == 8 and sorted(frame["alpha"].unique()) == [-1.0, 0.0, 1.0]
+    assert frame["augmix"].sum() == 2 and frame.loc[frame["augmix"], "alpha"].eq(0).all()
+    assert frame.groupby("augmix")["protocol"].nunique().tolist() == [1, 1]
     assert len(load_results(smoke_runs, alpha=-1)) == 2
-    assert len(load_results(smoke_runs, seeds=[0], dataset="digits", arch="resnet20")) == 3
+    assert len(load_results(smoke_runs, seeds=[0], dataset="digits", arch="resnet20")) == 4
     assert load_results(smoke_runs, dataset="cifar10").empty
     layers = load_results(smoke_runs, layers=True)
-    assert list(layers.columns) == LAYER_COLUMNS and len(layers) == 6 * 19
+    assert list(layers.columns) == LAYER_COLUMNS and len(layers) == 8 * 19
 
 
 def test_regularizer_orders_selectivity_even_in_smoke_runs(smoke_runs: Path) -> None:
     frame = load_results(smoke_runs)
-    by_alpha = frame.groupby("alpha")["mean_selectivity"].mean()
+    by_alpha = frame[~frame["augmix"]].groupby("alpha")["mean_selectivity"].mean()
     assert by_alpha[-1.0] < by_alpha[0.0] < by_alpha[1.0]
 
 

@@ -49,20 +49,19 @@ class CorruptedFormat:
     folder: str
     layout: str  # "npy" or "jpeg"
     table: str  # severity table of selrob.corruptions.SEVERITIES used to generate it
-    num_classes: int
     downloads: tuple[tuple[str, str], ...]  # official archives: (url, md5)
 
 
 FORMATS: dict[str, CorruptedFormat] = {
-    "digits": CorruptedFormat("digits-C", "npy", "cifar10", 10, ()),
+    "digits": CorruptedFormat("digits-C", "npy", "cifar10", ()),
     "cifar10": CorruptedFormat(
-        "CIFAR-10-C", "npy", "cifar10", 10,
+        "CIFAR-10-C", "npy", "cifar10",
         (("https://zenodo.org/records/2535967/files/CIFAR-10-C.tar", "56bf5dcef84df0e2308c6dcbcbbd8499"),),
     ),
     # Zenodo 8206060 is the re-upload with the frost folder fixed (the 2536630 original has 1000
     # frost classes); both are read correctly.
     "tinyimagenet": CorruptedFormat(
-        "Tiny-ImageNet-C", "jpeg", "tinyimagenet", 200,
+        "Tiny-ImageNet-C", "jpeg", "tinyimagenet",
         (
             ("https://zenodo.org/records/8206060/files/Tiny-ImageNet-C.tar", "f9c9a9dbdc11469f0b850190f7ad8be1"),
             ("https://zenodo.org/records/8206060/files/Tiny-ImageNet-C-extra.tar", "0db0588d243cf403ef93449ec52b70eb"),
@@ -181,12 +180,12 @@ class CorruptedSet:
         return images, labels
 
     def class_ids(self) -> list[str]:
-        """Sorted wnids of a JPEG set: the folders of its first corruption with the right count."""
-        for name in self.corruptions():
-            found = sorted(p.name for p in (self.path / name / "1").iterdir() if p.is_dir())
-            if len(found) == self.format.num_classes:
-                return found
-        raise SelrobError(f"no corruption in {self.path} has {self.format.num_classes} class folders")
+        """Sorted wnids of a JPEG set: the class folders of its corruption with the fewest (the
+        original release's ``frost`` has 1000 where every other corruption has 200)."""
+        listings = [sorted(p.name for p in (self.path / name / "1").iterdir() if p.is_dir()) for name in self.corruptions()]
+        if not listings or not min(listings, key=len):
+            raise SelrobError(f"{self.path} holds no <corruption>/1/<class> folders")
+        return min(listings, key=len)
 
     def _decoded(self, corruption: str) -> tuple[np.ndarray, np.ndarray]:
         cache = self.path / CACHE

@@ -69,6 +69,17 @@ def affine(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def rotation_matrices(degrees: np.ndarray, size: int) -> np.ndarray:
+    """PIL ``rotate(degrees)`` (counter-clockwise about the centre) as (N, 2, 3) affine maps."""
+    angle = -np.radians(degrees)
+    cos, sin, centre = np.cos(angle), np.sin(angle), size / 2
+    matrices = np.zeros((len(degrees), 2, 3))
+    matrices[:, 0, :2] = np.stack([cos, sin], axis=1)
+    matrices[:, 1, :2] = np.stack([-sin, cos], axis=1)
+    matrices[:, :, 2] = centre - matrices[:, :, :2].sum(axis=2) * centre
+    return matrices
+
+
 def _levels(rng: np.random.Generator, n: int, maximum: float, severity: float, integer: bool) -> np.ndarray:
     """The reference's ``int_parameter`` / ``float_parameter`` of ``sample_level(severity)``."""
     levels = rng.uniform(0.1, severity, size=n) * maximum / 10
@@ -92,11 +103,7 @@ def apply_op(name: str, x: torch.Tensor, rng: np.random.Generator, severity: flo
         return solarize(x, torch.from_numpy(256 - _levels(rng, n, 256, severity, True)).to(x.device))
     matrices = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1))
     if name == "rotate":
-        angle = -np.radians(_signed(rng, _levels(rng, n, 30, severity, True)))
-        cos, sin, centre = np.cos(angle), np.sin(angle), size / 2
-        matrices[:, 0, :2] = np.stack([cos, sin], axis=1)
-        matrices[:, 1, :2] = np.stack([-sin, cos], axis=1)
-        matrices[:, :, 2] = centre - matrices[:, :, :2].sum(axis=2) * centre
+        matrices = rotation_matrices(_signed(rng, _levels(rng, n, 30, severity, True)), size)
     elif name.startswith("shear"):
         level = _signed(rng, _levels(rng, n, 0.3, severity, False))
         matrices[:, 0, 1] = level if name == "shear_x" else 0

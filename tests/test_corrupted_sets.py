@@ -1,0 +1,181 @@
+"""-C sets: generation in the official formats, resuming, loading back, official downloads, and
+clear errors for bad files."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from selrob.corruptions import CORRUPTIONS, corrupt
+from selrob.corruptions.generate import make_corrupted_set
+from selrob.data import corrupted as corrupted_module
+from selrob.data import load_test_set, tinyimagenet
+from selrob.data.corrupted import CorruptedSet, corrupted_dir, download_corrupted
+from selrob.data.download import file_digest
+from selrob.errors import SelrobError
+from tests.test_data import write_tiny_imagenet_zip
+
+PICKED = ["contrast", "gaussian_noise", "frost"]
+
+
+def _expected(images: np.ndarray, name: str, severity: int, table: str) -> np.ndarray:
+    """What one cell must hold: the test images corrupted with the documented per-cell seed."""
+    return corrupt(images, name, severity, table, seed=(0, list(CORRUPTIONS).index(name), severity, 0))
+
+
+def test_generated_digits_set_round_trips(tmp_path: Path) -> None:
+    folder = make_corrupted_set("digits", tmp_path, PICKED, workers=1, progress=False)
+    assert folder == tmp_path / "generated" / "digits-C"
+    test = load_test_set("digits")
+    images = test.images.numpy().transpose(0, 2, 3, 1)
+    raw = np.load(folder / "contrast.npy")
+    assert raw.shape == (5 * len(test), 8, 8, 1) and raw.dtype == np.uint8
+    np.testing.assert_array_equal(np.load(folder / "labels.npy"), np.tile(test.labels.numpy(), 5))
+    loaded = CorruptedSet("digits", "generated", tmp_path)
+    assert loaded.corruptions() == ["gaussian_noise", "frost", "contrast"]  # release order
+    for name in PICKED:
+        for severity in (1, 3, 5):
+            cell = loaded.load(name, severity)
+            assert cell.images.shape == test.images.shape
+            np.testing.assert_array_equal(cell.labels.numpy(), test.labels.numpy())
+            np.testing.assert_array_equal(cell.images.numpy().transpose(0, 2, 3, 1), _expected(images, name, severity, "cifar10"))
+
+
+def test_generation_resumes_and_refuses_other_settings(tmp_path: Path) -> None:
+    folder = make_corrupted_set("digits", tmp_path, PICKED[:2], workers=1, progress=False)
+    kept = (folder / "gaussian_noise.npy").stat().st_mtime_ns
+    (folder / "contrast.npy").unlink()
+    make_corrupted_set("digits", tmp_path, PICKED[:2], workers=1, progress=False)
+    assert (folder / "contrast.npy").is_file()
+    assert (folder / "gaussian_noise.npy").stat().st_mtime_ns == kept  # finished corruptions are skipped
+    fingerprint = CorruptedSet("digits", "generated", tmp_path).fingerprint()
+    with pytest.raises(SelrobError, match="generated with other settings"):
+        make_corrupted_set("digits", tmp_path, PICKED[:2], seed=1, workers=1, progress=False)
+    assert CorruptedSet("digits", "generated", tmp_path).fingerprint() == fingerprint
+    assert not list(folder.glob(".*"))  # no temporary files left
+
+
+def test_generation_in_worker_processes_matches_one_process(tmp_path: Path) -> None:
+    # Workers fetch real frost photographs, which tests must not do: corruptions without frost.
+    names = ["shot_noise", "zoom_blur"]
+    one = make_corrupted_set("digits", tmp_path / "one", names, workers=1, progress=False)
+    two = make_corrupted_set("digits", tmp_path / "two", names, workers=2, progress=False)
+    for name in names:
+        np.testing.assert_array_equal(np.load(one / f"{name}.npy"), np.load(two / f"{name}.npy"))
+
+
+def test_bad_npy_files_are_clear_errors(tmp_path: Path) -> None:
+    folder = make_corrupted_set("digits", tmp_path, ["contrast"], workers=1, progress=False)
+    data = (folder / "contrast.npy").read_bytes()
+    (folder / "contrast.npy").write_bytes(data[: len(data) // 2])
+    loaded = CorruptedSet("digits", "generated", tmp_path)
+    with pytest.raises(SelrobError, match="corrupt or truncated"):
+        loaded.load("contrast", 1)
+    np.save(folder / "contrast.npy", np.zeros((10, 8, 8, 1), dtype=np.float32))
+    with pytest.raises(SelrobError, match="holds float32"):
+        loaded.load("contrast", 1)
+    np.save(folder / "contrast.npy", np.zeros((12, 8, 8, 1), dtype=np.uint8))
+    with pytest.raises(SelrobError, match="5 equal severities"):
+        loaded.load("contrast", 1)
+    with pytest.raises(SelrobError, match="severity must be 1..5"):
+        loaded.load("contrast", 0)
+    with pytest.raises(SelrobError, match="unknown corruption 'rain'"):
+        loaded.load("rain", 1)
+
+
+def test_missing_sets_and_unknown_names_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(SelrobError, match="selrob data make-c --dataset digits"):
+        CorruptedSet("digits", "generated", tmp_path)
+    with pytest.raises(SelrobError, match="selrob data download-c cifar10"):
+        CorruptedSet("cifar10", "official", tmp_path)
+    with pytest.raises(SelrobError, match="unknown corrupted-set source 'web'"):
+        CorruptedSet("digits", "web", tmp_path)
+    with pytest.raises(SelrobError, match="no corrupted test set for dataset 'mnist'"):
+        corrupted_dir("mnist")
+    with pytest.raises(SelrobError, match="no official corrupted release"):
+        download_corrupted("digits", tmp_path)
+    with pytest.raises(SelrobError, match="unknown corruption 'rain'"):
+        make_corrupted_set("digits", tmp_path, ["rain"], workers=1)
+
+
+def test_generated_tiny_imagenet_set_is_jpeg_folders(tmp_path: Path) -> None:
+    archive = write_tiny_imagenet_zip(tmp_path)
+    root = tmp_path / "data"
+    tinyimagenet.download(root, url=archive.as_uri(), md5=file_digest(archive), progress=False)
+    folder = make_corrupted_set("tinyimagenet", root, ["contrast"], workers=1, progress=False)
+    wnids = tinyimagenet.read_wnids(root / tinyimagenet.FOLDER)
+    for severity in range(1, 6):
+        assert sorted(p.name for p in (folder / "contrast" / str(severity)).iterdir()) == wnids
+    test = load_test_set("tinyimagenet", root)
+    cell = CorruptedSet("tinyimagenet", "generated", root).load("contrast", 4)
+    np.testing.assert_array_equal(np.sort(cell.labels.numpy()), np.sort(test.labels.numpy()))
+    # JPEG at quality 85 of flat-colour images: within a few levels of the corrupted originals
+    expected = _expected(test.images.numpy().transpose(0, 2, 3, 1), "contrast", 4, "tinyimagenet")
+    by_label = {int(label): image for label, image in zip(test.labels, expected)}
+    for image, label in zip(cell.images.numpy().transpose(0, 2, 3, 1), cell.labels):
+        assert np.abs(image.astype(int) - by_label[int(label)]).max() <= 4
+
+
+def _official_tiny_c(root: Path, wnids: list[str], extra_frost: int) -> Path:
+    """An official-layout Tiny-ImageNet-C with two corruptions; frost with the release's defect
+    of extra class folders."""
+    folder = root / "Tiny-ImageNet-C"
+    for name in ("frost", "fog"):
+        classes = wnids + ([f"n9999{k:04d}" for k in range(extra_frost)] if name == "frost" else [])
+        for severity in range(1, 6):
+            for label, wnid in enumerate(classes):
+                path = folder / name / str(severity) / wnid / f"{wnid}_0.JPEG"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (64, 64), (10 * severity, 40 * (label % 6), 100)).save(path, quality=95)
+    return folder
+
+
+def test_official_tiny_imagenet_c_reads_only_the_set_classes(tmp_path: Path) -> None:
+    wnids = ["n01443537", "n01629819", "n01641577"]
+    folder = _official_tiny_c(tmp_path, wnids, extra_frost=4)
+    loaded = CorruptedSet("tinyimagenet", "official", tmp_path)
+    assert loaded.corruptions() == ["frost", "fog"]
+    assert loaded.class_ids() == wnids
+    with pytest.warns(UserWarning, match="4 class folders beyond the set's 3"):
+        cell = loaded.load("frost", 2)
+    np.testing.assert_array_equal(cell.labels.numpy(), [0, 1, 2])
+    assert abs(int(cell.images[1, 0, 0, 0]) - 20) <= 2 and abs(int(cell.images[1, 1, 0, 0]) - 40) <= 2
+    assert (folder / "selrob-cache" / "frost.npy").is_file()  # decoded once
+    np.testing.assert_array_equal(loaded.load("frost", 2).images, cell.images)
+
+
+def test_official_cifar10_c_download_verifies_and_extracts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "src" / "CIFAR-10-C"
+    source.mkdir(parents=True)
+    images = np.random.default_rng(0).integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
+    np.save(source / "fog.npy", images)
+    np.save(source / "labels.npy", np.repeat(np.arange(2, dtype=np.uint8), 5)[np.r_[0:10:5, 1:10:5, 2:10:5, 3:10:5, 4:10:5]])
+    archive = tmp_path / "CIFAR-10-C.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(source, arcname="CIFAR-10-C")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    fmt = corrupted_module.FORMATS["cifar10"]
+    monkeypatch.setitem(corrupted_module.FORMATS, "cifar10", type(fmt)(fmt.folder, fmt.layout, fmt.table, ((archive.as_uri(), md5),)))
+    root = tmp_path / "data"
+    assert download_corrupted("cifar10", root, progress=False) == root / "CIFAR-10-C"
+    cell = CorruptedSet("cifar10", "official", root).load("fog", 3)
+    np.testing.assert_array_equal(cell.images.numpy().transpose(0, 2, 3, 1), images[4:6])
+    monkeypatch.setitem(corrupted_module.FORMATS, "cifar10", type(fmt)(fmt.folder, fmt.layout, fmt.table, ((archive.as_uri(), "0" * 32),)))
+    (root / "CIFAR-10-C.tar").unlink()
+    with pytest.raises(SelrobError, match="checksum mismatch"):
+        download_corrupted("cifar10", tmp_path / "other", progress=False)
+    assert not (tmp_path / "other" / "CIFAR-10-C").exists()
+
+
+def test_official_checksums_are_the_published_ones() -> None:
+    urls = {url.rsplit("/", 1)[1]: md5 for fmt in corrupted_module.FORMATS.values() for url, md5 in fmt.downloads}
+    assert urls == {
+        "CIFAR-10-C.tar": "56bf5dcef84df0e2308c6dcbcbbd8499",
+        "Tiny-ImageNet-C.tar": "f9c9a9dbdc11469f0b850190f7ad8be1",
+        "Tiny-ImageNet-C-extra.tar": "0db0588d243cf403ef93449ec52b70eb",
+    }
