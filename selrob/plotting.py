@@ -170,7 +170,7 @@ def plot_clean_vs_corrupted(table: pd.DataFrame, ax: Axes | None = None) -> Axes
                     capsize=2, linestyle="none", label=f"{row['alpha']:g}" if row["severity"] == 1 else None)
     ax.set_xlabel("Clean test accuracy (%)")
     ax.set_ylabel("Corrupted test accuracy (%)")
-    ax.legend(title="α (edge: severity 1 light .. 5 dark)", fontsize="small", ncols=2)
+    ax.legend(title="α (edge: severity\n1 light .. 5 dark)", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
     return ax
 
 
