@@ -32,6 +32,7 @@ from selrob import paths
 from selrob.corruptions import CORRUPTIONS
 from selrob.data.base import ImageSet
 from selrob.data.download import download_file, safe_extract
+from selrob.data.tinyimagenet import decode_jpeg
 from selrob.errors import SelrobError
 from selrob.io import atomic_write, read_json
 
@@ -114,11 +115,6 @@ def read_npy(path: Path, shape_tail: tuple[int, ...] | None = None) -> np.ndarra
     if array.dtype != np.uint8 or (shape_tail is not None and array.shape[1:] != shape_tail):
         raise SelrobError(f"{path} holds {array.dtype} {array.shape}, expected uint8 (rows, {shape_tail})")
     return array
-
-
-def _decode(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 class CorruptedSet:
@@ -208,7 +204,7 @@ class CorruptedSet:
                 files += found
                 labels += [label] * len(found)
         with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-            images = np.stack(list(pool.map(_decode, files)))
+            images = np.stack(list(pool.map(decode_jpeg, files)))
         label_array = np.asarray(labels, dtype=np.uint8)
         atomic_write(images_npy, lambda handle: np.save(handle, images))
         atomic_write(labels_npy, lambda handle: np.save(handle, label_array))

@@ -89,7 +89,8 @@ def download(root: Path, url: str = URL, md5: str = ARCHIVE_MD5, progress: bool 
     return folder
 
 
-def _decode(path: Path) -> np.ndarray:
+def decode_jpeg(path: Path) -> np.ndarray:
+    """A 64x64 JPEG as uint8 RGB (gray ones converted); other sizes are an error."""
     with Image.open(path) as image:
         array = np.asarray(image.convert("RGB"), dtype=np.uint8)  # some images are grayscale
     if array.shape != (64, 64, 3):
@@ -113,7 +114,7 @@ def _load_split(folder: Path, split: str, wnids: list[str], progress: bool) -> I
         files += found
         labels += [label] * len(found)
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-        decoded = list(tqdm(pool.map(_decode, files), total=len(files), desc=f"decoding {split}", disable=not progress))
+        decoded = list(tqdm(pool.map(decode_jpeg, files), total=len(files), desc=f"decoding {split}", disable=not progress))
     images = np.stack(decoded).transpose(0, 3, 1, 2).copy()
     label_array = np.asarray(labels, dtype=np.int64)
     atomic_write(images_npy, lambda handle: np.save(handle, images))
