@@ -53,10 +53,10 @@ def test_generation_resumes_and_refuses_other_settings(tmp_path: Path) -> None:
     make_corrupted_set("digits", tmp_path, PICKED[:2], workers=1, progress=False)
     assert (folder / "contrast.npy").is_file()
     assert (folder / "gaussian_noise.npy").stat().st_mtime_ns == kept  # finished corruptions are skipped
-    fingerprint = CorruptedSet("digits", "generated", tmp_path).fingerprint()
+    fingerprint = CorruptedSet("digits", "generated", tmp_path).fingerprint
     with pytest.raises(SelrobError, match="generated with other settings"):
         make_corrupted_set("digits", tmp_path, PICKED[:2], seed=1, workers=1, progress=False)
-    assert CorruptedSet("digits", "generated", tmp_path).fingerprint() == fingerprint
+    assert CorruptedSet("digits", "generated", tmp_path).fingerprint == fingerprint
     assert not list(folder.glob(".*"))  # no temporary files left
 
 

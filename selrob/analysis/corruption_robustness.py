@@ -26,7 +26,7 @@ Cells = dict[str, dict[int, float]]
 
 def corruption_cache_path(run: Run, corrupted: CorruptedSet) -> Path:
     """Where ``run``'s accuracies on ``corrupted`` are cached."""
-    return run.evaluations_dir / f"corruptions-{corrupted.source}-{corrupted.fingerprint()}.json"
+    return run.evaluations_dir / f"corruptions-{corrupted.source}-{corrupted.fingerprint}.json"
 
 
 def cached_corruption_accuracy(run: Run, corrupted: CorruptedSet) -> Cells:

@@ -21,6 +21,7 @@ from selrob.data.corrupted import (
     SEVERITY_LEVELS,
     corrupted_dir,
     corrupted_format,
+    finished_corruptions,
     write_jpeg_block,
     write_manifest,
     write_npy_block,
@@ -88,7 +89,7 @@ def make_corrupted_set(
     })
     if fmt.layout == "npy" and not (folder / "labels.npy").is_file():
         write_npy_block(folder, "labels", np.tile(labels, len(SEVERITY_LEVELS)))
-    done = set(name for name in chosen if (folder / (f"{name}.npy" if fmt.layout == "npy" else name)).exists())
+    done = set(finished_corruptions(folder, fmt.layout)) & set(chosen)
     todo = [name for name in chosen if name not in done]
     wnids = _class_ids(dataset, data_root)
     workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))

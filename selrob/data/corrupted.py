@@ -15,6 +15,7 @@ Official sets live in ``$SELROB_DATA/<folder>`` and generated ones in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -117,6 +118,14 @@ def read_npy(path: Path, shape_tail: tuple[int, ...] | None = None) -> np.ndarra
     return array
 
 
+def finished_corruptions(folder: Path, layout: str) -> list[str]:
+    """Corruptions whose file (``npy``) or folder (``jpeg``) is in ``folder``, in release order.
+    Both are written atomically, so present means finished."""
+    if layout == "npy":
+        return [name for name in CORRUPTIONS if (folder / f"{name}.npy").is_file()]
+    return [name for name in CORRUPTIONS if (folder / name).is_dir()]
+
+
 class CorruptedSet:
     """One -C set on disk: which corruptions it holds and each (corruption, severity) as an
     :class:`ImageSet` (uint8 (N, C, H, W) images and labels, as the clean sets)."""
@@ -133,12 +142,11 @@ class CorruptedSet:
 
     def corruptions(self) -> list[str]:
         """The finished corruptions present, in the release's order."""
-        if self.format.layout == "npy":
-            return [name for name in CORRUPTIONS if (self.path / f"{name}.npy").is_file()]
-        return [name for name in CORRUPTIONS if (self.path / name).is_dir()]
+        return finished_corruptions(self.path, self.format.layout)
 
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """Short hash naming this set's contents in result caches: the manifest of a generated set,
+        """Short hash (read once per object) naming this set's contents in result caches: the manifest of a generated set,
         the published checksums of an official one."""
         if self.source == "official":
             text = json.dumps(self.format.downloads)
