@@ -11,10 +11,13 @@ env: $(VENV)/.installed
 
 # Re-install when the dependency list changes. pip takes torch from the local disk where a
 # constraint file points there, else from PyPI (set PIP_EXTRA_INDEX_URL for a CPU-only build).
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# The attack tests' peer library; its requests~=2.25 pin would break Jupyter, and it needs
+	# nothing else that is not installed already.
+	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
 	touch $@
 
 reproduce: env

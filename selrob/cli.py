@@ -64,11 +64,13 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-train-samples", type=int)
     group.add_argument("--max-eval-samples", type=int)
     group.add_argument("--augmix", action="store_true", help="train with AugMix + JSD loss (appendix A.4; alpha 0)")
+    group.add_argument("--pgd-steps", type=int, help="PGD training with this many steps (appendix A.7)")
     _add_common(parser)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("epochs", "batch_size", "lr", "milestones", "val_per_class", "max_train_samples", "max_eval_samples")
+    names = ("epochs", "batch_size", "lr", "milestones", "val_per_class", "max_train_samples", "max_eval_samples",
+             "pgd_steps")
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.augmix:
         overrides["augmix"] = True
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_c.add_argument("--corruptions", nargs="+", help="a subset (default: every corruption in the set)")
 
     reproduce = commands.add_parser(
-        "reproduce", help="default digits sweep (+ AugMix runs), digits-C, then every notebook and figure")
+        "reproduce", help="default digits sweep (+ AugMix and PGD-trained runs), digits-C, evaluations, then every notebook and figure")
     reproduce.add_argument("--smoke", action="store_true", help="the tiny smoke sweep instead")
     reproduce.add_argument("--workers", type=int)
     reproduce.add_argument("--figures-dir", type=_path)
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="dataset tools")
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     download = data_commands.add_parser("download", help="download and verify a dataset")
-    download.add_argument("dataset", help="cifar10 or tinyimagenet")
+    download.add_argument("dataset", help="cifar10, tinyimagenet or imagenet-a (test-only, appendix A.6)")
     download.add_argument("--data-dir", type=_path)
     download_c = data_commands.add_parser("download-c", help="download and verify an official corrupted test set")
     download_c.add_argument("dataset", help="cifar10 (CIFAR-10-C) or tinyimagenet (Tiny-ImageNet-C)")
@@ -155,6 +157,15 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {runs[0].path.parents[2]}")
 
 
+def _variant(runs: Any) -> str:
+    """How one protocol's runs were trained, beyond the preset."""
+    if "augmix" in runs and runs["augmix"].fillna(False).astype(bool).any():
+        return " with AugMix"
+    if "pgd_steps" in runs and runs["pgd_steps"].notna().any():
+        return f" with PGD training ({int(runs['pgd_steps'].iloc[0])} steps)"
+    return ""
+
+
 def _print_results(runs_dir: Path | None, dataset: str | None, arch: str | None) -> None:
     from selrob.results import load_results
     from selrob.stats import summarize
@@ -164,8 +175,7 @@ def _print_results(runs_dir: Path | None, dataset: str | None, arch: str | None)
         print("no finished runs")
         return
     for (name, model, protocol), part in frame.groupby(["dataset", "arch", "protocol"]):
-        augmix = " with AugMix" if "augmix" in part and part["augmix"].fillna(False).astype(bool).any() else ""
-        print(f"{name} / {model}{augmix} (protocol {protocol}, {len(part)} runs)")
+        print(f"{name} / {model}{_variant(part)} (protocol {protocol}, {len(part)} runs)")
         table = summarize(part, "alpha", ["test_accuracy", "mean_selectivity"])
         print(f"  {'alpha':>6} {'n':>3} {'test accuracy [95% CI]':>28} {'mean selectivity [95% CI]':>30}")
         for _, row in table.iterrows():
@@ -179,12 +189,14 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
     from selrob import paths
     from selrob.corruptions.generate import make_corrupted_set
+    from selrob.evaluation_stage import evaluate_plan, reproduce_plan
     from selrob.notebooks import execute_notebook, notebook_paths
     from selrob.sweep import reproduce_configs, run_sweep
 
     runs = run_sweep(reproduce_configs("digits", smoke=args.smoke), workers=args.workers, runs_root=args.runs_dir,
                      data_root=args.data_dir, device=args.device)
     make_corrupted_set("digits", args.data_dir, workers=args.workers)
+    evaluate_plan(reproduce_plan("digits", args.smoke, args.runs_dir), args.data_dir, args.device, args.workers)
     runs_dir = paths.runs_dir(args.runs_dir)
     figures_dir = paths.figures_dir(args.figures_dir)
     outputs = paths.outputs_dir(args.outputs_dir) / ("notebooks-smoke" if args.smoke else "notebooks")

@@ -5,18 +5,22 @@ Appendix A.1.1 / A.1.2 of the paper, and the choices made where it is silent:
 =============  ==========================  ==========================  ===============================
                digits (embedded default)   cifar10 (ResNet20)          tinyimagenet (ResNet18 / 50)
 =============  ==========================  ==========================  ===============================
-epochs         20                          200                         90
+epochs         12                          200                         90
 batch size     128                         256                         4096 / 1400
-lr schedule    0.1, x0.1 at 10, 15         0.1, x0.1 at 100, 150       0.1, x0.1 at 35, 50, 65, 80
+lr schedule    0.1, x0.1 at 6, 9           0.1, x0.1 at 100, 150       0.1, x0.1 at 35, 50, 65, 80
 validation     15 per class (150)          500 per class (5k of 50k)   50 per class (10k)
 augmentation   1-px pad-crop               flip + 4-px pad-crop        flip + 4-px pad-crop
 alpha grid     -1, -0.4, 0, 0.4, 1         13 values, -1 .. 1          15 values, -2 .. 2
 seeds          0, 1, 2                     0..19                       0..19 / 0..4
+PGD training   1, 2, 4 steps; seeds 0, 1   5, 10, 20, 40 steps         5, 10, 20, 40 steps
 =============  ==========================  ==========================  ===============================
 
 All use SGD with momentum 0.9 and weight decay 1e-4, and keep the parameters of the epoch with
 the best validation accuracy. The digits schedule keeps CIFAR's shape (decay at 50% and 75%) and
-is short enough for the main job's time budget. ``smoke=True`` shrinks any preset to seconds.
+is short enough for the main job's time budget: validation accuracy plateaus after the first
+decay. PGD training (appendix A.7) runs at alpha 0 with the dataset's test attack; the paper
+does not list its step counts (its axis spans 0..40), so these are ours, and digits uses few
+steps because each one adds a forward and backward pass per batch. ``smoke=True`` shrinks any preset to seconds.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ IDENTITY_FIELDS = ("dataset", "arch", "alpha", "seed")
 CIFAR_ALPHAS = (-1.0, -0.7, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0)
 
 PROTOCOLS: dict[str, dict[str, Any]] = {
-    "digits": dict(epochs=20, batch_size=128, lr=0.1, milestones=(10, 15), val_per_class=15),
+    "digits": dict(epochs=12, batch_size=128, lr=0.1, milestones=(6, 9), val_per_class=15),
     "cifar10": dict(epochs=200, batch_size=256, lr=0.1, milestones=(100, 150), val_per_class=500),
     "tinyimagenet": dict(epochs=90, batch_size=4096, lr=0.1, milestones=(35, 50, 65, 80), val_per_class=50),
 }
@@ -52,10 +56,16 @@ GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
 ARCH_GRIDS: dict[tuple[str, str], dict[str, tuple[Any, ...]]] = {
     ("tinyimagenet", "resnet50"): dict(seeds=tuple(range(5))),
 }
+PGD_TRAINING_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "digits": dict(steps=(1, 2, 4), seeds=(0, 1)),
+    "cifar10": dict(steps=(5, 10, 20, 40), seeds=tuple(range(20))),
+    "tinyimagenet": dict(steps=(5, 10, 20, 40), seeds=tuple(range(20))),
+}
 DEFAULT_ARCH = {"digits": "resnet20", "cifar10": "resnet20", "tinyimagenet": "resnet18"}
 
 SMOKE_PROTOCOL: dict[str, Any] = dict(epochs=2, milestones=(1,), max_train_samples=256, max_eval_samples=200)
 SMOKE_GRID: dict[str, tuple[Any, ...]] = dict(alphas=(-1.0, 0.0, 1.0), seeds=(0, 1))
+SMOKE_PGD_TRAINING_GRID: dict[str, tuple[Any, ...]] = dict(steps=(1,), seeds=(0, 1))
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,11 @@ class TrainConfig:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     augmix: bool = False  # AugMix with the JSD loss (appendix A.4; selrob.training.augmix)
+    # PGD training (appendix A.7): train on PGD examples made with this many steps, with the
+    # epsilon and step size of the dataset's test attack (selrob.attacks.settings).
+    pgd_steps: int | None = None
+    pgd_epsilon: float | None = None
+    pgd_step_size: float | None = None
 
     def __post_init__(self) -> None:
         check_dataset(self.dataset)
@@ -99,6 +114,15 @@ class TrainConfig:
             raise SelrobError(f"lr must be positive, got {self.lr}")
         if self.augmix and self.alpha != 0:
             raise SelrobError("AugMix runs train without the selectivity regularizer (appendix A.4): use alpha 0")
+        if self.pgd_steps is not None:
+            if self.pgd_steps < 1:
+                raise SelrobError(f"pgd_steps must be at least 1 (leave it unset for standard training), got {self.pgd_steps}")
+            if self.augmix:
+                raise SelrobError("choose AugMix or PGD training, not both")
+            if self.pgd_epsilon is None or self.pgd_step_size is None or self.pgd_epsilon < 0 or self.pgd_step_size <= 0:
+                raise SelrobError("PGD training needs pgd_epsilon >= 0 and a positive pgd_step_size")
+        elif self.pgd_epsilon is not None or self.pgd_step_size is not None:
+            raise SelrobError("pgd_epsilon and pgd_step_size only apply with pgd_steps")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -155,6 +179,12 @@ def resolve_config(
     if unknown:
         raise SelrobError(f"unknown training settings: {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("pgd_steps") is not None:
+        from selrob.attacks.settings import ATTACK_PRESETS
+
+        # "The same parameters for PGD sample generation when training as when testing" (A.7).
+        values.setdefault("pgd_epsilon", ATTACK_PRESETS[dataset].pgd_epsilon)
+        values.setdefault("pgd_step_size", ATTACK_PRESETS[dataset].pgd_step_size)
     values["milestones"] = tuple(int(m) for m in values["milestones"])
     return TrainConfig(dataset=dataset, arch=arch, alpha=float(alpha) + 0.0, seed=int(seed), **values)
 
@@ -167,3 +197,9 @@ def default_grid(dataset: str, arch: str | None = None, smoke: bool = False) -> 
     grid = dict(GRIDS[dataset])
     grid.update(ARCH_GRIDS.get((dataset, arch), {}))
     return tuple(grid["alphas"]), tuple(grid["seeds"])
+
+
+def pgd_training_grid(dataset: str, smoke: bool = False) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The ``(PGD steps, seeds)`` of the PGD-training sweep (appendix A.7, Figure A16)."""
+    grid = SMOKE_PGD_TRAINING_GRID if smoke else PGD_TRAINING_GRIDS[check_dataset(dataset)]
+    return tuple(grid["steps"]), tuple(grid["seeds"])

@@ -30,3 +30,17 @@ def completed_in_processes(
         except BaseException:  # includes GeneratorExit when the caller's loop is interrupted
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+def set_torch_threads(threads: int) -> None:
+    """Worker initializer: ``threads`` intra-op threads per process (workers x threads = cores)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def threads_per_worker(workers: int) -> int:
+    """Cores shared evenly among ``workers`` processes (at least one thread each)."""
+    import os
+
+    return max(1, (os.cpu_count() or 1) // workers)

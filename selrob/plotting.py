@@ -174,6 +174,41 @@ def plot_clean_vs_corrupted(table: pd.DataFrame, ax: Axes | None = None) -> Axes
     return ax
 
 
+def plot_alpha_curves(frame: pd.DataFrame, x: str, y: str, ax: Axes | None = None, style: str | None = None) -> Axes:
+    """One line per alpha of ``y`` (a fraction, drawn in %) against ``x`` with bootstrapped 95% CI
+    bands over seeds: Figures 2a / A12a / A13a (``x="epsilon"``), 2b / A12b / A13b
+    (``x="step"``) and A14 (``style="relation"``: dashed "same replicate", solid otherwise)."""
+    ax = ax or plt.gca()
+    frame = frame.assign(accuracy_pct=100 * frame[y])
+    styles = {"different replicate": "", "same replicate": (4, 2)} if style == "relation" else None
+    sns.lineplot(data=frame, x=x, y="accuracy_pct", hue="alpha", palette=alpha_palette(frame["alpha"]),
+                 style=style, dashes=styles, errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+    ax.set_ylabel("Test accuracy (%)")
+    handles, labels = ax.get_legend_handles_labels()
+    names = [f"{float(label):g}" if _is_number(label) else {"alpha": "α"}.get(label, label) for label in labels]
+    ax.legend(handles, names, fontsize="small", ncols=2)
+    return ax
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def plot_vs_pgd_steps(frame: pd.DataFrame, y: str, ax: Axes | None = None) -> Axes:
+    """Figure A16: a per-run measure against the number of PGD training steps (0 = standard
+    training at alpha 0), mean over seeds with bootstrapped 95% CIs."""
+    ax = ax or plt.gca()
+    sns.lineplot(data=frame, x="pgd_steps", y=y, color=BASELINE_COLOR, marker="o", errorbar=("ci", 95),
+                 n_boot=N_BOOT, seed=0, ax=ax)
+    ax.set_xlabel("PGD training steps")
+    ax.set_xticks(sorted(frame["pgd_steps"].unique()))
+    return ax
+
+
 def figure_name(figure: str, dataset: str, arch: str, smoke: bool = False, alpha: float | None = None) -> str:
     """File stem that says which paper figure this is and for which runs, e.g.
     ``figA2_accuracy_vs_selectivity_digits_resnet20`` (``_alpha-1`` / ``_smoke`` appended)."""

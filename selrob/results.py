@@ -5,20 +5,25 @@
   with a clear error naming the command that trains any that are missing. Plots never train.
 * :func:`load_corruption_results` - those runs' accuracy per (corruption, severity) of a -C set,
   evaluated once and cached in each run folder; :func:`corruption_means` - per-run means.
+* :func:`load_fgsm_results`, :func:`load_pgd_results`, :func:`load_jacobian_results`,
+  :func:`load_gradient_masking_results` - worst-case robustness (Figure 2, A12-A14), cached alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from selrob.errors import SelrobError
 from selrob.runs import Run, find_runs, format_alpha
 from selrob.sweep import as_tuple, sweep_configs
+
+if TYPE_CHECKING:
+    from selrob.attacks import AttackSettings
 
 RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch"]
 CORRUPTION_COLUMNS = ["dataset", "arch", "protocol", "alpha", "seed", "corruption", "severity",
@@ -131,9 +136,19 @@ def load_sweep(
             f"selrob sweep --dataset {dataset} --arch {configs[0].arch} "
             f"--alpha {' '.join(f'{a:g}' for a in alphas)} --seeds {' '.join(map(str, seed_list))}"
             + (" --smoke" if smoke else "")
+            + "".join(f" --{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+                      for k, v in overrides.items() if v is not None and v is not False)
         )
         raise SelrobError(f"{len(missing)} of {len(configs)} runs are not trained yet; train them with: {command}")
     return _tables(runs)
+
+
+def single_dataset(runs: pd.DataFrame) -> str:
+    """The one dataset of a results table; tables mixing datasets are an error."""
+    datasets = runs["dataset"].unique()
+    if len(datasets) != 1:
+        raise SelrobError(f"runs of one dataset at a time, got {', '.join(map(str, datasets))}")
+    return str(datasets[0])
 
 
 def load_corruption_results(
@@ -157,10 +172,7 @@ def load_corruption_results(
 
     if runs.empty:
         return pd.DataFrame(columns=CORRUPTION_COLUMNS)
-    datasets = runs["dataset"].unique()
-    if len(datasets) != 1:
-        raise SelrobError(f"runs of one dataset at a time, got {', '.join(map(str, datasets))}")
-    corrupted = CorruptedSet(str(datasets[0]), source, data_root)
+    corrupted = CorruptedSet(single_dataset(runs), source, data_root)
     chosen = list(corruptions) if corruptions is not None else corrupted.corruptions()
     rows: list[dict[str, Any]] = []
     for run_row in runs.to_dict("records"):
@@ -198,3 +210,146 @@ def label_models(runs: pd.DataFrame, augmix: pd.DataFrame) -> pd.DataFrame:
     text (``-0.4``) or ``AugMix`` (Figure A11's x axis)."""
     return pd.concat([runs.assign(model=runs["alpha"].map(lambda a: f"{a:g}")), augmix.assign(model="AugMix")],
                      ignore_index=True)
+
+
+FGSM_COLUMNS = [*RUN_KEYS, "epsilon", "accuracy"]
+PGD_COLUMNS = [*RUN_KEYS, "step", "accuracy"]
+JACOBIAN_COLUMNS = [*RUN_KEYS, "jacobian_norm", "jacobian_norm_std"]
+MASKING_COLUMNS = [*RUN_KEYS, "source_seed", "relation", "step", "accuracy"]
+
+
+def _runs_of(runs: pd.DataFrame, desc: str, progress: bool) -> Iterator[tuple[dict[str, Any], Run]]:
+    from tqdm.auto import tqdm
+
+    for row in tqdm(runs.to_dict("records"), desc=desc, unit="run", disable=not progress, leave=False):
+        yield {key: row[key] for key in RUN_KEYS}, Run(Path(row["run_dir"]))
+
+
+def _settings(runs: pd.DataFrame, settings: AttackSettings | None) -> AttackSettings:
+    from selrob.attacks import attack_settings
+
+    return settings if settings is not None else attack_settings(single_dataset(runs))
+
+
+def load_fgsm_results(runs: pd.DataFrame, settings: AttackSettings | None = None, data_root: str | Path | None = None,
+                      device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """One row per (run, epsilon): accuracy under FGSM (``FGSM_COLUMNS``); ``settings`` default to
+    the dataset's preset (:mod:`selrob.attacks.settings`). Evaluated once, then read from cache."""
+    from selrob.analysis.worst_case import evaluate_fgsm
+
+    if runs.empty:
+        return pd.DataFrame(columns=FGSM_COLUMNS)
+    settings = _settings(runs, settings)
+    rows = [{**keys, "epsilon": eps, "accuracy": acc}
+            for keys, run in _runs_of(runs, "FGSM", progress)
+            for eps, acc in zip(settings.fgsm_epsilons, evaluate_fgsm(run, settings, data_root, device))]
+    return pd.DataFrame(rows, columns=FGSM_COLUMNS)
+
+
+def load_pgd_results(runs: pd.DataFrame, settings: AttackSettings | None = None, data_root: str | Path | None = None,
+                     device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """One row per (run, PGD step 0..steps): accuracy after that many steps (``PGD_COLUMNS``)."""
+    from selrob.analysis.worst_case import evaluate_pgd
+
+    if runs.empty:
+        return pd.DataFrame(columns=PGD_COLUMNS)
+    settings = _settings(runs, settings)
+    rows = [{**keys, "step": step, "accuracy": acc}
+            for keys, run in _runs_of(runs, "PGD", progress)
+            for step, acc in enumerate(evaluate_pgd(run, settings, data_root, device))]
+    return pd.DataFrame(rows, columns=PGD_COLUMNS)
+
+
+def load_jacobian_results(runs: pd.DataFrame, data_root: str | Path | None = None, device: str | None = None,
+                          progress: bool = True) -> pd.DataFrame:
+    """One row per run: mean (and std over samples) of the input-output Jacobian norm."""
+    from selrob.analysis.worst_case import evaluate_jacobian
+
+    rows = []
+    for keys, run in _runs_of(runs, "Jacobian", progress):
+        result = evaluate_jacobian(run, data_root, device)
+        rows.append({**keys, "jacobian_norm": result["mean"], "jacobian_norm_std": result["std"]})
+    return pd.DataFrame(rows, columns=JACOBIAN_COLUMNS)
+
+
+def load_gradient_masking_results(runs: pd.DataFrame, sources: pd.DataFrame, settings: AttackSettings | None = None,
+                                  data_root: str | Path | None = None, device: str | None = None,
+                                  progress: bool = True) -> pd.DataFrame:
+    """Figure A14: one row per (target run, source, PGD step) with the target's accuracy on the
+    source's adversarial examples (``MASKING_COLUMNS``). ``sources`` are the alpha = 0 runs; the
+    pairing rule is in :mod:`selrob.analysis.gradient_masking`."""
+    from selrob.analysis.gradient_masking import evaluate_gradient_masking, masking_pairings
+
+    if runs.empty:
+        return pd.DataFrame(columns=MASKING_COLUMNS)
+    settings = _settings(runs, settings)
+    keys_of = {run: keys for keys, run in _runs_of(runs, "runs", False)}
+    pairings = masking_pairings(list(keys_of), [run for _, run in _runs_of(sources, "sources", False)])
+    curves = evaluate_gradient_masking(pairings, settings, data_root, device, progress=progress)
+    rows = [{**keys_of[pairing.target], "source_seed": pairing.source.config().seed, "relation": pairing.relation,
+             "step": step, "accuracy": acc}
+            for pairing, curve in zip(pairings, curves) for step, acc in enumerate(curve)]
+    return pd.DataFrame(rows, columns=MASKING_COLUMNS)
+
+
+def load_pgd_training(
+    dataset: str,
+    arch: str | None = None,
+    steps: int | Sequence[int] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    smoke: bool = False,
+    runs_root: str | Path | None = None,
+) -> SweepResults:
+    """The PGD-training sweep (appendix A.7) with a ``pgd_steps`` column in both tables: the
+    alpha 0 runs of the same seeds as step 0, then each PGD-trained step count. Raises, naming
+    the command, if any run is missing."""
+    from selrob.config import pgd_training_grid
+
+    grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
+    seeds = as_tuple(seeds) or grid_seeds
+    parts = [(0, load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root))]
+    parts += [(int(k), load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root, pgd_steps=int(k)))
+              for k in as_tuple(steps) or grid_steps]
+    return SweepResults(
+        pd.concat([part.runs.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
+        pd.concat([part.layers.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
+    )
+
+
+def selectivity_with_dead_units(layers: pd.DataFrame, by: Sequence[str] = ("pgd_steps",)) -> pd.DataFrame:
+    """Figure A16 per run: ``mean_selectivity`` (Eq. 3, dead units count as SI 0),
+    ``dead_fraction`` (dead units / units) and ``mean_selectivity_alive`` (Eq. 3 over the units
+    that are not dead; a layer with no live unit is left out). ``by`` are extra columns kept."""
+    alive = layers["units"] - layers["dead_units"]
+    per_layer = layers.assign(
+        alive_selectivity=(layers["selectivity"] * layers["units"] / alive).where(alive > 0),
+    )
+    keys = [*RUN_KEYS, *by]
+    return per_layer.groupby(keys, as_index=False).agg(
+        mean_selectivity=("selectivity", "mean"),
+        mean_selectivity_alive=("alive_selectivity", "mean"),
+        dead_units=("dead_units", "sum"),
+        units=("units", "sum"),
+    ).assign(dead_fraction=lambda frame: frame["dead_units"] / frame["units"])
+
+
+NATURAL_COLUMNS = [*RUN_KEYS, "accuracy", "chance"]
+
+
+def load_natural_adversarial_results(runs: pd.DataFrame, data_root: str | Path | None = None,
+                                     device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Figure A15: one row per Tiny ImageNet run with its accuracy on ImageNet-A's shared classes
+    (``NATURAL_COLUMNS``; ``chance`` is 1 / shared classes). Needs both datasets downloaded."""
+    from selrob import paths
+    from selrob.analysis.natural_adversarial import evaluate_natural_adversarial
+    from selrob.data.imagenet_a import load_natural_adversarial
+
+    if runs.empty:
+        return pd.DataFrame(columns=NATURAL_COLUMNS)
+    if single_dataset(runs) != "tinyimagenet":
+        raise SelrobError("ImageNet-A shares classes with Tiny ImageNet only; use tinyimagenet runs")
+    natural = load_natural_adversarial(paths.data_dir(data_root), progress)
+    chance = 1 / len(natural.class_indices)
+    rows = [{**keys, "accuracy": evaluate_natural_adversarial(run, natural, device), "chance": chance}
+            for keys, run in _runs_of(runs, "ImageNet-A", progress)]
+    return pd.DataFrame(rows, columns=NATURAL_COLUMNS)

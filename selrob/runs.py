@@ -26,6 +26,7 @@ from selrob import paths
 from selrob.errors import SelrobError
 from selrob.io import load_torch, read_json
 from selrob.config import TrainConfig
+from selrob.data.base import ImageSet
 
 
 def format_alpha(alpha: float) -> str:
@@ -79,6 +80,18 @@ class Run:
     def summary(self) -> dict[str, Any]:
         """The final summary (clean test accuracy, selectivity per layer, ...)."""
         return read_json(self.summary_path)
+
+    @property
+    def identity(self) -> str:
+        """``dataset/arch/protocol-<key>/alpha_<a>/seed_<s>``: the run's name, whatever the runs folder."""
+        return "/".join(self.path.parts[-5:])
+
+    def test_set(self, data_root: str | Path | None = None) -> ImageSet:
+        """The clean test images the run is evaluated on (the first ``max_eval_samples`` for smoke runs)."""
+        from selrob.data import load_test_set
+
+        config = self.config()
+        return load_test_set(config.dataset, data_root).head(config.max_eval_samples)
 
     @property
     def evaluations_dir(self) -> Path:

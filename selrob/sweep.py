@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
-from selrob.parallel import completed_in_processes
+from selrob.parallel import completed_in_processes, set_torch_threads, threads_per_worker
 from selrob.runs import Run
-from selrob.config import TrainConfig, default_grid, resolve_config
+from selrob.config import TrainConfig, default_grid, pgd_training_grid, resolve_config
 from selrob.training.loop import train_run
 
 EXECUTORS = ("local", "submitit-local", "slurm")
@@ -66,10 +66,31 @@ def sweep_configs(
     ]
 
 
+def pgd_training_configs(
+    dataset: str, arch: str | None = None, steps: int | Sequence[int] | None = None,
+    seeds: int | Sequence[int] | None = None, smoke: bool = False,
+) -> list[TrainConfig]:
+    """PGD-trained runs at alpha 0, one per (steps, seed); ``None`` takes the preset's grid
+    (:func:`selrob.config.pgd_training_grid`). Their step-0 counterparts are the alpha 0 runs."""
+    grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
+    return [
+        config
+        for k in as_tuple(steps) or grid_steps
+        for config in sweep_configs(dataset, arch, 0.0, as_tuple(seeds) or grid_seeds, smoke, pgd_steps=int(k))
+    ]
+
+
 def reproduce_configs(dataset: str = "digits", smoke: bool = False) -> list[TrainConfig]:
-    """What the notebooks read: the preset's alpha x seed grid, plus AugMix runs at alpha 0
-    over the same seeds (notebook 06)."""
-    return sweep_configs(dataset, smoke=smoke) + sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)
+    """What the notebooks read: the preset's alpha x seed grid, AugMix runs at alpha 0 over the
+    same seeds (notebook 06) and the PGD-training sweep (notebook 07)."""
+    return (sweep_configs(dataset, smoke=smoke) + sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)
+            + pgd_training_configs(dataset, smoke=smoke))
+
+
+def relative_cost(config: TrainConfig) -> float:
+    """Rough training cost in units of one standard epoch: AugMix passes three views of each
+    batch, PGD training adds one forward and backward pass per attack step."""
+    return config.epochs * (1 + 2 * config.augmix + (config.pgd_steps or 0))
 
 
 def _failure(config: TrainConfig, reason: object) -> str:
@@ -79,10 +100,6 @@ def _failure(config: TrainConfig, reason: object) -> str:
 def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None) -> str:
     """Entry point of one job in another process (plain arguments pickle everywhere)."""
     return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=False).path)
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
 
 
 def _run_local(
@@ -99,9 +116,9 @@ def _run_local(
             bar.update()
         bar.close()
         return failures
-    threads = max(1, (os.cpu_count() or 1) // workers)
     arguments = [(c.to_dict(), str(runs_root), data_root, device) for c in pending]
-    for index, future in completed_in_processes(_train_job, arguments, workers, _init_worker, (threads,)):
+    initargs = (threads_per_worker(workers),)
+    for index, future in completed_in_processes(_train_job, arguments, workers, set_torch_threads, initargs):
         try:
             future.result()
         except SelrobError as err:
@@ -193,7 +210,8 @@ def run_sweep(
     root = paths.runs_dir(runs_root)
     data = None if data_root is None else str(paths.data_dir(data_root))
     runs = [Run.for_config(c, root) for c in configs]
-    pending = [c for c, run in zip(configs, runs) if not run.is_finished()]
+    # Longest runs first, so that workers finish together instead of one waiting on a long tail.
+    pending = sorted((c for c, run in zip(configs, runs) if not run.is_finished()), key=relative_cost, reverse=True)
     if pending:
         if executor == "local":
             on_gpu = torch.cuda.is_available() and device != "cpu"

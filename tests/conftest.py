@@ -59,8 +59,8 @@ def stand_in_frost_photos(isolated_home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What ``selrob reproduce --smoke`` trains (3 alphas x 2 seeds and 2 AugMix runs, 2 epochs on
-    256 digits), trained once."""
+    """What ``selrob reproduce --smoke`` trains (3 alphas x 2 seeds, 2 AugMix runs and 2 PGD-trained
+    runs, 2 epochs on 256 digits), trained once."""
     from selrob.sweep import reproduce_configs, run_sweep
 
     root = tmp_path_factory.mktemp("smoke-runs")

@@ -79,7 +79,8 @@ def test_results_command_prints_the_table(smoke_runs: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "digits / resnet20 (protocol" in result.stdout and "6 runs" in result.stdout
     assert "digits / resnet20 with AugMix (protocol" in result.stdout and "2 runs" in result.stdout
-    assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 4
+    assert "digits / resnet20 with PGD training (1 steps) (protocol" in result.stdout
+    assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 5
 
 
 def test_evaluate_c_prints_corrupted_accuracy_per_alpha(smoke_runs: Path, digits_c: Path) -> None:

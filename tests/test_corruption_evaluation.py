@@ -3,6 +3,7 @@ table built from it."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -73,9 +74,14 @@ def test_cached_cells_are_not_recomputed(smoke_table: tuple[pd.DataFrame, pd.Dat
     pd.testing.assert_frame_equal(again, table)
 
 
-def test_missing_cells_without_evaluation_name_the_command(smoke_table: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_missing_cells_without_evaluation_name_the_command(
+    smoke_table: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
     runs, _ = smoke_table
+    # A copy without evaluations: other tests (notebooks) may have evaluated the shared runs.
+    copy = tmp_path / "run"
+    shutil.copytree(runs["run_dir"].iloc[0], copy, ignore=shutil.ignore_patterns("evaluations"))
     with pytest.raises(SelrobError, match="selrob evaluate-c --dataset digits"):
-        load_corruption_results(runs, corruptions=["snow"], evaluate=False)
+        load_corruption_results(runs.iloc[:1].assign(run_dir=str(copy)), corruptions=["snow"], evaluate=False)
     with pytest.raises(SelrobError, match="has no rain"):
         load_corruption_results(runs, corruptions=["rain"])

@@ -20,6 +20,7 @@ def test_environment_yml_matches_pyproject() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pip_side = dict(_requirement(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"])
     conda_side = {}
+    pip_lines = []
     section = None
     for line in (REPO / "environment.yml").read_text().splitlines():
         stripped = line.strip()
@@ -29,12 +30,20 @@ def test_environment_yml_matches_pyproject() -> None:
         if stripped == "- pip:":
             section = "pip"
             continue
+        if section == "pip" and stripped.startswith("- "):
+            pip_lines.append(stripped[2:].split("#")[0].strip())
         if section != "dependencies" or not stripped.startswith("- "):
             continue
         name, version = _requirement(stripped[2:])
         if name not in ("python", "pip"):
             conda_side[CONDA_NAMES.get(name, name)] = version
     assert conda_side == pip_side
+    assert pip_lines == ["-e ."]  # options such as --no-deps are not valid in a requirements list
+
+
+def test_make_installs_the_attack_peer_without_its_dependencies() -> None:
+    # torchattacks 3.5.1 pins requests~=2.25, which Jupyter's server rejects; its other needs are ours.
+    assert "pip install --quiet --no-deps torchattacks==3.5.1" in (REPO / "Makefile").read_text()
 
 
 def test_ci_runs_the_readme_test_command() -> None:

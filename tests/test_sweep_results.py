@@ -40,21 +40,22 @@ def test_local_workers_train_every_run_and_skip_finished_ones(tmp_path: Path) ->
 
 
 def test_load_results_is_one_tidy_row_per_run(smoke_runs: Path) -> None:
-    frame = load_results(smoke_runs)  # the 3 x 2 smoke grid and 2 AugMix runs at alpha 0
+    frame = load_results(smoke_runs)  # the 3 x 2 smoke grid, 2 AugMix and 2 PGD-trained runs at alpha 0
     assert set(RUN_COLUMNS) <= set(frame.columns)
-    assert len(frame) == 8 and sorted(frame["alpha"].unique()) == [-1.0, 0.0, 1.0]
+    assert len(frame) == 10 and sorted(frame["alpha"].unique()) == [-1.0, 0.0, 1.0]
     assert frame["augmix"].sum() == 2 and frame.loc[frame["augmix"], "alpha"].eq(0).all()
-    assert frame.groupby("augmix")["protocol"].nunique().tolist() == [1, 1]
+    assert frame["pgd_steps"].eq(1).sum() == 2 and frame.loc[frame["pgd_steps"].eq(1), "alpha"].eq(0).all()
+    assert frame.groupby(["augmix", "pgd_steps"], dropna=False)["protocol"].nunique().tolist() == [1, 1, 1]
     assert len(load_results(smoke_runs, alpha=-1)) == 2
-    assert len(load_results(smoke_runs, seeds=[0], dataset="digits", arch="resnet20")) == 4
+    assert len(load_results(smoke_runs, seeds=[0], dataset="digits", arch="resnet20")) == 5
     assert load_results(smoke_runs, dataset="cifar10").empty
     layers = load_results(smoke_runs, layers=True)
-    assert list(layers.columns) == LAYER_COLUMNS and len(layers) == 8 * 19
+    assert list(layers.columns) == LAYER_COLUMNS and len(layers) == 10 * 19
 
 
 def test_regularizer_orders_selectivity_even_in_smoke_runs(smoke_runs: Path) -> None:
     frame = load_results(smoke_runs)
-    by_alpha = frame[~frame["augmix"]].groupby("alpha")["mean_selectivity"].mean()
+    by_alpha = frame[~frame["augmix"] & frame["pgd_steps"].isna()].groupby("alpha")["mean_selectivity"].mean()
     assert by_alpha[-1.0] < by_alpha[0.0] < by_alpha[1.0]
 
 

@@ -68,9 +68,7 @@ def evaluate_corruptions(
                      disable=not progress, leave=False):
         cells[name] = {}
         for severity in SEVERITY_LEVELS:
-            data = corrupted.load(name, severity)
-            if limit is not None:
-                data = data.subset(torch.arange(min(limit, len(data))))
+            data = corrupted.load(name, severity).head(limit)
             cells[name][severity] = evaluate_accuracy(model, data.to(device), batch_size)
         write_json(corruption_cache_path(run, corrupted), {
             "set": {"dataset": corrupted.dataset, "source": corrupted.source, "path": str(corrupted.path)},

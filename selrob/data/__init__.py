@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from selrob import paths
-from selrob.data import cifar10, digits, tinyimagenet
+from selrob.data import cifar10, digits, imagenet_a, tinyimagenet
 from selrob.data.base import DatasetInfo, ImageSet, Splits
 from selrob.data.splits import validation_split
 from selrob.errors import SelrobError
@@ -44,9 +44,18 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[check_dataset(name)].info
 
 
+# Test-only sets: evaluated on, never trained on.
+EVALUATION_DOWNLOADS: dict[str, Callable[[Path], Path]] = {"imagenet-a": imagenet_a.download}
+
+
 def download_dataset(name: str, data_root: str | Path | None = None) -> Path:
-    """Download, verify and unpack ``name`` under the data folder; returns its folder."""
-    source = DATASETS[check_dataset(name)]
+    """Download, verify and unpack ``name`` (a dataset or ``imagenet-a``) under the data folder;
+    returns its folder."""
+    if name in EVALUATION_DOWNLOADS:
+        return EVALUATION_DOWNLOADS[name](paths.data_dir(data_root))
+    if name not in DATASETS:
+        raise SelrobError(f"unknown dataset {name!r}; choose one of: {', '.join([*DATASETS, *EVALUATION_DOWNLOADS])}")
+    source = DATASETS[name]
     if source.download is None:
         raise SelrobError(f"{name} ships with its package; nothing to download")
     return source.download(paths.data_dir(data_root))
@@ -81,10 +90,7 @@ def load_splits(
         keep = torch.randperm(len(train_index), generator=torch.Generator().manual_seed(seed))
         train_index = train_index[keep[:max_train_samples]].sort().values
     val = pool.subset(val_index)
-    if max_eval_samples is not None:
-        val = val.subset(torch.arange(min(max_eval_samples, len(val))))
-        test = test.subset(torch.arange(min(max_eval_samples, len(test))))
-    return Splits(pool.subset(train_index), val, test, DATASETS[name].info)
+    return Splits(pool.subset(train_index), val.head(max_eval_samples), test.head(max_eval_samples), DATASETS[name].info)
 
 
 __all__ = [

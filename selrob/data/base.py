@@ -45,6 +45,10 @@ class ImageSet:
         """The images at ``index`` (a LongTensor)."""
         return ImageSet(self.images[index], self.labels[index])
 
+    def head(self, limit: int | None) -> ImageSet:
+        """The first ``limit`` images (all of them for ``None``): what smoke runs evaluate on."""
+        return self if limit is None else self.subset(torch.arange(min(limit, len(self))))
+
     def to(self, device: torch.device | str) -> ImageSet:
         """Move both tensors to ``device`` (images stay uint8: 4x less memory than float)."""
         return ImageSet(self.images.to(device), self.labels.to(device))

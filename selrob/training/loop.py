@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from selrob.analysis.evaluate import evaluate_accuracy, evaluate_clean
 from selrob.analysis.units import UnitRecorder
+from selrob.attacks import pgd_attack
 from selrob.data import load_splits
 from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, pad_crop_flip, to_unit_float
@@ -91,6 +92,15 @@ def training_step(
     return loss.detach(), cross_entropy.detach(), mu_si.detach(), logits.detach()
 
 
+def pgd_training_examples(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+    """PGD training's inputs (appendix A.7; Madry et al. 2018 train on these alone): the test
+    attack, no random start, made with the model in eval mode (its BatchNorm statistics are not
+    updated by the attack's passes); bf16 on CUDA like the training step."""
+    assert config.pgd_steps is not None and config.pgd_epsilon is not None and config.pgd_step_size is not None
+    return pgd_attack(model, inputs, labels, config.pgd_epsilon, config.pgd_step_size, config.pgd_steps,
+                      amp=inputs.device.type == "cuda").adversarial
+
+
 def _train_epoch(
     model: NormalizedModel,
     optimizer: torch.optim.Optimizer,
@@ -112,6 +122,8 @@ def _train_epoch(
             if config.augmix:
                 rng = augmix_numpy_rng(generator)
                 inputs = torch.cat([inputs, augment_and_mix(inputs, rng), augment_and_mix(inputs, rng)])
+            elif config.pgd_steps is not None:
+                inputs = pgd_training_examples(model, inputs, labels, config)
             loss, cross_entropy, mu_si, logits = training_step(
                 model, optimizer, inputs, labels, config.alpha, num_classes, config.si_eps, units, config.augmix
             )

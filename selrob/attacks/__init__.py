@@ -1,0 +1,19 @@
+"""Worst-case perturbations (paper section 3, "Measuring worst-case robustness"): FGSM and
+L-infinity PGD on [0, 1] images, with the model's normalisation inside the model."""
+
+from selrob.attacks.common import attack_accuracy, eval_mode
+from selrob.attacks.fgsm import fgsm_attack, fgsm_correct
+from selrob.attacks.pgd import PGDResult, pgd_attack
+from selrob.attacks.settings import ATTACK_PRESETS, AttackSettings, attack_settings
+
+__all__ = [
+    "ATTACK_PRESETS",
+    "AttackSettings",
+    "PGDResult",
+    "attack_accuracy",
+    "attack_settings",
+    "eval_mode",
+    "fgsm_attack",
+    "fgsm_correct",
+    "pgd_attack",
+]

@@ -1,0 +1,60 @@
+"""What every attack shares: eval mode for the attacked models, the loss, optional bf16, and
+accuracy over a whole image set from per-batch correctness."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from selrob.data.base import ImageSet
+from selrob.data.batches import iterate_batches, to_unit_float
+
+
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put ``models`` in eval mode (BatchNorm on running statistics, so samples are independent
+    and attacks are deterministic) and restore each one's mode afterwards, as torchattacks does."""
+    modes = [model.training for model in models]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for model, mode in zip(models, modes):
+            model.train(mode)
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[object]:
+    """bf16 autocast on ``device`` when ``enabled`` (mixed precision is an option, off by default)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def attack_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy in float32, the loss FGSM and PGD ascend (torchattacks' choice too)."""
+    return nn.functional.cross_entropy(logits.float(), labels)
+
+
+def attack_accuracy(
+    data: ImageSet,
+    correct_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int,
+    progress: bool = False,
+    desc: str = "attack",
+) -> torch.Tensor:
+    """Accuracy over ``data`` from ``correct_fn(images in [0, 1], labels)``, which returns a bool
+    tensor ``(..., batch)``; the result has shape ``(...)`` (one accuracy per epsilon or step)."""
+    total: torch.Tensor | None = None
+    batches = tqdm(iterate_batches(data, batch_size), total=-(-len(data) // batch_size), desc=desc,
+                   unit="batch", disable=not progress, leave=False)
+    for images, labels in batches:
+        counts = correct_fn(to_unit_float(images), labels).sum(dim=-1)
+        total = counts if total is None else total + counts
+    if total is None:
+        raise ValueError("cannot attack an empty image set")
+    return total.double().cpu() / len(data)

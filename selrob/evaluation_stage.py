@@ -1,0 +1,124 @@
+"""Precompute every cached evaluation the notebooks read, in worker processes.
+
+Notebooks evaluate what is missing themselves, one run after another in one process. Before
+executing them, ``selrob reproduce`` (and ``selrob evaluate``) fills the caches here with one
+job per run (corruptions, FGSM, PGD, Jacobian) and one per alpha = 0 source of the
+gradient-masking check, spread over worker processes; two single-thread workers beat one
+two-thread process on these small models. Results land in the same cache files, so the
+notebooks then only read and plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from selrob.attacks import AttackSettings
+from selrob.errors import SelrobError
+from selrob.parallel import completed_in_processes, set_torch_threads, threads_per_worker
+from selrob.runs import Run
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What to evaluate: ``attacked`` runs get FGSM, PGD and the Jacobian, and with ``sources``
+    (their alpha = 0 runs) the gradient-masking check; ``corrupted`` runs (``corruption_source``
+    of their dataset's -C set, when given) every corruption cell."""
+
+    attacked: Sequence[Run]
+    sources: Sequence[Run]
+    corrupted: Sequence[Run]
+    settings: AttackSettings
+    corruption_source: str | None = "generated"
+
+
+def _run_job(run_dir: str, attacks: bool, corrupted: bool, settings: AttackSettings, corruption_source: str | None,
+             data_root: str | None, device: str | None) -> None:
+    from selrob.analysis.corruption_robustness import evaluate_corruptions
+    from selrob.analysis.worst_case import evaluate_fgsm, evaluate_jacobian, evaluate_pgd
+    from selrob.data.corrupted import CorruptedSet
+
+    run = Run(Path(run_dir))
+    if corrupted and corruption_source is not None:
+        evaluate_corruptions(run, CorruptedSet(run.config().dataset, corruption_source, data_root), device=device,
+                             progress=False)
+    if attacks:
+        evaluate_fgsm(run, settings, data_root, device)
+        evaluate_pgd(run, settings, data_root, device)
+        evaluate_jacobian(run, data_root, device)
+
+
+def _masking_job(pairs: list[tuple[str, str, str]], settings: AttackSettings, data_root: str | None,
+                 device: str | None) -> None:
+    from selrob.analysis.gradient_masking import Pairing, evaluate_gradient_masking
+
+    pairings = [Pairing(Run(Path(source)), Run(Path(target)), relation) for source, target, relation in pairs]
+    evaluate_gradient_masking(pairings, settings, data_root, device)
+
+
+def evaluate_plan(
+    plan: EvaluationPlan,
+    data_root: str | Path | None = None,
+    device: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> None:
+    """Fill the caches of ``plan``; on a GPU (or with ``workers=1``) in this process."""
+    from selrob.analysis.gradient_masking import masking_pairings
+
+    data = None if data_root is None else str(data_root)
+    jobs: list[tuple[object, tuple[object, ...]]] = []
+    if plan.sources:  # first: each also fills its source's PGD cache, which the run jobs then reuse
+        by_source: dict[Run, list[tuple[str, str, str]]] = {}
+        for pairing in masking_pairings(plan.attacked, plan.sources):
+            by_source.setdefault(pairing.source, []).append((str(pairing.source.path), str(pairing.target.path),
+                                                             pairing.relation))
+        jobs += [(_masking_job, (pairs, plan.settings, data, device)) for pairs in by_source.values()]
+    attacked, corrupted = set(plan.attacked), set(plan.corrupted)
+    jobs += [
+        (_run_job, (str(run.path), run in attacked, run in corrupted, plan.settings, plan.corruption_source, data, device))
+        for run in dict.fromkeys([*plan.attacked, *plan.corrupted])
+    ]
+    on_gpu = torch.cuda.is_available() and device != "cpu"
+    workers = workers or (1 if on_gpu else min(len(jobs), torch.multiprocessing.cpu_count()))
+    bar = tqdm(total=len(jobs), desc="evaluations", unit="job", disable=not progress)
+    failures = []
+    if workers <= 1:
+        for function, args in jobs:
+            try:
+                function(*args)  # type: ignore[operator]
+            except SelrobError as err:
+                failures.append(str(err))
+            bar.update()
+    else:
+        arguments = [(function, args) for function, args in jobs]
+        for _, future in completed_in_processes(_call, arguments, workers, set_torch_threads,
+                                                (threads_per_worker(workers),)):
+            try:
+                future.result()
+            except SelrobError as err:
+                failures.append(str(err))
+            bar.update()
+    bar.close()
+    if failures:
+        raise SelrobError(f"{len(failures)} of {len(jobs)} evaluation jobs failed: " + "; ".join(failures))
+
+
+def _call(function: object, args: tuple[object, ...]) -> None:
+    function(*args)  # type: ignore[operator]
+
+
+def reproduce_plan(dataset: str, smoke: bool, runs_root: str | Path | None = None) -> EvaluationPlan:
+    """What the notebooks of ``selrob reproduce`` read: attacks and corruptions for the alpha
+    grid, corruptions for the AugMix runs (the PGD-trained runs need only their summaries)."""
+    from selrob.attacks import attack_settings
+    from selrob.sweep import sweep_configs
+
+    grid = [Run.for_config(c, runs_root) for c in sweep_configs(dataset, smoke=smoke)]
+    augmix = [Run.for_config(c, runs_root) for c in sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)]
+    sources = [run for run in grid if run.config().alpha == 0]
+    return EvaluationPlan(grid, sources, grid + augmix, attack_settings(dataset, smoke=smoke))

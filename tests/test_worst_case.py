@@ -1,0 +1,144 @@
+"""Worst-case evaluations of trained runs: cached results, the results tables, the gradient-masking
+pairing, PGD training and Figure A16's dead-unit accounting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from selrob.analysis import worst_case
+from selrob.analysis.gradient_masking import DIFFERENT, SAME, masking_pairings
+from selrob.attacks import attack_settings
+from selrob.config import resolve_config
+from selrob.errors import SelrobError
+from selrob.results import (
+    load_fgsm_results,
+    load_gradient_masking_results,
+    load_jacobian_results,
+    load_pgd_results,
+    load_pgd_training,
+    load_sweep,
+    selectivity_with_dead_units,
+)
+from selrob.runs import Run
+from selrob.training.loop import pgd_training_examples
+
+SETTINGS = attack_settings("digits", smoke=True)
+
+
+@pytest.fixture(scope="module")
+def sweep(smoke_runs: Path) -> pd.DataFrame:
+    return load_sweep("digits", smoke=True, runs_root=smoke_runs).runs
+
+
+def test_step_zero_and_epsilon_zero_are_the_clean_test_accuracy(sweep: pd.DataFrame) -> None:
+    fgsm = load_fgsm_results(sweep, SETTINGS, progress=False)
+    pgd = load_pgd_results(sweep, SETTINGS, progress=False)
+    assert len(fgsm) == len(sweep) * 3 and len(pgd) == len(sweep) * (SETTINGS.pgd_steps + 1)
+    clean = sweep.set_index(["alpha", "seed"])["test_accuracy"]
+    for table, column, zero in ((fgsm, "epsilon", 0.0), (pgd, "step", 0)):
+        first = table[table[column] == zero].set_index(["alpha", "seed"])["accuracy"]
+        pd.testing.assert_series_equal(first.sort_index(), clean.sort_index(), check_names=False)
+    final = pgd[pgd["step"] == SETTINGS.pgd_steps]["accuracy"].to_numpy()
+    assert (final <= pgd[pgd["step"] == 0]["accuracy"].to_numpy()).all()
+
+
+def test_evaluations_are_cached_in_the_run_folder_and_reused(sweep: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = load_jacobian_results(sweep, progress=False)
+    assert (first["jacobian_norm"] > 0).all()
+    run = Run(Path(sweep["run_dir"].iloc[0]))
+    assert sorted(p.name.split("-")[0] for p in run.evaluations_dir.glob("*.json") if not p.name.startswith("pgd-t"))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("recomputed a cached result")
+
+    monkeypatch.setattr(worst_case, "input_output_jacobian_norm", fail)
+    monkeypatch.setattr(worst_case, "pgd_attack", fail)
+    pd.testing.assert_frame_equal(load_jacobian_results(sweep, progress=False), first)
+    load_pgd_results(sweep, SETTINGS, progress=False)
+    with pytest.raises(AssertionError, match="recomputed"):  # other settings are another cache entry
+        load_pgd_results(sweep, attack_settings("digits", pgd_steps=2), progress=False)
+
+
+def test_gradient_masking_pairs_each_target_with_the_alpha_zero_run_of_its_seed(sweep: pd.DataFrame) -> None:
+    runs = [Run(Path(p)) for p in sweep["run_dir"]]
+    sources = [run for run in runs if run.config().alpha == 0]
+    pairings = masking_pairings(runs, sources)
+    assert len(pairings) == len(runs) + len(sources)  # alpha 0 targets also see the other seed's examples
+    for pairing in pairings:
+        target, source = pairing.target.config(), pairing.source.config()
+        assert source.alpha == 0
+        if pairing.relation == SAME:
+            assert pairing.source == pairing.target
+        else:
+            assert pairing.relation == DIFFERENT and pairing.source != pairing.target
+            assert source.seed == target.seed or target.alpha == 0
+    with pytest.raises(SelrobError, match="no alpha = 0 run of seed"):
+        masking_pairings(runs, sources[:1])
+
+
+def test_gradient_masking_same_replicate_is_the_runs_own_pgd_curve(sweep: pd.DataFrame) -> None:
+    sources = sweep[sweep["alpha"] == 0]
+    masking = load_gradient_masking_results(sweep, sources, SETTINGS, progress=False)
+    pgd = load_pgd_results(sweep, SETTINGS, progress=False)
+    assert set(masking["relation"]) == {SAME, DIFFERENT}
+    same = masking[masking["relation"] == SAME].drop(columns=["source_seed", "relation"]).reset_index(drop=True)
+    own = pgd[pgd["alpha"] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(same, own[same.columns])
+    clean = masking[masking["step"] == 0].merge(sweep, on=["alpha", "seed"])
+    assert (clean["accuracy"] == clean["test_accuracy"]).all()  # step 0: every target on clean images
+
+
+def test_pgd_training_config_takes_the_test_attack_and_keeps_old_keys() -> None:
+    plain = resolve_config("digits")
+    trained = resolve_config("digits", pgd_steps=3)
+    preset = attack_settings("digits")
+    assert (trained.pgd_epsilon, trained.pgd_step_size) == (preset.pgd_epsilon, preset.pgd_step_size)
+    assert trained.protocol_key() != plain.protocol_key()
+    assert plain.protocol_key() == resolve_config("digits", pgd_steps=None).protocol_key()
+    with pytest.raises(SelrobError, match="at least 1"):
+        resolve_config("digits", pgd_steps=0)
+    with pytest.raises(SelrobError, match="AugMix or PGD"):
+        resolve_config("digits", pgd_steps=2, augmix=True)
+    with pytest.raises(SelrobError, match="only apply with pgd_steps"):
+        resolve_config("digits", pgd_epsilon=0.1)
+
+
+def test_pgd_training_examples_are_the_test_attack_within_the_budget() -> None:
+    from selrob.models import build_model
+
+    config = resolve_config("digits", pgd_steps=3)
+    model = build_model("resnet20", num_classes=10, in_channels=1, mean=(0.3,), std=(0.4,)).train()
+    inputs, labels = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    adversarial = pgd_training_examples(model, inputs, labels, config)
+    assert model.training
+    steps_budget = config.pgd_steps * config.pgd_step_size
+    assert 0 < (adversarial - inputs).abs().max() <= steps_budget + 1e-7
+
+
+def test_pgd_training_sweep_table_and_dead_units(smoke_runs: Path) -> None:
+    results = load_pgd_training("digits", smoke=True, runs_root=smoke_runs)
+    assert sorted(results.runs["pgd_steps"].unique()) == [0, 1]
+    assert results.runs.groupby("pgd_steps")["protocol"].nunique().eq(1).all()
+    assert results.runs["protocol"].nunique() == 2 and (results.runs["alpha"] == 0).all()
+    per_run = selectivity_with_dead_units(results.layers)
+    assert len(per_run) == len(results.runs)
+    assert (per_run["mean_selectivity_alive"] >= per_run["mean_selectivity"] - 1e-12).all()
+    with pytest.raises(SelrobError, match="--pgd-steps 7"):
+        load_pgd_training("digits", steps=7, smoke=True, runs_root=smoke_runs)
+
+
+def test_selectivity_without_dead_units_by_hand() -> None:
+    row = {"dataset": "d", "arch": "a", "protocol": "p", "alpha": 0.0, "seed": 0, "pgd_steps": 2}
+    layers = pd.DataFrame([
+        {**row, "layer": 0, "units": 4, "dead_units": 1, "selectivity": 0.3},   # live units' mean 0.4
+        {**row, "layer": 1, "units": 2, "dead_units": 0, "selectivity": 0.6},
+        {**row, "layer": 2, "units": 2, "dead_units": 2, "selectivity": 0.0},   # no live unit: left out
+    ])
+    result = selectivity_with_dead_units(layers).iloc[0]
+    assert result["mean_selectivity"] == pytest.approx(0.3)
+    assert result["mean_selectivity_alive"] == pytest.approx(0.5)
+    assert result["dead_fraction"] == pytest.approx(3 / 8)
