@@ -1,7 +1,7 @@
 """Precompute every cached evaluation the notebooks read, in worker processes.
 
 Notebooks evaluate what is missing themselves, one run after another in one process. Before
-executing them, ``selrob reproduce`` (and ``selrob evaluate``) fills the caches here with one
+executing them, ``selrob reproduce`` fills the caches here with one
 job per run (corruptions, FGSM, PGD, Jacobian) and one per alpha = 0 source of the
 gradient-masking check, spread over worker processes; two single-thread workers beat one
 two-thread process on these small models. Results land in the same cache files, so the
@@ -10,16 +10,15 @@ notebooks then only read and plot.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from selrob.attacks import AttackSettings
 from selrob.errors import SelrobError
-from selrob.parallel import completed_in_processes, set_torch_threads, threads_per_worker
+from selrob.parallel import default_workers, job_errors
 from selrob.runs import Run
 
 
@@ -71,7 +70,7 @@ def evaluate_plan(
     from selrob.analysis.gradient_masking import masking_pairings
 
     data = None if data_root is None else str(data_root)
-    jobs: list[tuple[object, tuple[object, ...]]] = []
+    jobs: list[tuple[Callable[..., None], tuple[object, ...]]] = []
     if plan.sources:  # first: each also fills its source's PGD cache, which the run jobs then reuse
         by_source: dict[Run, list[tuple[str, str, str]]] = {}
         for pairing in masking_pairings(plan.attacked, plan.sources):
@@ -83,33 +82,19 @@ def evaluate_plan(
         (_run_job, (str(run.path), run in attacked, run in corrupted, plan.settings, plan.corruption_source, data, device))
         for run in dict.fromkeys([*plan.attacked, *plan.corrupted])
     ]
-    on_gpu = torch.cuda.is_available() and device != "cpu"
-    workers = workers or (1 if on_gpu else min(len(jobs), torch.multiprocessing.cpu_count()))
     bar = tqdm(total=len(jobs), desc="evaluations", unit="job", disable=not progress)
     failures = []
-    if workers <= 1:
-        for function, args in jobs:
-            try:
-                function(*args)  # type: ignore[operator]
-            except SelrobError as err:
-                failures.append(str(err))
-            bar.update()
-    else:
-        arguments = [(function, args) for function, args in jobs]
-        for _, future in completed_in_processes(_call, arguments, workers, set_torch_threads,
-                                                (threads_per_worker(workers),)):
-            try:
-                future.result()
-            except SelrobError as err:
-                failures.append(str(err))
-            bar.update()
+    for _, error in job_errors(_call, jobs, workers or default_workers(len(jobs), device)):
+        if error is not None:
+            failures.append(str(error))
+        bar.update()
     bar.close()
     if failures:
         raise SelrobError(f"{len(failures)} of {len(jobs)} evaluation jobs failed: " + "; ".join(failures))
 
 
-def _call(function: object, args: tuple[object, ...]) -> None:
-    function(*args)  # type: ignore[operator]
+def _call(function: Callable[..., None], args: tuple[object, ...]) -> None:
+    function(*args)
 
 
 def reproduce_plan(dataset: str, smoke: bool, runs_root: str | Path | None = None) -> EvaluationPlan:

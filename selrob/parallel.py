@@ -1,11 +1,15 @@
-"""Jobs in worker processes, shared by sweeps and -C generation."""
+"""Jobs in worker processes, shared by sweeps, -C generation and the evaluation stage."""
 
 from __future__ import annotations
+
+import os
 
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Any
+
+from selrob.errors import SelrobError
 
 
 def completed_in_processes(
@@ -41,6 +45,39 @@ def set_torch_threads(threads: int) -> None:
 
 def threads_per_worker(workers: int) -> int:
     """Cores shared evenly among ``workers`` processes (at least one thread each)."""
-    import os
-
     return max(1, (os.cpu_count() or 1) // workers)
+
+
+def default_workers(jobs: int, device: str | None) -> int:
+    """One process on a GPU; on the CPU one per core (two single-thread processes beat one
+    two-thread process on these small models), never more than there are jobs."""
+    import torch
+
+    if torch.cuda.is_available() and device != "cpu":
+        return 1
+    return max(1, min(jobs, os.cpu_count() or 1))
+
+
+def job_errors(
+    function: Callable[..., Any], arguments: Sequence[tuple[Any, ...]], workers: int
+) -> Iterator[tuple[int, SelrobError | None]]:
+    """Run ``function(*args)`` for every ``args`` (in this process with one worker, else in
+    ``workers`` spawned processes sharing the cores) and yield ``(index, error)`` as each job
+    finishes: the :class:`SelrobError` it raised, or ``None``. Other exceptions propagate."""
+    if workers <= 1:
+        for index, args in enumerate(arguments):
+            try:
+                function(*args)
+            except SelrobError as err:
+                yield index, err
+            else:
+                yield index, None
+        return
+    initargs = (threads_per_worker(workers),)
+    for index, future in completed_in_processes(function, arguments, workers, set_torch_threads, initargs):
+        try:
+            future.result()
+        except SelrobError as err:
+            yield index, err
+        else:
+            yield index, None

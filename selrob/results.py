@@ -6,7 +6,9 @@
 * :func:`load_corruption_results` - those runs' accuracy per (corruption, severity) of a -C set,
   evaluated once and cached in each run folder; :func:`corruption_means` - per-run means.
 * :func:`load_fgsm_results`, :func:`load_pgd_results`, :func:`load_jacobian_results`,
-  :func:`load_gradient_masking_results` - worst-case robustness (Figure 2, A12-A14), cached alike.
+  :func:`load_gradient_masking_results` - worst-case robustness (Figure 2, A12-A14), cached alike;
+  :func:`load_natural_adversarial_results` - ImageNet-A (Figure A15).
+* :func:`load_pgd_training`, :func:`selectivity_with_dead_units` - PGD training (Figure A16).
 """
 
 from __future__ import annotations

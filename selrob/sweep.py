@@ -6,19 +6,17 @@ interrupted ones, so re-submitting a sweep only does the missing work.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
-from selrob.parallel import completed_in_processes, set_torch_threads, threads_per_worker
+from selrob.parallel import default_workers, job_errors
 from selrob.runs import Run
 from selrob.config import TrainConfig, default_grid, pgd_training_grid, resolve_config
 from selrob.training.loop import train_run
@@ -97,9 +95,10 @@ def _failure(config: TrainConfig, reason: object) -> str:
     return f"alpha={config.alpha:g} seed={config.seed}: {reason}"
 
 
-def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None) -> str:
-    """Entry point of one job in another process (plain arguments pickle everywhere)."""
-    return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=False).path)
+def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None,
+               progress: bool) -> str:
+    """One run; plain arguments, so that it pickles into worker processes."""
+    return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=progress).path)
 
 
 def _run_local(
@@ -107,22 +106,11 @@ def _run_local(
 ) -> list[str]:
     failures: list[str] = []
     bar = tqdm(total=len(pending), desc="runs", unit="run", disable=not progress)
-    if workers == 1:
-        for config in pending:
-            try:
-                train_run(config, runs_root, data_root, device, progress=progress)
-            except SelrobError as err:
-                failures.append(_failure(config, err))
-            bar.update()
-        bar.close()
-        return failures
-    arguments = [(c.to_dict(), str(runs_root), data_root, device) for c in pending]
-    initargs = (threads_per_worker(workers),)
-    for index, future in completed_in_processes(_train_job, arguments, workers, set_torch_threads, initargs):
-        try:
-            future.result()
-        except SelrobError as err:
-            failures.append(_failure(pending[index], err))
+    # Epoch bars only when runs go one at a time in this process.
+    arguments = [(c.to_dict(), str(runs_root), data_root, device, progress and workers == 1) for c in pending]
+    for index, error in job_errors(_train_job, arguments, workers):
+        if error is not None:
+            failures.append(_failure(pending[index], error))
         bar.update()
     bar.close()
     return failures
@@ -214,9 +202,7 @@ def run_sweep(
     pending = sorted((c for c, run in zip(configs, runs) if not run.is_finished()), key=relative_cost, reverse=True)
     if pending:
         if executor == "local":
-            on_gpu = torch.cuda.is_available() and device != "cpu"
-            default_workers = 1 if on_gpu else min(len(pending), os.cpu_count() or 1)
-            failures = _run_local(pending, workers or default_workers, root, data, device, progress)
+            failures = _run_local(pending, workers or default_workers(len(pending), device), root, data, device, progress)
         else:
             cluster = "local" if executor == "submitit-local" else "slurm"
             failures = _run_submitit(pending, cluster, root, data, device, slurm or SlurmOptions(), wait, progress)

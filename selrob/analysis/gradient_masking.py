@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from selrob.analysis.cache import cache_path, cached_result
-from selrob.analysis.worst_case import DEFAULT_BATCH_SIZE, pgd_generator, settings_pgd
+from selrob.analysis.worst_case import DEFAULT_BATCH_SIZE, pgd_cache_params, pgd_generator, settings_pgd
 from selrob.attacks import AttackSettings, attack_accuracy
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
@@ -55,7 +55,7 @@ def masking_pairings(targets: Sequence[Run], sources: Sequence[Run]) -> list[Pai
 
 
 def _params(settings: AttackSettings, source: Run, amp: bool) -> dict[str, object]:
-    return {**settings.pgd_params(), "amp": amp, "source": source.identity}
+    return {**pgd_cache_params(settings, amp), "source": source.identity}
 
 
 def evaluate_gradient_masking(
@@ -88,7 +88,7 @@ def evaluate_gradient_masking(
         curves = attack_accuracy(data, correct, batch_size, progress, f"PGD transfer from seed {source.config().seed}")
         computed[(source, source)] = curves[0].tolist()
         # The source's own curve is exactly its PGD evaluation: cache it as that too.
-        cached_result(source.evaluations_dir, "pgd", {**settings.pgd_params(), "amp": amp}, lambda: curves[0].tolist())
+        cached_result(source.evaluations_dir, "pgd", pgd_cache_params(settings, amp), lambda: curves[0].tolist())
         for target, curve in zip(observers, curves[1:]):
             computed[(source, target)] = curve.tolist()
     return [

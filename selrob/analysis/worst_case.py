@@ -31,6 +31,11 @@ def pgd_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def pgd_cache_params(settings: AttackSettings, amp: bool) -> dict[str, object]:
+    """What a cached PGD curve depends on."""
+    return {**settings.pgd_params(), "amp": amp}
+
+
 def settings_pgd(
     model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: AttackSettings,
     generator: torch.Generator, amp: bool, observers: Sequence[torch.nn.Module] = (),
@@ -71,7 +76,7 @@ def evaluate_pgd(
     progress: bool = False,
 ) -> list[float]:
     """Test accuracy after PGD steps 0, 1, ..., ``settings.pgd_steps`` (Figure 2b), one pass."""
-    params = {**settings.pgd_params(), "amp": amp}
+    params = pgd_cache_params(settings, amp)
 
     def compute() -> list[float]:
         model, data = _model_and_data(run, data_root, device)
