@@ -96,7 +96,7 @@ def _failure(config: TrainConfig, reason: object) -> str:
 
 
 def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None,
-               progress: bool) -> str:
+               progress: bool = False) -> str:
     """One run; plain arguments, so that it pickles into worker processes."""
     return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=progress).path)
 
