@@ -191,6 +191,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     from selrob.corruptions.generate import make_corrupted_set
     from selrob.evaluation_stage import evaluate_plan, reproduce_plan
     from selrob.notebooks import execute_notebook, notebook_paths
+    from selrob.parallel import job_errors
     from selrob.sweep import reproduce_configs, run_sweep
 
     runs = run_sweep(reproduce_configs("digits", smoke=args.smoke), workers=args.workers, runs_root=args.runs_dir,
@@ -202,8 +203,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     outputs = paths.outputs_dir(args.outputs_dir) / ("notebooks-smoke" if args.smoke else "notebooks")
     parameters = {"dataset": "digits", "smoke": args.smoke, "runs_dir": str(runs_dir), "figures_dir": str(figures_dir),
                   "data_dir": str(paths.data_dir(args.data_dir))}
-    for notebook in tqdm(notebook_paths(), desc="notebooks", unit="notebook"):
-        execute_notebook(notebook, outputs, parameters)
+    # Every cache is filled by now: notebooks only read and plot, two at a time on two cores.
+    notebooks = notebook_paths()
+    jobs = [(notebook, outputs, parameters) for notebook in notebooks]
+    failures = [str(error) for _, error in tqdm(job_errors(execute_notebook, jobs, min(2, len(jobs))),
+                                                total=len(jobs), desc="notebooks", unit="notebook") if error]
+    if failures:
+        raise SelrobError("; ".join(failures))
     print(f"{len(runs)} runs in {runs_dir}\nexecuted notebooks in {outputs}\nfigures in {figures_dir}")
     _print_results(args.runs_dir, "digits", None)
 

@@ -2,7 +2,8 @@
 
 Notebooks evaluate what is missing themselves, one run after another in one process. Before
 executing them, ``selrob reproduce`` fills the caches here with one
-job per run (corruptions, FGSM, PGD, Jacobian) and one per alpha = 0 source of the
+job per run (corruptions, FGSM, PGD, Jacobian, dimensionality, input-unit gradients) and one per
+alpha = 0 source of the
 gradient-masking check, spread over worker processes; two single-thread workers beat one
 two-thread process on these small models. Results land in the same cache files, so the
 notebooks then only read and plot.
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from selrob.analysis.dimensionality import DimensionalitySettings
 from selrob.attacks import AttackSettings
 from selrob.errors import SelrobError
 from selrob.parallel import default_workers, job_errors
@@ -26,28 +28,41 @@ from selrob.runs import Run
 class EvaluationPlan:
     """What to evaluate: ``attacked`` runs get FGSM, PGD and the Jacobian, and with ``sources``
     (their alpha = 0 runs) the gradient-masking check; ``corrupted`` runs (``corruption_source``
-    of their dataset's -C set, when given) every corruption cell."""
+    of their dataset's -C set, when given) every corruption cell. With ``dimensionality``,
+    attacked runs also get the clean, PGD and (with a corruption source) corruption
+    dimensionality and the input-unit gradients (on ``unit_gradient_samples`` test images)."""
 
     attacked: Sequence[Run]
     sources: Sequence[Run]
     corrupted: Sequence[Run]
     settings: AttackSettings
     corruption_source: str | None = "generated"
+    dimensionality: DimensionalitySettings | None = DimensionalitySettings()
+    unit_gradient_samples: int | None = None
 
 
-def _run_job(run_dir: str, attacks: bool, corrupted: bool, settings: AttackSettings, corruption_source: str | None,
-             data_root: str | None, device: str | None) -> None:
+def _run_job(run_dir: str, attacks: bool, corrupted: bool, plan: EvaluationPlan, data_root: str | None,
+             device: str | None) -> None:
+    from selrob.analysis import dimensionality as dims
     from selrob.analysis.corruption_robustness import evaluate_corruptions
+    from selrob.analysis.stability import evaluate_unit_gradients
     from selrob.analysis.worst_case import evaluate_fgsm, evaluate_jacobian, evaluate_pgd
     from selrob.data.corrupted import CorruptedSet
 
     run = Run(Path(run_dir))
-    if corrupted and corruption_source is not None:
-        evaluate_corruptions(run, CorruptedSet(run.config().dataset, corruption_source, data_root), device=device,
-                             progress=False)
+    source = plan.corruption_source
+    corrupted_set = None if source is None else CorruptedSet(run.config().dataset, source, data_root)
+    if corrupted and corrupted_set is not None:
+        evaluate_corruptions(run, corrupted_set, device=device, progress=False)
+    if attacks and plan.dimensionality is not None:  # first: its PGD pass also fills the PGD cache
+        dims.evaluate_pgd_dimensionality(run, plan.settings, plan.dimensionality, data_root, device)
+        dims.evaluate_clean_dimensionality(run, plan.dimensionality, data_root, device)
+        if corrupted_set is not None:
+            dims.evaluate_corruption_dimensionality(run, corrupted_set, plan.dimensionality, data_root, device)
+        evaluate_unit_gradients(run, plan.unit_gradient_samples, data_root, device)
     if attacks:
-        evaluate_fgsm(run, settings, data_root, device)
-        evaluate_pgd(run, settings, data_root, device)
+        evaluate_fgsm(run, plan.settings, data_root, device)
+        evaluate_pgd(run, plan.settings, data_root, device)
         evaluate_jacobian(run, data_root, device)
 
 
@@ -79,7 +94,7 @@ def evaluate_plan(
         jobs += [(_masking_job, (pairs, plan.settings, data, device)) for pairs in by_source.values()]
     attacked, corrupted = set(plan.attacked), set(plan.corrupted)
     jobs += [
-        (_run_job, (str(run.path), run in attacked, run in corrupted, plan.settings, plan.corruption_source, data, device))
+        (_run_job, (str(run.path), run in attacked, run in corrupted, plan, data, device))
         for run in dict.fromkeys([*plan.attacked, *plan.corrupted])
     ]
     bar = tqdm(total=len(jobs), desc="evaluations", unit="job", disable=not progress)

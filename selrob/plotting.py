@@ -58,22 +58,29 @@ def plot_accuracy_vs_selectivity(runs: pd.DataFrame, ax: Axes | None = None) -> 
     return ax
 
 
-def plot_layer_selectivity(layers: pd.DataFrame, ax: Axes | None = None, augmix: pd.DataFrame | None = None) -> Axes:
-    """Figure A11a style: mean class selectivity per layer, one line per alpha, 95% CI bands;
-    AugMix runs' layers (``augmix``), if given, in green."""
+def plot_layer_curves(layers: pd.DataFrame, y: str, ylabel: str, ax: Axes | None = None,
+                      augmix: pd.DataFrame | None = None) -> Axes:
+    """A per-layer measure ``y`` (one row per run and layer), one line per alpha with 95% CI
+    bands over seeds: Figures A11a (selectivity), 3 and A17-A19 (input-unit gradients), 4 and
+    A20-A22 (dimensionality). AugMix runs' layers (``augmix``), if given, in green."""
     ax = ax or plt.gca()
-    sns.lineplot(data=layers, x="layer", y="selectivity", hue="alpha", palette=alpha_palette(layers["alpha"]),
+    sns.lineplot(data=layers, x="layer", y=y, hue="alpha", palette=alpha_palette(layers["alpha"]),
                  errorbar=("ci", 95), n_boot=N_BOOT, seed=0, marker="o", markersize=4, ax=ax)
     if augmix is not None:
-        sns.lineplot(data=augmix, x="layer", y="selectivity", color=AUGMIX_COLOR, errorbar=("ci", 95),
+        sns.lineplot(data=augmix, x="layer", y=y, color=AUGMIX_COLOR, errorbar=("ci", 95),
                      n_boot=N_BOOT, seed=0, marker="D", markersize=4, ax=ax, label="AugMix")
     ax.set_xlabel("Layer")
-    ax.set_ylabel("Mean class selectivity")
+    ax.set_ylabel(ylabel)
     ax.set_xticks(np.arange(layers["layer"].max() + 1))
     handles, labels = ax.get_legend_handles_labels()
     names = [label if label == "AugMix" else f"{float(label):g}" for label in labels]
     ax.legend(handles, names, title="α", fontsize="small", ncols=2)
     return ax
+
+
+def plot_layer_selectivity(layers: pd.DataFrame, ax: Axes | None = None, augmix: pd.DataFrame | None = None) -> Axes:
+    """Figure A11a style: mean class selectivity per layer (:func:`plot_layer_curves`)."""
+    return plot_layer_curves(layers, "selectivity", "Mean class selectivity", ax, augmix)
 
 
 def plot_selectivity_with_augmix(runs: pd.DataFrame, augmix: pd.DataFrame, ax: Axes | None = None) -> Axes:

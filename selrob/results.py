@@ -9,6 +9,8 @@
   :func:`load_gradient_masking_results` - worst-case robustness (Figure 2, A12-A14), cached alike;
   :func:`load_natural_adversarial_results` - ImageNet-A (Figure A15).
 * :func:`load_pgd_training`, :func:`selectivity_with_dead_units` - PGD training (Figure A16).
+* :func:`load_dimensionality_results`, :func:`mean_over_corruptions` - PCA and TwoNN dimensionality
+  (Figure 4, A20-A22); :func:`load_unit_gradient_results` - input-unit gradients (Figure 3, A17-A19).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from selrob.runs import Run, find_runs, format_alpha
 from selrob.sweep import as_tuple, sweep_configs
 
 if TYPE_CHECKING:
+    from selrob.analysis.dimensionality import DimensionalitySettings
     from selrob.attacks import AttackSettings
 
 RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch"]
@@ -355,3 +358,92 @@ def load_natural_adversarial_results(runs: pd.DataFrame, data_root: str | Path |
     rows = [{**keys, "accuracy": evaluate_natural_adversarial(run, natural, device), "chance": chance}
             for keys, run in _runs_of(runs, "ImageNet-A", progress)]
     return pd.DataFrame(rows, columns=NATURAL_COLUMNS)
+
+
+DIMENSIONALITY_COLUMNS = [*RUN_KEYS, "perturbation", "corruption", "severity", "layer", "units", "measure",
+                          "threshold", "dimensionality"]
+PERTURBATIONS = ("clean", "corruptions", "pgd")
+
+
+def _dimensionality_rows(keys: dict[str, Any], perturbation: str, corruption: str | None, severity: int | None,
+                         layers: list[dict[str, Any]], thresholds: Sequence[float]) -> Iterator[dict[str, Any]]:
+    cell = {**keys, "perturbation": perturbation, "corruption": corruption, "severity": severity}
+    for index, layer in enumerate(layers):
+        for threshold, value in zip(thresholds, layer["pca"]):
+            yield {**cell, "layer": index, "units": layer["units"], "measure": "pca", "threshold": threshold,
+                   "dimensionality": value}
+        yield {**cell, "layer": index, "units": layer["units"], "measure": "twonn", "threshold": float("nan"),
+               "dimensionality": layer["twonn"]}
+
+
+def load_dimensionality_results(runs: pd.DataFrame, perturbations: Sequence[str] = PERTURBATIONS,
+                                settings: DimensionalitySettings | None = None, attack: AttackSettings | None = None,
+                                source: str = "generated", data_root: str | Path | None = None,
+                                device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Figure 4, A20-A22: one row per (run, perturbation, corruption cell, layer, measure,
+    threshold) with the fraction of the layer's units (``DIMENSIONALITY_COLUMNS``).
+
+    ``perturbation`` is ``clean`` (activation matrices), ``corruptions`` (difference matrices of
+    every cell of the ``source`` -C set) or ``pgd`` (difference matrices of PGD with ``attack``,
+    the dataset's preset by default). ``measure`` is ``pca`` (one row per variance threshold of
+    ``settings``, a :class:`~selrob.analysis.dimensionality.DimensionalitySettings`) or
+    ``twonn``. Computed once per run, then read from its cache."""
+    from selrob.analysis.dimensionality import (
+        DimensionalitySettings,
+        evaluate_clean_dimensionality,
+        evaluate_corruption_dimensionality,
+        evaluate_pgd_dimensionality,
+    )
+    from selrob.data.corrupted import CorruptedSet
+
+    unknown = [p for p in perturbations if p not in PERTURBATIONS]
+    if unknown:
+        raise SelrobError(f"unknown perturbation {unknown[0]!r}; choose from {', '.join(PERTURBATIONS)}")
+    if runs.empty:
+        return pd.DataFrame(columns=DIMENSIONALITY_COLUMNS)
+    settings = settings if settings is not None else DimensionalitySettings()
+    dataset = single_dataset(runs)
+    rows: list[dict[str, Any]] = []
+    for keys, run in _runs_of(runs, "dimensionality", progress):
+        if "clean" in perturbations:
+            rows += _dimensionality_rows(keys, "clean", None, None,
+                                         evaluate_clean_dimensionality(run, settings, data_root, device), settings.thresholds)
+        if "corruptions" in perturbations:
+            cells = evaluate_corruption_dimensionality(run, CorruptedSet(dataset, source, data_root), settings,
+                                                       data_root, device)
+            for name, by_severity in cells.items():
+                for severity, layers in sorted(by_severity.items()):
+                    rows += _dimensionality_rows(keys, "corruptions", name, severity, layers, settings.thresholds)
+        if "pgd" in perturbations:
+            layers = evaluate_pgd_dimensionality(run, _settings(runs, attack), settings, data_root, device)
+            rows += _dimensionality_rows(keys, "pgd", None, None, layers, settings.thresholds)
+    return pd.DataFrame(rows, columns=DIMENSIONALITY_COLUMNS)
+
+
+def mean_over_corruptions(table: pd.DataFrame) -> pd.DataFrame:
+    """Dimensionality rows with the corruption cells of each (run, layer, measure, threshold)
+    averaged into one (Figure 4b plots that mean); other perturbations pass through. NaN TwoNN
+    values (an unchanged layer) are left out of the mean."""
+    keys = [*RUN_KEYS, "perturbation", "layer", "units", "measure", "threshold"]
+    corrupted = table[table["perturbation"] == "corruptions"]
+    means = corrupted.groupby(keys, as_index=False, dropna=False)["dimensionality"].mean()
+    return pd.concat([table[table["perturbation"] != "corruptions"].drop(columns=["corruption", "severity"]), means],
+                     ignore_index=True)[keys + ["dimensionality"]]
+
+
+UNIT_GRADIENT_COLUMNS = [*RUN_KEYS, "layer", "units", "mu_l", "sigma_l", "cv_l", "mean_sigma_u", "mean_cv_u",
+                         "dead_units"]
+
+
+def load_unit_gradient_results(runs: pd.DataFrame, samples: int | None = None, data_root: str | Path | None = None,
+                               device: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Figure 3, A17-A19: one row per (run, layer) with the input-unit gradient statistics of
+    :mod:`selrob.analysis.unit_gradients` (``UNIT_GRADIENT_COLUMNS``): ``mu_l`` mean gradient,
+    ``sigma_l`` / ``cv_l`` across units, ``mean_sigma_u`` / ``mean_cv_u`` within units (means over
+    the layer's units), on the first ``samples`` test images (all by default)."""
+    from selrob.analysis.stability import evaluate_unit_gradients
+
+    rows = [{**keys, "layer": index, **{c: layer[c] for c in UNIT_GRADIENT_COLUMNS[len(RUN_KEYS) + 1:]}}
+            for keys, run in _runs_of(runs, "unit gradients", progress)
+            for index, layer in enumerate(evaluate_unit_gradients(run, samples, data_root, device))]
+    return pd.DataFrame(rows, columns=UNIT_GRADIENT_COLUMNS)

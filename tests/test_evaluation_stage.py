@@ -11,11 +11,13 @@ from selrob.analysis import corruption_robustness, worst_case
 from selrob.evaluation_stage import evaluate_plan, reproduce_plan
 from selrob.results import (
     load_corruption_results,
+    load_dimensionality_results,
     load_fgsm_results,
     load_gradient_masking_results,
     load_jacobian_results,
     load_pgd_results,
     load_sweep,
+    load_unit_gradient_results,
 )
 from selrob.runs import Run
 
@@ -44,5 +46,9 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(
     assert len(load_jacobian_results(sweep, progress=False)) == 6
     masking = load_gradient_masking_results(sweep, sweep[sweep["alpha"] == 0], settings, progress=False)
     assert len(masking) == 8 * (settings.pgd_steps + 1)
+    dimensionality = load_dimensionality_results(sweep, attack=settings, progress=False)
+    # Per run and layer: clean, 95 corruption cells and PGD, each with 3 PCA thresholds and TwoNN.
+    assert len(dimensionality) == 6 * 19 * (1 + 19 * 5 + 1) * 4
+    assert len(load_unit_gradient_results(sweep, progress=False)) == 6 * 19
     for runs in (sweep, augmix):
         assert len(load_corruption_results(runs, evaluate=False)) == len(runs) * 19 * 5

@@ -22,7 +22,7 @@ RUNS = [(notebook, alpha) for notebook in NOTEBOOKS for alpha in (None, -1)
 def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",
-        "06_augmix_selectivity.ipynb", "07_pgd_training_selectivity.ipynb", "08_natural_adversarial.ipynb",
+        "04_dimensionality.ipynb", "05_unit_gradient_variability.ipynb", "06_augmix_selectivity.ipynb", "07_pgd_training_selectivity.ipynb", "08_natural_adversarial.ipynb",
     ]
 
 
