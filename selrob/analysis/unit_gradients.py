@@ -55,14 +55,15 @@ def input_unit_gradient_norms(
     images: torch.Tensor,
     mode: Mode = "auto",
     batch_size: int = 128,
-    units_per_pass: int | None = None,
+    units_per_pass: int = 1,
     pixels_per_pass: int = 16,
 ) -> list[torch.Tensor]:
     """g_un for every unit of every ReLU layer: one float32 (samples, units) tensor per layer.
 
     ``images`` are (N, C, H, W) in [0, 1] on the model's device, taken ``batch_size`` at a time.
-    ``units_per_pass`` defaults to 1 on the CPU (batched backward passes are slower there) and
-    to 32 on a GPU.
+    ``units_per_pass`` > 1 shares reverse-mode passes among units; one per pass is the default,
+    since sharing measured no faster on an H100 and slower on a CPU
+    (``benchmarks/analysis_throughput.py``).
     """
     if mode not in ("auto", "reverse", "forward"):
         raise ValueError(f"mode must be auto, reverse or forward, got {mode!r}")
@@ -70,8 +71,6 @@ def input_unit_gradient_norms(
         layers = _layer_widths(model, images[:1])
         if mode == "auto":
             mode = "forward" if images[0].numel() < sum(layers) else "reverse"
-        if units_per_pass is None:
-            units_per_pass = 1 if images.device.type == "cpu" else 32
         parts = [
             _reverse(model, batch, units_per_pass) if mode == "reverse" else _forward(model, batch, pixels_per_pass, layers)
             for batch in images.split(batch_size)
