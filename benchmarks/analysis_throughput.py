@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +32,10 @@ from selrob.analysis.unit_gradients import input_unit_gradient_norms
 from selrob.analysis.units import UnitRecorder
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
+from timing import timed
 from selrob.models import build_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    value = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started, value
 
 
 def manifold(points: int, width: int, seed: int = 0) -> np.ndarray:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,20 +29,11 @@ import torch
 from selrob.attacks import pgd_attack
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
+from timing import timed
 from selrob.models import build_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EPSILON, STEP_SIZE, STEPS = 16 / 255, 1e-4, 40
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -83,7 +73,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(args.repeats):  # interleaved so drifts in machine load hit every mode alike
         for name, fn in modes.items():
-            samples[name].append(timed(fn, device))
+            samples[name].append(timed(fn, device)[0])
     results = {name: {"seconds_per_batch": statistics.median(times), "images_per_second": batch / statistics.median(times),
                       "repeats": times} for name, times in samples.items()}
     ratio = results["torchattacks"]["seconds_per_batch"] / results["selrob"]["seconds_per_batch"]

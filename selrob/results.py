@@ -402,15 +402,14 @@ def load_dimensionality_results(runs: pd.DataFrame, perturbations: Sequence[str]
     if runs.empty:
         return pd.DataFrame(columns=DIMENSIONALITY_COLUMNS)
     settings = settings if settings is not None else DimensionalitySettings()
-    dataset = single_dataset(runs)
+    corrupted = CorruptedSet(single_dataset(runs), source, data_root) if "corruptions" in perturbations else None
     rows: list[dict[str, Any]] = []
     for keys, run in _runs_of(runs, "dimensionality", progress):
         if "clean" in perturbations:
             rows += _dimensionality_rows(keys, "clean", None, None,
                                          evaluate_clean_dimensionality(run, settings, data_root, device), settings.thresholds)
-        if "corruptions" in perturbations:
-            cells = evaluate_corruption_dimensionality(run, CorruptedSet(dataset, source, data_root), settings,
-                                                       data_root, device)
+        if corrupted is not None:
+            cells = evaluate_corruption_dimensionality(run, corrupted, settings, data_root, device)
             for name, by_severity in cells.items():
                 for severity, layers in sorted(by_severity.items()):
                     rows += _dimensionality_rows(keys, "corruptions", name, severity, layers, settings.thresholds)

@@ -28,7 +28,7 @@ from selrob.analysis.cache import cached_result, params_key
 from selrob.analysis.intrinsic_dimension import two_nn_dimension
 from selrob.analysis.pca_dimensionality import DEFAULT_THRESHOLDS, pca_dimensionality
 from selrob.analysis.units import UnitRecorder
-from selrob.attacks import AttackSettings
+from selrob.attacks import AttackSettings, attack_accuracy
 from selrob.attacks.common import eval_mode
 from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, to_unit_float
@@ -123,12 +123,15 @@ def evaluate_pgd_dimensionality(run: Run, attack: AttackSettings,
     def compute() -> LayerDimensions:
         model, clean, clean_acts = _clean_activations(run, data_root, resolve_device(device))
         generator = pgd_generator(run.config().seed)
-        adversarial, correct = [], []
-        for images, labels in iterate_batches(clean, batch_size):
-            result = settings_pgd(model, to_unit_float(images), labels, attack, generator, amp)
+        adversarial: list[torch.Tensor] = []
+
+        def correct(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            result = settings_pgd(model, images, labels, attack, generator, amp)
             adversarial.append(result.adversarial)
-            correct.append(result.correct.float())
-        curve = (torch.cat(correct, dim=1).mean(dim=1)).tolist()
+            return result.correct
+
+        # The same accumulation as evaluate_pgd, so the curve it caches is the one it would compute.
+        curve = attack_accuracy(clean, correct, batch_size).tolist()
         cached_result(run.evaluations_dir, "pgd", pgd_cache_params(attack, amp), lambda: curve)
         return difference_dimensionality(clean_acts, layer_activations(model, adversarial), settings)
 
