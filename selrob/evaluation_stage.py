@@ -52,14 +52,15 @@ def _run_job(run_dir: str, attacks: bool, corrupted: bool, plan: EvaluationPlan,
     run = Run(Path(run_dir))
     source = plan.corruption_source
     corrupted_set = None if source is None else CorruptedSet(run.config().dataset, source, data_root)
-    if corrupted and corrupted_set is not None:
-        evaluate_corruptions(run, corrupted_set, device=device, progress=False)
-    if attacks and plan.dimensionality is not None:  # first: its PGD pass also fills the PGD cache
+    # Dimensionality first: its PGD and corruption passes also fill the accuracy caches.
+    if attacks and plan.dimensionality is not None:
         dims.evaluate_pgd_dimensionality(run, plan.settings, plan.dimensionality, data_root, device)
         dims.evaluate_clean_dimensionality(run, plan.dimensionality, data_root, device)
         if corrupted_set is not None:
             dims.evaluate_corruption_dimensionality(run, corrupted_set, plan.dimensionality, data_root, device)
         evaluate_unit_gradients(run, plan.unit_gradient_samples, data_root, device)
+    if corrupted and corrupted_set is not None:
+        evaluate_corruptions(run, corrupted_set, device=device, progress=False)
     if attacks:
         evaluate_fgsm(run, plan.settings, data_root, device)
         evaluate_pgd(run, plan.settings, data_root, device)

@@ -45,9 +45,10 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (indented, keys sorted, so diffs of result files stay readable)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+def write_json(path: Path, obj: Any, compact: bool = False) -> None:
+    """Write JSON atomically, keys sorted and indented so diffs of result files stay readable;
+    ``compact`` (one line) for big files rewritten often, which Python encodes 10x faster."""
+    write_text(path, json.dumps(obj, indent=None if compact else 2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> Any:

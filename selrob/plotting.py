@@ -2,7 +2,7 @@
 
 Figures follow the paper: seaborn, alpha as hue on a diverging palette centred on alpha = 0
 (negative alpha blue, positive red, alpha = 0 dark grey), error bars as bootstrapped 95%
-confidence intervals of the mean across replicates.
+confidence intervals of the mean across replicates (:func:`selrob.stats.mean_ci`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from matplotlib.figure import Figure
 from selrob import paths
 from selrob.io import atomic_write
 from selrob.results import label_models
-from selrob.stats import summarize
+from selrob.stats import mean_ci, summarize
 
-N_BOOT = 2_000
 BASELINE_COLOR = (0.25, 0.25, 0.25)
 AUGMIX_COLOR = (0.17, 0.63, 0.17)  # green, as Figure A11
 
@@ -65,10 +64,10 @@ def plot_layer_curves(layers: pd.DataFrame, y: str, ylabel: str, ax: Axes | None
     A20-A22 (dimensionality). AugMix runs' layers (``augmix``), if given, in green."""
     ax = ax or plt.gca()
     sns.lineplot(data=layers, x="layer", y=y, hue="alpha", palette=alpha_palette(layers["alpha"]),
-                 errorbar=("ci", 95), n_boot=N_BOOT, seed=0, marker="o", markersize=4, ax=ax)
+                 errorbar=mean_ci, marker="o", markersize=4, ax=ax)
     if augmix is not None:
-        sns.lineplot(data=augmix, x="layer", y=y, color=AUGMIX_COLOR, errorbar=("ci", 95),
-                     n_boot=N_BOOT, seed=0, marker="D", markersize=4, ax=ax, label="AugMix")
+        sns.lineplot(data=augmix, x="layer", y=y, color=AUGMIX_COLOR, errorbar=mean_ci, marker="D", markersize=4, ax=ax,
+                     label="AugMix")
     ax.set_xlabel("Layer")
     ax.set_ylabel(ylabel)
     ax.set_xticks(np.arange(layers["layer"].max() + 1))
@@ -91,7 +90,7 @@ def plot_selectivity_with_augmix(runs: pd.DataFrame, augmix: pd.DataFrame, ax: A
     frame = label_models(runs, augmix)
     palette = {f"{a:g}": color for a, color in alpha_palette(runs["alpha"]).items()} | {"AugMix": AUGMIX_COLOR}
     sns.pointplot(data=frame, x="model", y="mean_selectivity", hue="model", order=order, palette=palette,
-                  errorbar=("ci", 95), n_boot=N_BOOT, seed=0, linestyle="none", ax=ax, legend=False)
+                  errorbar=mean_ci, linestyle="none", ax=ax, legend=False)
     baseline = runs.loc[runs["alpha"] == 0, "mean_selectivity"]
     if not baseline.empty:
         ax.axhline(baseline.mean(), color=BASELINE_COLOR, linestyle="--", linewidth=1)
@@ -134,10 +133,10 @@ def plot_vs_alpha(frame: pd.DataFrame, y: str, ax: Axes | None = None, hue: str 
     if hue is None:
         palette = {f"{a:g}": color for a, color in alpha_palette(frame["alpha"]).items()}
         sns.pointplot(data=frame, x="alpha_label", y=y, hue="alpha_label", order=order, palette=palette,
-                      errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax, legend=False)
+                      errorbar=mean_ci, ax=ax, legend=False)
     else:
         sns.pointplot(data=frame, x="alpha_label", y=y, hue=hue, order=order, palette="rocket_r",
-                      errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+                      errorbar=mean_ci, ax=ax)
         ax.legend(title=hue.capitalize(), fontsize="small")
     ax.set_xlabel("Regularization scale (α)")
     return ax
@@ -151,7 +150,7 @@ def plot_per_corruption(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     per_run["accuracy_pct"] = 100 * per_run["accuracy"]
     order = list(dict.fromkeys(table["corruption"]))
     sns.barplot(data=per_run, x="corruption", y="accuracy_pct", hue="alpha", order=order,
-                palette=alpha_palette(table["alpha"]), errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+                palette=alpha_palette(table["alpha"]), errorbar=mean_ci, ax=ax)
     ax.set_xticks(range(len(order)), [name.replace("_", "\n") for name in order], fontsize="x-small")
     ax.set_xlabel("Corruption")
     ax.set_ylabel("Test accuracy (%)")
@@ -189,7 +188,7 @@ def plot_alpha_curves(frame: pd.DataFrame, x: str, y: str, ax: Axes | None = Non
     frame = frame.assign(accuracy_pct=100 * frame[y])
     styles = {"different replicate": "", "same replicate": (4, 2)} if style == "relation" else None
     sns.lineplot(data=frame, x=x, y="accuracy_pct", hue="alpha", palette=alpha_palette(frame["alpha"]),
-                 style=style, dashes=styles, errorbar=("ci", 95), n_boot=N_BOOT, seed=0, ax=ax)
+                 style=style, dashes=styles, errorbar=mean_ci, ax=ax)
     ax.set_ylabel("Test accuracy (%)")
     handles, labels = ax.get_legend_handles_labels()
     names = [f"{float(label):g}" if _is_number(label) else {"alpha": "α"}.get(label, label) for label in labels]
@@ -209,8 +208,7 @@ def plot_vs_pgd_steps(frame: pd.DataFrame, y: str, ax: Axes | None = None) -> Ax
     """Figure A16: a per-run measure against the number of PGD training steps (0 = standard
     training at alpha 0), mean over seeds with bootstrapped 95% CIs."""
     ax = ax or plt.gca()
-    sns.lineplot(data=frame, x="pgd_steps", y=y, color=BASELINE_COLOR, marker="o", errorbar=("ci", 95),
-                 n_boot=N_BOOT, seed=0, ax=ax)
+    sns.lineplot(data=frame, x="pgd_steps", y=y, color=BASELINE_COLOR, marker="o", errorbar=mean_ci, ax=ax)
     ax.set_xlabel("PGD training steps")
     ax.set_xticks(sorted(frame["pgd_steps"].unique()))
     return ax

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from selrob.analysis.intrinsic_dimension import two_nearest_neighbour_distances, two_nn_dimension, two_nn_fit
+from selrob.analysis.intrinsic_dimension import _smallest, two_nearest_neighbour_distances, two_nn_dimension, two_nn_fit
 from selrob.analysis.pca_dimensionality import components_for_variance, explained_variance_ratio, pca_dimensionality
 
 
@@ -85,15 +85,32 @@ def test_twonn_on_a_curved_two_dimensional_manifold() -> None:
 
 @pytest.mark.parametrize("width", [24, 300])
 def test_neighbour_distances_are_exact(width: int) -> None:
-    """Against brute force in float64, on narrow points and on wide ones (the sketched bounds)."""
+    """Against brute force in float64, on narrow points and on wide ones (2,500 points: the
+    sketched bounds), in many small blocks."""
+    from scipy.spatial.distance import cdist
+
     rng = np.random.default_rng(width)
-    points = np.tanh(rng.standard_normal((1500, 6)) @ rng.standard_normal((6, width))).astype(np.float32)
-    r1, r2 = two_nearest_neighbour_distances(points, memory_bytes=2**20)  # many small blocks
-    exact = np.sqrt(((points[:, None, :].astype(np.float64) - points[None, :, :]) ** 2).sum(-1))
+    points = np.tanh(rng.standard_normal((2500, 6)) @ rng.standard_normal((6, width))).astype(np.float32)
+    r1, r2 = two_nearest_neighbour_distances(points, memory_bytes=2**20)
+    exact = cdist(points.astype(np.float64), points.astype(np.float64))
     np.fill_diagonal(exact, np.inf)
     expected = np.sort(exact, axis=1)[:, :2]
     np.testing.assert_allclose(r1, expected[:, 0], rtol=1e-6)
     np.testing.assert_allclose(r2, expected[:, 1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("columns", [2000, 2017])
+def test_grouped_selection_is_topk(columns: int) -> None:
+    """The k smallest values of each row by group minima: topk's values, also with many ties
+    (small integers) and columns left over from the groups; the indices point at them."""
+    generator = torch.Generator().manual_seed(columns)
+    for values in (torch.rand(50, columns, generator=generator),
+                   torch.randint(0, 40, (50, columns), generator=generator).float()):
+        values[:, -1] = -1.0  # a leftover column (or the last group's) holds each row's minimum
+        smallest, indices = _smallest(values, 9)
+        assert torch.equal(smallest, values.topk(9, dim=1, largest=False).values)
+        assert torch.equal(values.gather(1, indices), smallest)
+        assert all(len(set(row.tolist())) == 9 for row in indices)
 
 
 def test_duplicates_and_ties_are_handled() -> None:
@@ -113,6 +130,13 @@ def test_duplicates_and_ties_are_handled() -> None:
     r1, r2 = two_nearest_neighbour_distances(crowd)
     assert (r1[:500] == 0).all() and (r1[500:] > 0).all()
     assert math.isnan(two_nn_dimension(np.zeros((50, 3))))
+
+
+def test_twonn_refuses_non_finite_points() -> None:
+    points = np.random.default_rng(0).standard_normal((20, 3))
+    points[4, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        two_nn_dimension(points)
 
 
 def test_twonn_fit_by_hand() -> None:

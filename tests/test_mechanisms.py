@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from selrob.analysis import dimensionality
+from selrob.analysis import corruption_robustness, dimensionality
+from selrob.analysis.corruption_robustness import evaluate_corruptions
 from selrob.analysis.dimensionality import (
     DimensionalitySettings,
     evaluate_clean_dimensionality,
@@ -54,11 +55,17 @@ def test_pgd_dimensionality_fills_the_pgd_cache_with_the_same_curve(run: Run, tm
     assert evaluate_pgd(fresh, attack) == pytest.approx(from_dimensionality, abs=1e-6)
 
 
-def test_corruption_dimensionality_needs_the_clean_images_in_order(run: Run, digits_c: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corruption_dimensionality_fills_the_accuracy_cache_and_needs_the_clean_images_in_order(
+        run: Run, digits_c: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corrupted = CorruptedSet("digits")
     cells = evaluate_corruption_dimensionality(run, corrupted, DimensionalitySettings())
     assert set(cells) == set(corrupted.corruptions()) and all(set(c) == {1, 2, 3, 4, 5} for c in cells.values())
+    fresh = Run(tmp_path / "fresh")
+    shutil.copytree(run.path, fresh.path, ignore=shutil.ignore_patterns("evaluations"))
+    expected = evaluate_corruptions(fresh, corrupted, progress=False)
+    monkeypatch.setattr(corruption_robustness, "evaluate_accuracy", lambda *a: pytest.fail("recomputed"))
+    assert evaluate_corruptions(run, corrupted, progress=False) == expected
+    monkeypatch.undo()
     shutil.rmtree(run.evaluations_dir)
     original = CorruptedSet.load
 
@@ -88,9 +95,11 @@ def test_mean_over_corruptions_averages_cells_only() -> None:
 def test_layer_activations_are_the_recorded_units(run: Run) -> None:
     model = run.load_model()
     images = torch.rand(10, 1, 8, 8)
-    whole = layer_activations(model, [images])
-    split = layer_activations(model, [images[:4], images[4:]])
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, split))
+    whole, logits = layer_activations(model, [images])
+    split, split_logits = layer_activations(model, [images[:4], images[4:]])
+    assert len(whole) == 19 and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(whole, split))
+    with torch.no_grad():
+        assert torch.allclose(logits, model(images), atol=1e-6) and torch.allclose(split_logits, logits, atol=1e-6)
 
 
 def test_unit_gradients_are_cached_per_sample_count(run: Run) -> None:

@@ -12,7 +12,7 @@ from scipy import stats as scipy_stats
 
 from selrob.errors import SelrobError
 from selrob.io import atomic_write, load_torch, read_json, save_torch, write_json
-from selrob.stats import bootstrap_ci, summarize
+from selrob.stats import bootstrap_ci, mean_ci, summarize
 
 
 def test_bootstrap_ci_agrees_with_scipy() -> None:
@@ -31,6 +31,32 @@ def test_bootstrap_ci_known_answers() -> None:
     assert (mean, low, high) == (0.5, 0.0, 1.0)
     with pytest.raises(ValueError):
         bootstrap_ci([])
+
+
+def _band(frame: pd.DataFrame, errorbar: object, **options: object) -> np.ndarray:
+    """(low, high) per x of the error band seaborn's lineplot draws."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots()
+    sns.lineplot(data=frame, x="layer", y="y", errorbar=errorbar, ax=ax, **options)
+    vertices = ax.collections[0].get_paths()[0].vertices
+    plt.close(fig)
+    return np.array([(vertices[vertices[:, 0] == x, 1].min(), vertices[vertices[:, 0] == x, 1].max())
+                     for x in sorted(frame["layer"].unique())])
+
+
+def test_mean_ci_is_seaborns_interval() -> None:
+    """The figures' error bands: seaborn draws mean_ci's interval, which is its own ("ci", 95)."""
+    # Two values: resampled means 0, 0.5, 1 whatever their order, so the band is (0, 1); equal values, no width.
+    known = pd.DataFrame({"layer": [0, 0, 1, 1], "y": [1.0, 0.0, 2.0, 2.0]})
+    assert _band(known, mean_ci).tolist() == [[0.0, 1.0], [2.0, 2.0]]
+    values = np.random.default_rng(1).normal(0.5, 0.1, size=(3, 8))
+    frame = pd.DataFrame({"layer": np.repeat(np.arange(3), 8), "y": values.ravel()})
+    assert _band(frame, mean_ci) == pytest.approx(_band(frame, ("ci", 95), n_boot=20_000, seed=0), abs=3e-3)
 
 
 def test_summarize_columns() -> None:

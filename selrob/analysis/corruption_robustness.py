@@ -38,6 +38,16 @@ def cached_corruption_accuracy(run: Run, corrupted: CorruptedSet) -> Cells:
     return {name: {int(s): float(a) for s, a in cells.items()} for name, cells in stored.items()}
 
 
+def store_corruption_accuracy(run: Run, corrupted: CorruptedSet, cells: Cells) -> None:
+    """Merge whole corruptions' ``cells`` into ``run``'s cache for ``corrupted`` (atomically), for
+    evaluations that see the accuracies along the way (corruption dimensionality)."""
+    merged = cached_corruption_accuracy(run, corrupted) | cells
+    write_json(corruption_cache_path(run, corrupted), {
+        "set": {"dataset": corrupted.dataset, "source": corrupted.source, "path": str(corrupted.path)},
+        "accuracy": {n: {str(s): a for s, a in c.items()} for n, c in merged.items()},
+    })
+
+
 def evaluate_corruptions(
     run: Run,
     corrupted: CorruptedSet,
@@ -70,8 +80,5 @@ def evaluate_corruptions(
         for severity in SEVERITY_LEVELS:
             data = corrupted.load(name, severity).head(limit)
             cells[name][severity] = evaluate_accuracy(model, data.to(device), batch_size)
-        write_json(corruption_cache_path(run, corrupted), {
-            "set": {"dataset": corrupted.dataset, "source": corrupted.source, "path": str(corrupted.path)},
-            "accuracy": {n: {str(s): a for s, a in c.items()} for n, c in cells.items()},
-        })
+        store_corruption_accuracy(run, corrupted, {name: cells[name]})
     return {name: cells[name] for name in chosen}

@@ -11,7 +11,9 @@ and intrinsic (TwoNN, :mod:`selrob.analysis.intrinsic_dimension`).
 Cache files: ``dimensionality-clean-<key>.json``, ``dimensionality-pgd-<key>.json`` and
 ``dimensionality-<source>-<set fingerprint>-<key>.json``; the last is rewritten after each
 corruption, so an interrupted evaluation resumes. The PGD pass also fills the run's PGD accuracy
-cache (:func:`selrob.analysis.worst_case.evaluate_pgd`), since it computes the same curve.
+cache (:func:`selrob.analysis.worst_case.evaluate_pgd`) and the corruption pass its corruption
+accuracy cache (:func:`selrob.analysis.corruption_robustness.evaluate_corruptions`), since they
+see the same model outputs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from selrob.analysis.cache import cached_result, params_key
+from selrob.analysis.corruption_robustness import store_corruption_accuracy
 from selrob.analysis.intrinsic_dimension import two_nn_dimension
 from selrob.analysis.pca_dimensionality import DEFAULT_THRESHOLDS, pca_dimensionality
 from selrob.analysis.units import UnitRecorder
@@ -60,15 +63,16 @@ class DimensionalitySettings:
         return {**asdict(self), "thresholds": list(self.thresholds), "measure": "pca+twonn of spatially averaged ReLU units"}
 
 
-def layer_activations(model: torch.nn.Module, batches: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+def layer_activations(model: torch.nn.Module, batches: Iterable[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Every ReLU layer's activation matrix (samples x units, float32) of ``batches`` of [0, 1]
-    images, in eval mode."""
+    images, in eval mode, and the logits of the same pass."""
     parts: list[list[torch.Tensor]] = []
+    logits: list[torch.Tensor] = []
     with eval_mode(model), torch.no_grad(), UnitRecorder(model) as recorder:
         for images in batches:
-            model(images)
+            logits.append(model(images))
             parts.append([a.float() for a in recorder.activations])
-    return [torch.cat(layer) for layer in zip(*parts)]
+    return [torch.cat(layer) for layer in zip(*parts)], torch.cat(logits)
 
 
 def image_batches(data: ImageSet, batch_size: int = BATCH_SIZE) -> Iterable[torch.Tensor]:
@@ -95,7 +99,7 @@ def difference_dimensionality(clean: Sequence[torch.Tensor], perturbed: Sequence
 def _clean_activations(run: Run, data_root: str | Path | None, device: torch.device) -> tuple[torch.nn.Module, ImageSet, list[torch.Tensor]]:
     model = run.load_model(device)
     clean = run.test_set(data_root).to(device)
-    return model, clean, layer_activations(model, image_batches(clean))
+    return model, clean, layer_activations(model, image_batches(clean))[0]
 
 
 def evaluate_clean_dimensionality(run: Run, settings: DimensionalitySettings = DimensionalitySettings(),
@@ -133,7 +137,7 @@ def evaluate_pgd_dimensionality(run: Run, attack: AttackSettings,
         # The same accumulation as evaluate_pgd, so the curve it caches is the one it would compute.
         curve = attack_accuracy(clean, correct, batch_size).tolist()
         cached_result(run.evaluations_dir, "pgd", pgd_cache_params(attack, amp), lambda: curve)
-        return difference_dimensionality(clean_acts, layer_activations(model, adversarial), settings)
+        return difference_dimensionality(clean_acts, layer_activations(model, adversarial)[0], settings)
 
     return cached_result(run.evaluations_dir, "dimensionality-pgd", params, compute)
 
@@ -161,15 +165,17 @@ def evaluate_corruption_dimensionality(
     if todo:
         model, clean, clean_acts = _clean_activations(run, data_root, resolve_device(device))
         for name in tqdm(todo, desc=f"dimensionality {run.identity}", unit="corruption", disable=not progress, leave=False):
-            cells[name] = {}
+            cells[name], accuracy = {}, {}
             for severity in SEVERITY_LEVELS:
                 cell = corrupted.load(name, severity).head(len(clean)).to(clean.labels.device)
                 if not torch.equal(cell.labels, clean.labels):
                     raise SelrobError(f"{corrupted.path} {name} severity {severity} is not the clean test set in its "
                                       "order; difference matrices need matching images")
-                cells[name][severity] = difference_dimensionality(
-                    clean_acts, layer_activations(model, image_batches(cell)), settings)
+                activations, logits = layer_activations(model, image_batches(cell))
+                cells[name][severity] = difference_dimensionality(clean_acts, activations, settings)
+                accuracy[severity] = int((logits.argmax(dim=1) == cell.labels).sum()) / max(len(cell), 1)
             write_json(path, {"params": settings.params(), "set": str(corrupted.path),
-                              "cells": {n: {str(s): v for s, v in c.items()} for n, c in cells.items()}})
+                              "cells": {n: {str(s): v for s, v in c.items()} for n, c in cells.items()}}, compact=True)
+            # The same images as evaluate_corruptions, so its pass over them is not needed.
+            store_corruption_accuracy(run, corrupted, {name: accuracy})
     return {name: cells[name] for name in corrupted.corruptions()}
-
