@@ -15,13 +15,12 @@ is bounded whatever the number of points or their width:
    coordinates in a randomized principal subspace plus the norm of what that subspace misses.
    Distances between these descriptions are lower bounds of the true distances; narrow points are
    their own description.
-3. Per block of rows, float32 lower bounds to every point pick the best ``_CANDIDATES`` (8 for
-   points of up to 256 features, else 3). Their
-   exact distances (from float32 differences, not the ``|x|^2 + |y|^2 - 2xy`` expansion, so equal
-   points are at distance exactly 0) are computed; the second smallest caps r2.
-   A row is settled once every point not evaluated has a lower bound, less a float32 rounding
-   margin, above that cap; the rare rows that are not get the exact distance to every point
-   whose bound is not.
+3. Per block of rows, float32 lower bounds to every point pick a few candidates (3, or 8 for
+   sketched points of up to 256 features). Their exact distances (from float32 differences, not
+   the ``|x|^2 + |y|^2 - 2xy`` expansion, so equal points are at distance exactly 0) are
+   computed; the second smallest caps r2. A row is settled once every point not evaluated has a
+   lower bound, less a float32 rounding margin, above that cap; the rare rows that are not get
+   the exact distance to every point whose bound is not.
 """
 
 from __future__ import annotations
@@ -40,10 +39,11 @@ _ROUNDING_MARGIN = 1e-5
 #: from; a GPU prefers fewer, bigger kernels.
 _MEMORY_BYTES = {"cpu": 32 * 2**20, "cuda": 256 * 2**20}
 _CACHE_BYTES = 8 * 2**20
-#: Candidates per point, by lower bound, whose exact distances are computed first. More settle
-#: more points without a pass over every bound, but each costs a pass over the point's features:
-#: on 10k points, 8 were fastest at 64 features and 3 at 4096.
-_CANDIDATES = {256: 8, math.inf: 3}
+#: Candidates per point, by lower bound, whose exact distances are computed first: 3, or 8 with
+#: sketched bounds of points of up to 256 features. Sketched bounds are loose, so 3 candidates
+#: leave many points to a pass over every bound; more candidates settle them, but each costs a
+#: pass over the point's features (on 10k points, 8 were fastest at 64 features, 3 at 4096).
+_CANDIDATES, _SKETCHED_CANDIDATES, _SKETCHED_CANDIDATES_MAX_WIDTH = 3, 8, 256
 #: Columns per group when the smallest bounds of a row are picked among its groups' minima.
 _GROUP = 32
 #: Below this many points exact bounds (the points themselves) cost less than a sketch.
@@ -119,7 +119,8 @@ def _unique_neighbours(x: torch.Tensor, sketch_dims: int, seed: int,
     squared = features.double().pow(2).sum(dim=1)
     squared32 = squared.float()
     margin_of_largest = _ROUNDING_MARGIN * squared.max()
-    evaluated = min(next(c for width, c in _CANDIDATES.items() if x.shape[1] <= width), n - 1)
+    many = _sketched(*x.shape, sketch_dims) and x.shape[1] <= _SKETCHED_CANDIDATES_MAX_WIDTH
+    evaluated = min(_SKETCHED_CANDIDATES if many else _CANDIDATES, n - 1)
     rows_per_block = max(1, min(n, memory_bytes // (4 * n)))
     first = torch.empty(n, dtype=torch.float64, device=x.device)
     second = torch.empty_like(first)
@@ -185,6 +186,12 @@ def _settle_by_every_bound(x: torch.Tensor, rows: torch.Tensor, partial: torch.T
     first_index[rows] = columns[order[starts]]
 
 
+def _sketched(points: int, width: int, sketch_dims: int) -> bool:
+    """Whether the lower bounds come from a sketch (below this many points, or this narrow,
+    exact bounds from the points themselves cost less)."""
+    return width > 2 * sketch_dims and points >= _SKETCH_MIN_POINTS
+
+
 def _lower_bound_features(x: torch.Tensor, sketch_dims: int, seed: int) -> torch.Tensor:
     """Float32 features whose pairwise distances bound the true ones from below (up to float32
     rounding): the centred points themselves, or for wide points their coordinates in a
@@ -194,7 +201,7 @@ def _lower_bound_features(x: torch.Tensor, sketch_dims: int, seed: int) -> torch
     n, width = x.shape
     # Any centre gives the same distances; the mean keeps the float32 bounds small.
     centre = x.mean(dim=0)
-    if width <= 2 * sketch_dims or n < _SKETCH_MIN_POINTS:
+    if not _sketched(n, width, sketch_dims):
         return x - centre
     rows_per_block = max(1, _CACHE_BYTES // (8 * width))
     blocks = [slice(start, start + rows_per_block) for start in range(0, n, rows_per_block)]

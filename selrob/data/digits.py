@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from selrob.data.base import DatasetInfo, ImageSet
 
@@ -39,6 +37,10 @@ INFO = DatasetInfo(
 
 def load_pool_and_test() -> tuple[ImageSet, ImageSet]:
     """The training pool (train + validation) and the fixed test set."""
+    # Imported here: scikit-learn takes seconds to import and only this loader needs it.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     bunch = load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None, :, :]
     labels = bunch.target.astype(np.int64)

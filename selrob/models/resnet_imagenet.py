@@ -8,16 +8,18 @@ modules: ResNet18 has 17 post-ReLU layers, ResNet50 49.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from torch import nn
-from torchvision import models as tv_models
+
+if TYPE_CHECKING:  # torchvision takes seconds to import; only these two models need it
+    from torchvision.models import ResNet
 
 
-def _without_maxpool(
-    factory: Callable[..., tv_models.ResNet], num_classes: int, in_channels: int
-) -> tv_models.ResNet:
-    model = factory(weights=None, num_classes=num_classes)
+def _without_maxpool(name: str, num_classes: int, in_channels: int) -> ResNet:
+    from torchvision import models
+
+    model = getattr(models, name)(weights=None, num_classes=num_classes)
     model.maxpool = nn.Identity()
     if in_channels != 3:
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
@@ -25,11 +27,11 @@ def _without_maxpool(
     return model
 
 
-def resnet18(num_classes: int = 200, in_channels: int = 3) -> tv_models.ResNet:
+def resnet18(num_classes: int = 200, in_channels: int = 3) -> ResNet:
     """torchvision ResNet18 without the stem max-pool."""
-    return _without_maxpool(tv_models.resnet18, num_classes, in_channels)
+    return _without_maxpool("resnet18", num_classes, in_channels)
 
 
-def resnet50(num_classes: int = 200, in_channels: int = 3) -> tv_models.ResNet:
+def resnet50(num_classes: int = 200, in_channels: int = 3) -> ResNet:
     """torchvision ResNet50 without the stem max-pool."""
-    return _without_maxpool(tv_models.resnet50, num_classes, in_channels)
+    return _without_maxpool("resnet50", num_classes, in_channels)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 WIDTH = 3
 MAX_DEPTH = 3
@@ -41,7 +40,9 @@ def autocontrast(x: torch.Tensor) -> torch.Tensor:
 
 def equalize(x: torch.Tensor) -> torch.Tensor:
     """Histogram equalisation of each 8-bit channel (PIL ``ImageOps.equalize``)."""
-    return TF.equalize(_to_u8(x)).float() / 255
+    from torchvision.transforms.v2 import functional  # seconds to import; only AugMix needs it
+
+    return functional.equalize(_to_u8(x)).float() / 255
 
 
 def posterize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
