@@ -32,8 +32,8 @@ from selrob.analysis.unit_gradients import input_unit_gradient_norms
 from selrob.analysis.units import UnitRecorder
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
-from timing import timed
 from selrob.models import build_model
+from timing import timed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

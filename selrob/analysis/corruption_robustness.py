@@ -38,14 +38,17 @@ def cached_corruption_accuracy(run: Run, corrupted: CorruptedSet) -> Cells:
     return {name: {int(s): float(a) for s, a in cells.items()} for name, cells in stored.items()}
 
 
+def _write_cache(run: Run, corrupted: CorruptedSet, cells: Cells) -> None:
+    write_json(corruption_cache_path(run, corrupted), {
+        "set": {"dataset": corrupted.dataset, "source": corrupted.source, "path": str(corrupted.path)},
+        "accuracy": {n: {str(s): a for s, a in c.items()} for n, c in cells.items()},
+    })
+
+
 def store_corruption_accuracy(run: Run, corrupted: CorruptedSet, cells: Cells) -> None:
     """Merge whole corruptions' ``cells`` into ``run``'s cache for ``corrupted`` (atomically), for
     evaluations that see the accuracies along the way (corruption dimensionality)."""
-    merged = cached_corruption_accuracy(run, corrupted) | cells
-    write_json(corruption_cache_path(run, corrupted), {
-        "set": {"dataset": corrupted.dataset, "source": corrupted.source, "path": str(corrupted.path)},
-        "accuracy": {n: {str(s): a for s, a in c.items()} for n, c in merged.items()},
-    })
+    _write_cache(run, corrupted, cached_corruption_accuracy(run, corrupted) | cells)
 
 
 def evaluate_corruptions(
@@ -80,5 +83,5 @@ def evaluate_corruptions(
         for severity in SEVERITY_LEVELS:
             data = corrupted.load(name, severity).head(limit)
             cells[name][severity] = evaluate_accuracy(model, data.to(device), batch_size)
-        store_corruption_accuracy(run, corrupted, {name: cells[name]})
+        _write_cache(run, corrupted, cells)  # cells started from the cache: nothing to re-read
     return {name: cells[name] for name in chosen}
