@@ -4,11 +4,11 @@ batched against one-at-a-time loops.
     python benchmarks/analysis_throughput.py [--device cpu|cuda] [--points 10000] [--images 1000]
 
 * TwoNN on ``--points`` points of a curved 8-dimensional manifold (tanh of a random linear map of
-  Gaussian latents) embedded in 64 and in 4096 dimensions: :func:`selrob.analysis.intrinsic_dimension.two_nn_dimension`
+  Gaussian latents) embedded in 64 and in 4096 dimensions: :func:`selrob.measures.intrinsic_dimension.two_nn_dimension`
   on ``--device`` against ``skdim.id.TwoNN`` (CPU only), with both estimates. Target: at least
   10x faster on the CPU at the same estimate.
 * Input-unit gradients of all 688 units of a ResNet20 (3x32x32 inputs, eval mode) on ``--images``
-  images: selrob's default (:func:`selrob.analysis.unit_gradients.input_unit_gradient_norms`,
+  images: selrob's default (:func:`selrob.measures.unit_gradients.input_unit_gradient_norms`,
   reverse mode), reverse mode with 32 units per batched pass (``is_grads_batched``), the
   per-unit loop (one backward pass of each unit's batch-sum), and the naive loop (one backward
   pass per sample and unit), the last timed on ``--naive-samples`` x ``--naive-units`` pairs and
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from selrob.analysis.intrinsic_dimension import two_nn_dimension
-from selrob.analysis.unit_gradients import input_unit_gradient_norms
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.intrinsic_dimension import two_nn_dimension
+from selrob.measures.unit_gradients import input_unit_gradient_norms
+from selrob.measures.units import UnitRecorder
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
 from selrob.models import build_model

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.units import UnitRecorder
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
 from selrob.models import build_model

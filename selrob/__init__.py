@@ -5,11 +5,13 @@ ImageNet-trained CNNs".
 The package holds all logic; the numbered notebooks only call it and plot.
 """
 
-from selrob.analysis import class_selectivity_index, evaluate_clean, mean_class_selectivity, UnitRecorder
+from selrob.measures import class_selectivity_index, evaluate_clean, mean_class_selectivity, UnitRecorder
 from selrob.errors import SelrobError
 from selrob.models import build_model
-from selrob.results import SweepResults, load_results, load_sweep
-from selrob.sweep import run_sweep, sweep_configs
+from selrob.tables.evaluations import evaluation_table, evaluation_tables
+from selrob.tables.runs import SweepResults, load_results, load_sweep
+from selrob.config import sweep_configs
+from selrob.pipeline.sweep import run_sweep
 from selrob.config import TrainConfig, resolve_config
 from selrob.training import train_run
 
@@ -23,6 +25,8 @@ __all__ = [
     "build_model",
     "class_selectivity_index",
     "evaluate_clean",
+    "evaluation_table",
+    "evaluation_tables",
     "load_results",
     "load_sweep",
     "mean_class_selectivity",

@@ -26,14 +26,14 @@ steps because each one adds a forward and backward pass per batch. ``smoke=True`
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from selrob.data import check_dataset, dataset_info
 from selrob.errors import SelrobError
+from selrob.io import params_key
 from selrob.models import check_arch
 
 IDENTITY_FIELDS = ("dataset", "arch", "alpha", "seed")
@@ -146,7 +146,7 @@ class TrainConfig:
             for k, v in self.to_dict().items()
             if k not in IDENTITY_FIELDS and v is not None and v is not False
         }
-        return hashlib.sha1(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:10]
+        return params_key(protocol)
 
 
 def config_field_names() -> list[str]:
@@ -203,3 +203,45 @@ def pgd_training_grid(dataset: str, smoke: bool = False) -> tuple[tuple[int, ...
     """The ``(PGD steps, seeds)`` of the PGD-training sweep (appendix A.7, Figure A16)."""
     grid = SMOKE_PGD_TRAINING_GRID if smoke else PGD_TRAINING_GRIDS[check_dataset(dataset)]
     return tuple(grid["steps"]), tuple(grid["seeds"])
+
+
+def as_tuple(values: float | int | Sequence[Any] | None) -> tuple[Any, ...] | None:
+    """``None`` stays ``None``; a single value becomes a 1-tuple (notebooks pass ``alpha=-1``)."""
+    if values is None:
+        return None
+    if isinstance(values, (int, float)):
+        return (values,)
+    return tuple(values)
+
+
+def sweep_configs(
+    dataset: str,
+    arch: str | None = None,
+    alphas: float | Sequence[float] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    smoke: bool = False,
+    **overrides: Any,
+) -> list[TrainConfig]:
+    """One config per (alpha, seed); ``None`` takes the preset's grid (see :mod:`selrob.config`)."""
+    grid_alphas, grid_seeds = default_grid(dataset, arch, smoke)
+    alpha_values = as_tuple(alphas) or grid_alphas
+    seed_values = as_tuple(seeds) or grid_seeds
+    return [
+        resolve_config(dataset, arch, alpha=a, seed=s, smoke=smoke, **overrides)
+        for a in alpha_values
+        for s in seed_values
+    ]
+
+
+def pgd_training_configs(
+    dataset: str, arch: str | None = None, steps: int | Sequence[int] | None = None,
+    seeds: int | Sequence[int] | None = None, smoke: bool = False,
+) -> list[TrainConfig]:
+    """PGD-trained runs at alpha 0, one per (steps, seed); ``None`` takes the preset's grid
+    (:func:`selrob.config.pgd_training_grid`). Their step-0 counterparts are the alpha 0 runs."""
+    grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
+    return [
+        config
+        for k in as_tuple(steps) or grid_steps
+        for config in sweep_configs(dataset, arch, 0.0, as_tuple(seeds) or grid_seeds, smoke, pgd_steps=int(k))
+    ]

@@ -1,7 +1,9 @@
-"""Atomic file writes and safe reads: an interrupted process never leaves a half-written file."""
+"""Atomic file writes and safe reads (an interrupted process never leaves a half-written file), and
+the one short hash that names files by their contents or parameters."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -38,6 +40,16 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def short_hash(text: str) -> str:
+    """The 10-hex-digit name of ``text`` used in folder and cache file names (SHA-1 prefix)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def params_key(params: Any) -> str:
+    """:func:`short_hash` of JSON-ready ``params`` (keys sorted, so order does not matter)."""
+    return short_hash(json.dumps(params, sort_keys=True))
 
 
 def write_text(path: Path, text: str) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from selrob.store.runs import Run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,11 +66,21 @@ def stand_in_frost_photos(isolated_home: Path) -> dict[str, str]:
 def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What ``selrob reproduce --smoke`` trains (3 alphas x 2 seeds, 2 AugMix runs and 2 PGD-trained
     runs, 2 epochs on 256 digits), trained once."""
-    from selrob.sweep import reproduce_configs, run_sweep
+    from selrob.pipeline.sweep import run_sweep
+    from selrob.studies.selectivity import reproduce_configs
 
     root = tmp_path_factory.mktemp("smoke-runs")
     run_sweep(reproduce_configs("digits", smoke=True), workers=1, runs_root=root, progress=False)
     return root
+
+
+def copy_run(run: "Run", root: Path) -> "Run":
+    """``run`` copied below ``root`` in the run folder layout, without its cached evaluations."""
+    from selrob.store.runs import Run
+
+    copy = Run(root / run.name)
+    shutil.copytree(run.path, copy.path, ignore=shutil.ignore_patterns("evaluations"))
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from selrob.analysis.jacobian import input_output_jacobian_norm
+from selrob.measures.jacobian import input_output_jacobian_norm
 from selrob.attacks import attack_settings, eval_mode, fgsm_attack, fgsm_correct, pgd_attack
 from selrob.errors import SelrobError
 from selrob.models import NormalizedModel, build_model

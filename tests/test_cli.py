@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from selrob.config import resolve_config
-from selrob.runs import Run
+from selrob.arguments import TRAINING_OVERRIDES, add_training_overrides, override_flags, training_overrides
+from selrob.cli import build_parser
+from selrob.config import config_field_names, resolve_config
+from selrob.store.runs import Run
 
 
 def selrob(*args: str) -> subprocess.CompletedProcess[str]:
@@ -44,7 +47,10 @@ def files_under(folder: Path) -> list[Path]:
         (["data", "make-c", "--dataset", "mnist"], "no corrupted test set for dataset 'mnist'"),
         (["data", "make-c", "--corruptions", "rain"], "unknown corruption 'rain'"),
         (["train", "--augmix", "--alpha", "1"], "AugMix runs train without the selectivity regularizer"),
-        (["evaluate-c", "--source", "web", "--alpha", "0", "--seeds", "0"], "runs are not trained yet"),
+        (["sweep", "--seeds", "3-1"], "'3-1' is an empty range"),
+        (["evaluate", "fgsm", "--alpha", "0", "--seeds", "0"], "runs are not trained yet"),
+        (["evaluate", "jacobean", "--smoke"], "unknown evaluation 'jacobean'; choose one of: "),
+        (["reproduce", "--study", "shape"], "unknown study 'shape'; choose all or one of: selectivity"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -83,14 +89,38 @@ def test_results_command_prints_the_table(smoke_runs: Path) -> None:
     assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 5
 
 
-def test_evaluate_c_prints_corrupted_accuracy_per_alpha(smoke_runs: Path, digits_c: Path) -> None:
-    result = selrob("evaluate-c", "--smoke", "--runs-dir", str(smoke_runs), "--corruptions", "contrast", "fog")
+def test_evaluate_prints_the_evaluation_per_alpha(smoke_runs: Path, digits_c: Path) -> None:
+    result = selrob("evaluate", "corruptions", "--smoke", "--runs-dir", str(smoke_runs), "--corruptions", "contrast", "fog")
     assert result.returncode == 0, result.stderr
-    assert "digits: 2 corruptions x 5 severities, 6 runs" in result.stdout
-    assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 3
+    assert "corruptions: accuracy per corruption and severity of a -C set (Figure 1, A3-A9); 60 rows" in result.stdout
+    per_alpha = [line.split() for line in result.stdout.splitlines() if line.split()[:1] == ["digits"]]
+    assert [(row[2], row[3], row[4]) for row in per_alpha] == [("-1.0", "2", "20"), ("0.0", "2", "20"), ("1.0", "2", "20")]
+    assert all(0 <= float(row[5]) <= 1 for row in per_alpha)
+
+
+def test_evaluate_lists_the_registry() -> None:
+    result = selrob("evaluate", "--list")
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert {"corruptions", "fgsm", "pgd", "jacobian", "gradient-masking", "dimensionality-clean", "dimensionality-pgd",
+            "dimensionality-corruptions", "unit-gradients", "natural-adversarial"} == set(names)
 
 
 def test_train_command_reports_the_result(tmp_path: Path) -> None:
     result = selrob("train", "--smoke", "--alpha", "-1", "--epochs", "1", "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout and "alpha_-1.0" in result.stdout
+
+
+def test_training_override_flags_are_generated_from_the_config_and_reversed_by_hints() -> None:
+    assert set(TRAINING_OVERRIDES) <= set(config_field_names())
+    parser = argparse.ArgumentParser()
+    add_training_overrides(parser)
+    overrides = {"epochs": 3, "lr": 0.05, "milestones": [1, 2], "augmix": True, "pgd_steps": 2}
+    flags = override_flags(overrides)
+    assert flags == " --epochs 3 --lr 0.05 --milestones 1 2 --augmix --pgd-steps 2"
+    assert training_overrides(parser.parse_args(flags.split())) == overrides
+    assert training_overrides(parser.parse_args([])) == {}
+    for command in ("train", "sweep", "evaluate"):  # every training command has every override
+        args = build_parser().parse_args([command, *(["fgsm"] if command == "evaluate" else []), "--max-eval-samples", "7"])
+        assert training_overrides(args) == {"max_eval_samples": 7}

@@ -10,20 +10,30 @@ import pandas as pd
 import pytest
 import torch
 
-from selrob.analysis.corruption_robustness import corruption_cache_path, evaluate_corruptions
-from selrob.analysis.evaluate import evaluate_accuracy
 from selrob.data.corrupted import CorruptedSet
 from selrob.errors import SelrobError
-from selrob.results import CORRUPTION_COLUMNS, corruption_means, load_corruption_results, load_sweep
-from selrob.runs import Run
+from selrob.evaluations import EvaluationContext, EvaluationSettings
+from selrob.evaluations.corruptions import corruption_entry, evaluate_corruptions
+from selrob.measures.evaluate import evaluate_accuracy
+from selrob.store.runs import Run
+from selrob.tables.aggregates import corruption_means, with_clean_accuracy
+from selrob.tables.evaluations import evaluation_table
+from selrob.tables.runs import load_sweep
 
 NAMES = ["gaussian_noise", "fog"]
+SETTINGS = EvaluationSettings(corruptions=NAMES)
+COLUMNS = ["dataset", "arch", "protocol", "alpha", "seed", "corruption", "severity", "accuracy", "clean_accuracy",
+           "normalized_accuracy"]
+
+
+def corruption_table(runs: pd.DataFrame, settings: EvaluationSettings = SETTINGS, evaluate: bool = True) -> pd.DataFrame:
+    return with_clean_accuracy(evaluation_table("corruptions", runs, settings, evaluate=evaluate, progress=False), runs)
 
 
 @pytest.fixture(scope="module")
 def smoke_table(smoke_runs: Path, digits_c: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = load_sweep("digits", smoke=True, runs_root=smoke_runs).runs
-    return runs, load_corruption_results(runs, corruptions=NAMES, progress=False)
+    return runs, corruption_table(runs)
 
 
 def test_cells_equal_a_direct_evaluation_of_the_first_images(smoke_table: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -41,7 +51,7 @@ def test_cells_equal_a_direct_evaluation_of_the_first_images(smoke_table: tuple[
 
 def test_table_has_every_cell_of_every_run(smoke_table: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     runs, table = smoke_table
-    assert list(table.columns) == CORRUPTION_COLUMNS
+    assert list(table.columns) == COLUMNS
     assert len(table) == len(runs) * len(NAMES) * 5
     assert table["accuracy"].between(0, 1).all()
     assert sorted(table["severity"].unique()) == [1, 2, 3, 4, 5]
@@ -61,17 +71,34 @@ def test_means_are_the_mean_over_cells(smoke_table: tuple[pd.DataFrame, pd.DataF
 def test_cached_cells_are_not_recomputed(smoke_table: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
     runs, table = smoke_table
     run = Run(Path(runs["run_dir"].iloc[1]))
-    corrupted = CorruptedSet("digits")
-    assert corruption_cache_path(run, corrupted).is_file()
+    context = EvaluationContext("digits", SETTINGS)
+    assert corruption_entry(run, context).path.is_file()
 
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded although every cell is cached")
 
     monkeypatch.setattr(Run, "load_model", no_model)
-    cells = evaluate_corruptions(run, corrupted, NAMES, progress=False)
+    cells = evaluate_corruptions(run, context)
     assert sorted(cells) == sorted(NAMES) and all(sorted(c) == [1, 2, 3, 4, 5] for c in cells.values())
-    again = load_corruption_results(runs, corruptions=NAMES, evaluate=False)
-    pd.testing.assert_frame_equal(again, table)
+    pd.testing.assert_frame_equal(corruption_table(runs, evaluate=False), table)
+
+
+def test_an_interrupted_evaluation_resumes_with_the_corruptions_it_lacks(
+    smoke_table: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs, table = smoke_table
+    run = Run(Path(runs["run_dir"].iloc[0]))
+    copy = Run(tmp_path / run.name)
+    shutil.copytree(run.path, copy.path, ignore=shutil.ignore_patterns("evaluations"))
+    context = EvaluationContext("digits", SETTINGS)
+    first = evaluate_corruptions(copy, EvaluationContext("digits", EvaluationSettings(corruptions=NAMES[:1])))
+    assert corruption_entry(copy, context).missing_cells(NAMES) == NAMES[1:]
+    loads: list[str] = []
+    original = CorruptedSet.load
+    monkeypatch.setattr(CorruptedSet, "load", lambda self, name, severity: loads.append(name) or original(self, name, severity))
+    cells = evaluate_corruptions(copy, context)
+    assert set(loads) == {NAMES[1]} and cells[NAMES[0]] == first[NAMES[0]]
+    assert corruption_entry(copy, context).missing_cells(NAMES) == []
 
 
 def test_missing_cells_without_evaluation_name_the_command(
@@ -79,9 +106,9 @@ def test_missing_cells_without_evaluation_name_the_command(
 ) -> None:
     runs, _ = smoke_table
     # A copy without evaluations: other tests (notebooks) may have evaluated the shared runs.
-    copy = tmp_path / "run"
+    copy = tmp_path / Run(Path(runs["run_dir"].iloc[0])).name
     shutil.copytree(runs["run_dir"].iloc[0], copy, ignore=shutil.ignore_patterns("evaluations"))
-    with pytest.raises(SelrobError, match="selrob evaluate-c --dataset digits"):
-        load_corruption_results(runs.iloc[:1].assign(run_dir=str(copy)), corruptions=["snow"], evaluate=False)
+    with pytest.raises(SelrobError, match="selrob evaluate corruptions --dataset digits"):
+        corruption_table(runs.iloc[:1].assign(run_dir=str(copy)), EvaluationSettings(corruptions=["snow"]), evaluate=False)
     with pytest.raises(SelrobError, match="has no rain"):
-        load_corruption_results(runs, corruptions=["rain"])
+        corruption_table(runs, EvaluationSettings(corruptions=["rain"]))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from selrob.analysis.intrinsic_dimension import _smallest, two_nearest_neighbour_distances, two_nn_dimension, two_nn_fit
-from selrob.analysis.pca_dimensionality import components_for_variance, explained_variance_ratio, pca_dimensionality
+from selrob.measures.intrinsic_dimension import _smallest, two_nearest_neighbour_distances, two_nn_dimension, two_nn_fit
+from selrob.measures.pca_dimensionality import components_for_variance, explained_variance_ratio, pca_dimensionality
 
 
 def known_spectrum(variances: list[float], samples: int = 4000, seed: int = 0) -> np.ndarray:
@@ -42,9 +42,11 @@ def test_components_for_variance_by_hand() -> None:
 
 
 def test_pca_dimensionality_of_a_known_rank() -> None:
-    # Rank 3 in 10 units with variances 6, 3, 1: 90% needs 3 components (0.6, 0.9 is not above 0.9).
+    # Rank 3 in 10 units with variances 6, 3, 1 (cumulative 0.6, 0.9, 1): each threshold sits at
+    # least 0.05 from a cumulative ratio, since eigenvalues differ across BLAS builds in the last
+    # bits (the rule at an exact boundary is tested on exact binary fractions above).
     data = known_spectrum([6.0, 3.0, 1.0] + [0.0] * 7)
-    assert pca_dimensionality(data, [0.5, 0.9, 0.95]) == [0.1, 0.3, 0.3]
+    assert pca_dimensionality(data, [0.5, 0.8, 0.95]) == [0.1, 0.2, 0.3]
     assert pca_dimensionality(np.ones((20, 4)), [0.95]) == [0.0]  # no variance: no components
 
 

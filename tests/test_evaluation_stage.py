@@ -1,25 +1,28 @@
-"""The main job's evaluation stage fills, in worker processes, exactly the caches the notebooks read."""
+"""The evaluation registry and the stage: the main job's plan fills, in worker processes, exactly the
+caches the notebooks read; a new evaluation needs one registration; jobs follow declared fills."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
-from selrob.analysis import corruption_robustness, worst_case
-from selrob.evaluation_stage import evaluate_plan, reproduce_plan
-from selrob.results import (
-    load_corruption_results,
-    load_dimensionality_results,
-    load_fgsm_results,
-    load_gradient_masking_results,
-    load_jacobian_results,
-    load_pgd_results,
-    load_sweep,
-    load_unit_gradient_results,
-)
-from selrob.runs import Run
+from selrob import cli
+from selrob.errors import SelrobError
+from selrob.evaluations import EVALUATIONS, Evaluation, EvaluationContext, EvaluationSettings, evaluation_order
+from selrob.evaluations import corruptions, fgsm, jacobian, pgd
+from selrob.evaluations.dimensionality import DIMENSIONALITY
+from selrob.pipeline.stage import EvaluationPlan, evaluate_plan, plan_jobs
+from selrob.store.cache import CacheEntry
+from selrob.store.runs import Run
+from selrob.store.sources import ModelSource
+from selrob.studies.selectivity import GRID_EVALUATIONS, reproduce_plan
+from selrob.tables.evaluations import evaluation_table, evaluation_tables
+from selrob.tables.runs import load_sweep
 
 
 def test_reproduce_plan_fills_every_cache_the_notebooks_read(
@@ -28,27 +31,139 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(
     root = tmp_path / "runs"  # a copy without evaluations: other tests may have filled the shared ones
     shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
     plan = reproduce_plan("digits", smoke=True, runs_root=root)
-    assert len(plan.attacked) == 6 and len(plan.sources) == 2 and len(plan.corrupted) == 8
+    assert {name: len(sources) for name, sources in plan.evaluations.items()} == {
+        **{name: 6 for name in GRID_EVALUATIONS}, "corruptions": 8}
+    assert len(plan.pairings["gradient-masking"]) == 8
     evaluate_plan(plan, workers=2, progress=False)
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a notebook would recompute this")
 
-    for module, name in ((worst_case, "fgsm_correct"), (worst_case, "pgd_attack"),
-                         (worst_case, "input_output_jacobian_norm"), (corruption_robustness, "evaluate_accuracy")):
+    for module, name in ((fgsm, "fgsm_correct"), (pgd, "pgd_attack"), (jacobian, "input_output_jacobian_norm"),
+                         (corruptions, "evaluate_accuracy")):
         monkeypatch.setattr(module, name, fail)
     monkeypatch.setattr(Run, "load_model", fail)
     sweep = load_sweep("digits", smoke=True, runs_root=root).runs
     augmix = load_sweep("digits", alpha=0.0, smoke=True, runs_root=root, augmix=True).runs
     settings = plan.settings
-    assert len(load_fgsm_results(sweep, settings, progress=False)) == 6 * len(settings.fgsm_epsilons)
-    assert len(load_pgd_results(sweep, settings, progress=False)) == 6 * (settings.pgd_steps + 1)
-    assert len(load_jacobian_results(sweep, progress=False)) == 6
-    masking = load_gradient_masking_results(sweep, sweep[sweep["alpha"] == 0], settings, progress=False)
-    assert len(masking) == 8 * (settings.pgd_steps + 1)
-    dimensionality = load_dimensionality_results(sweep, attack=settings, progress=False)
+    attack = EvaluationContext("digits", settings).attack
+
+    def rows(name: str, runs: pd.DataFrame = sweep, **options: Any) -> int:
+        return len(evaluation_table(name, runs, settings, evaluate=False, progress=False, **options))
+
+    assert rows("fgsm") == 6 * len(attack.fgsm_epsilons)
+    assert rows("pgd") == 6 * (attack.pgd_steps + 1)
+    assert rows("jacobian") == 6
+    assert rows("gradient-masking", sources=sweep[sweep["alpha"] == 0]) == 8 * (attack.pgd_steps + 1)
     # Per run and layer: clean, 95 corruption cells and PGD, each with 3 PCA thresholds and TwoNN.
+    dimensionality = evaluation_tables(DIMENSIONALITY, sweep, settings, evaluate=False, progress=False)
     assert len(dimensionality) == 6 * 19 * (1 + 19 * 5 + 1) * 4
-    assert len(load_unit_gradient_results(sweep, progress=False)) == 6 * 19
+    assert rows("unit-gradients") == 6 * 19
     for runs in (sweep, augmix):
-        assert len(load_corruption_results(runs, evaluate=False)) == len(runs) * 19 * 5
+        assert rows("corruptions", runs) == len(runs) * 19 * 5
+
+
+def test_a_missing_cached_result_names_the_command_that_computes_it(smoke_runs: Path, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    sweep = load_sweep("digits", alpha=0.0, smoke=True, runs_root=root).runs
+    with pytest.raises(SelrobError, match="has no cached jacobian yet; compute it with `selrob evaluate jacobian --dataset digits`"):
+        evaluation_table("jacobian", sweep, evaluate=False, progress=False)
+    with pytest.raises(SelrobError, match="unknown evaluation 'jacobean'; choose one of: .*jacobian"):
+        evaluation_table("jacobean", sweep)
+
+
+def _dummy(name: str, fills: tuple[str, ...] = (), log: list[str] | None = None) -> Evaluation:
+    """An evaluation defined here alone: the mean pixel of the source's test images, cached."""
+
+    def entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
+        return CacheEntry(source.evaluations_dir, name, {"measure": "mean pixel"})
+
+    def evaluate(source: ModelSource, context: EvaluationContext) -> float:
+        def compute() -> float:
+            if log is not None:
+                log.append(name)
+            return float(source.test_set(context.data_root).images.float().mean())
+
+        return entry(source, context).get_or_compute(compute)
+
+    def rows(result: float, context: EvaluationContext) -> Iterator[dict[str, Any]]:
+        yield {"mean_pixel": result}
+
+    return Evaluation(name=name, description="mean pixel of the test images", columns=("mean_pixel",),
+                      value="mean_pixel", evaluate=evaluate, rows=rows,
+                      is_cached=lambda source, context: entry(source, context).exists(), fills=fills)
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, Evaluation]:
+    """The registry, restored after the test (dummies registered in it leave with it)."""
+    monkeypatch.setattr("selrob.evaluations.registry.EVALUATIONS", dict(EVALUATIONS))
+    from selrob.evaluations import registry as module
+
+    return module.EVALUATIONS
+
+
+def test_a_registered_evaluation_is_computed_cached_tabled_and_run_by_the_cli(
+    registry: dict[str, Evaluation], smoke_runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from selrob.evaluations.registry import register
+
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    log: list[str] = []
+    register(_dummy("mean-pixel", log=log))
+    with pytest.raises(SelrobError, match="registered already"):
+        register(_dummy("mean-pixel"))
+    runs = [Run(Path(p)) for p in load_sweep("digits", smoke=True, runs_root=root).runs["run_dir"]]
+    evaluate_plan(EvaluationPlan({"mean-pixel": runs}), workers=1, progress=False)
+    assert log == ["mean-pixel"] * 6
+    assert all(list(run.evaluations_dir.glob("mean-pixel-*.json")) for run in runs)
+    table = evaluation_table("mean-pixel", runs, evaluate=False, progress=False)
+    assert list(table.columns) == ["dataset", "arch", "protocol", "alpha", "seed", "mean_pixel"]
+    assert len(table) == 6 and table["mean_pixel"].between(1, 255).all()
+    assert sorted(table["alpha"].unique()) == [-1.0, 0.0, 1.0]
+    output = tmp_path / "mean-pixel.csv"
+    assert cli.main(["evaluate", "mean-pixel", "--smoke", "--runs-dir", str(root), "--output", str(output)]) == 0
+    assert log == ["mean-pixel"] * 6  # read from the cache
+    assert "mean-pixel: mean pixel of the test images; 6 rows" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_csv(output, dtype={"protocol": str}), table, check_dtype=False)
+
+
+def test_the_stage_orders_jobs_from_declared_cache_fills(
+    registry: dict[str, Evaluation], smoke_runs: Path, tmp_path: Path
+) -> None:
+    from selrob.evaluations.registry import register
+
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    runs = [Run(Path(p)) for p in load_sweep("digits", alpha=0.0, smoke=True, runs_root=root).runs["run_dir"]]
+    log: list[str] = []
+    # "second" is registered first; its declared fill puts "first" before it anyway.
+    register(_dummy("second", log=log))
+    register(_dummy("first", fills=("second",), log=log))
+    assert evaluation_order(["second", "first"]) == ["first", "second"]
+    plan = EvaluationPlan({"second": runs[:1], "first": runs[1:]})
+    assert [job.names for job in plan_jobs(plan)] == [("first",), ("second",)]
+    evaluate_plan(plan, workers=1, progress=False)
+    assert log == ["first", "second"]
+
+    # Declared the other way round, the order turns.
+    registry["first"] = _dummy("first", log=log)
+    registry["second"] = _dummy("second", fills=("first",), log=log)
+    assert evaluation_order(["first", "second"]) == ["second", "first"]
+    assert [job.names for job in plan_jobs(plan)] == [("second",), ("first",)]
+    both = EvaluationPlan({"first": runs, "second": runs})
+    assert {job.names for job in plan_jobs(both)} == {("second", "first")}
+
+    registry["first"] = _dummy("first", fills=("second",))
+    with pytest.raises(SelrobError, match="in a cycle"):
+        evaluation_order(["first", "second"])
+
+
+def test_the_project_registry_orders_the_passes_that_fill_other_caches_first() -> None:
+    order = evaluation_order(EVALUATIONS)
+    assert order.index("dimensionality-pgd") < order.index("pgd")
+    assert order.index("gradient-masking") < order.index("pgd")
+    assert order.index("dimensionality-corruptions") < order.index("corruptions")
+    assert set(order) == set(EVALUATIONS)

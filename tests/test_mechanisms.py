@@ -10,34 +10,38 @@ import numpy as np
 import pytest
 import torch
 
-from selrob.analysis import corruption_robustness, dimensionality
-from selrob.analysis.corruption_robustness import evaluate_corruptions
-from selrob.analysis.dimensionality import (
-    DimensionalitySettings,
-    evaluate_clean_dimensionality,
-    evaluate_corruption_dimensionality,
-    evaluate_pgd_dimensionality,
-    layer_activations,
-)
-from selrob.analysis.stability import evaluate_unit_gradients
-from selrob.analysis.worst_case import evaluate_pgd
+from conftest import copy_run
 from selrob.attacks import attack_settings
 from selrob.data.corrupted import CorruptedSet
 from selrob.errors import SelrobError
-from selrob.results import load_sweep, mean_over_corruptions
-from selrob.runs import Run
+from selrob.evaluations import EvaluationContext, EvaluationSettings, corruptions, dimensionality
+from selrob.evaluations.corruptions import evaluate_corruptions
+from selrob.evaluations.dimensionality import (
+    evaluate_clean_dimensionality,
+    evaluate_corruption_dimensionality,
+    evaluate_pgd_dimensionality,
+)
+from selrob.evaluations.pgd import evaluate_pgd
+from selrob.evaluations.unit_gradients import evaluate_unit_gradients
+from selrob.measures.representations import DimensionalitySettings, layer_activations
+from selrob.store.runs import Run
+from selrob.tables.aggregates import mean_over_corruptions
+from selrob.tables.runs import load_sweep
+
+
+def context(**settings: object) -> EvaluationContext:
+    return EvaluationContext("digits", EvaluationSettings(**settings))  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def run(smoke_runs: Path, tmp_path: Path) -> Run:
     """One smoke run (alpha -1), copied without cached evaluations."""
     source = Run(Path(load_sweep("digits", alpha=-1.0, seeds=0, smoke=True, runs_root=smoke_runs).runs["run_dir"][0]))
-    shutil.copytree(source.path, tmp_path / "run", ignore=shutil.ignore_patterns("evaluations"))
-    return Run(tmp_path / "run")
+    return copy_run(source, tmp_path / "runs")
 
 
 def test_clean_dimensionality_is_cached_and_in_range(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = DimensionalitySettings((0.5, 0.95))
+    settings = context(dimensionality=DimensionalitySettings((0.5, 0.95)))
     layers = evaluate_clean_dimensionality(run, settings)
     assert len(layers) == 19 and [layer["units"] for layer in layers[:2]] == [16, 16]
     assert all(0 <= p <= 1 for layer in layers for p in layer["pca"])
@@ -47,24 +51,22 @@ def test_clean_dimensionality_is_cached_and_in_range(run: Run, monkeypatch: pyte
 
 
 def test_pgd_dimensionality_fills_the_pgd_cache_with_the_same_curve(run: Run, tmp_path: Path) -> None:
-    attack = attack_settings("digits", smoke=True)
+    attack = context(attack=attack_settings("digits", smoke=True))
     evaluate_pgd_dimensionality(run, attack)
     from_dimensionality = evaluate_pgd(run, attack)  # read from the cache the pass filled
-    fresh = Run(tmp_path / "fresh")
-    shutil.copytree(run.path, fresh.path, ignore=shutil.ignore_patterns("evaluations"))
+    fresh = copy_run(run, tmp_path / "fresh")
     assert evaluate_pgd(fresh, attack) == pytest.approx(from_dimensionality, abs=1e-6)
 
 
 def test_corruption_dimensionality_fills_the_accuracy_cache_and_needs_the_clean_images_in_order(
         run: Run, digits_c: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    corrupted = CorruptedSet("digits")
-    cells = evaluate_corruption_dimensionality(run, corrupted, DimensionalitySettings())
-    assert set(cells) == set(corrupted.corruptions()) and all(set(c) == {1, 2, 3, 4, 5} for c in cells.values())
-    fresh = Run(tmp_path / "fresh")
-    shutil.copytree(run.path, fresh.path, ignore=shutil.ignore_patterns("evaluations"))
-    expected = evaluate_corruptions(fresh, corrupted, progress=False)
-    monkeypatch.setattr(corruption_robustness, "evaluate_accuracy", lambda *a: pytest.fail("recomputed"))
-    assert evaluate_corruptions(run, corrupted, progress=False) == expected
+    settings = context()
+    cells = evaluate_corruption_dimensionality(run, settings)
+    assert set(cells) == set(CorruptedSet("digits").corruptions()) and all(set(c) == {1, 2, 3, 4, 5} for c in cells.values())
+    fresh = copy_run(run, tmp_path / "fresh")
+    expected = evaluate_corruptions(fresh, settings)
+    monkeypatch.setattr(corruptions, "evaluate_accuracy", lambda *a: pytest.fail("recomputed"))
+    assert evaluate_corruptions(run, settings) == expected
     monkeypatch.undo()
     shutil.rmtree(run.evaluations_dir)
     original = CorruptedSet.load
@@ -75,7 +77,7 @@ def test_corruption_dimensionality_fills_the_accuracy_cache_and_needs_the_clean_
 
     monkeypatch.setattr(CorruptedSet, "load", shuffled)
     with pytest.raises(SelrobError, match="not the clean test set in its order"):
-        evaluate_corruption_dimensionality(run, corrupted)
+        evaluate_corruption_dimensionality(run, context())
 
 
 def test_mean_over_corruptions_averages_cells_only() -> None:
@@ -103,11 +105,11 @@ def test_layer_activations_are_the_recorded_units(run: Run) -> None:
 
 
 def test_unit_gradients_are_cached_per_sample_count(run: Run) -> None:
-    few = evaluate_unit_gradients(run, samples=20)
+    few = evaluate_unit_gradients(run, context(unit_gradient_samples=20))
     assert len(few) == 19 and sum(layer["units"] for layer in few) == 688
     assert all(np.isfinite(layer["mu_l"]) and layer["mu_l"] >= 0 for layer in few)
     assert len(list(run.evaluations_dir.glob("unit-gradients-*.json"))) == 1
-    evaluate_unit_gradients(run, samples=30)
+    evaluate_unit_gradients(run, context(unit_gradient_samples=30))
     assert len(list(run.evaluations_dir.glob("unit-gradients-*.json"))) == 2
     with pytest.raises(SelrobError, match="at least 2 samples"):
-        evaluate_unit_gradients(run, samples=1)
+        evaluate_unit_gradients(run, context(unit_gradient_samples=1))

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision import models as tv_models
 
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.units import UnitRecorder
 from selrob.errors import SelrobError
 from selrob.models import build_model
 

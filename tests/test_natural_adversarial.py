@@ -12,13 +12,16 @@ import torch
 from PIL import Image
 from torch import nn
 
-from selrob.analysis.natural_adversarial import evaluate_natural_adversarial, restricted_accuracy
+from selrob.evaluations import EvaluationContext, EvaluationSettings
+from selrob.evaluations.natural_adversarial import evaluate_natural_adversarial
+from selrob.measures.evaluate import restricted_accuracy
 from selrob.config import resolve_config
 from selrob.data import imagenet_a, tinyimagenet
 from selrob.data.base import ImageSet
 from selrob.data.download import file_digest
 from selrob.errors import SelrobError
-from selrob.results import load_natural_adversarial_results, load_results
+from selrob.tables.evaluations import evaluation_table
+from selrob.tables.runs import load_results
 from selrob.training import train_run
 from tests.test_data import write_tiny_imagenet_zip
 
@@ -114,12 +117,12 @@ def test_tiny_imagenet_runs_are_evaluated_and_cached(tmp_path: Path) -> None:
                             batch_size=2)
     run = train_run(config, tmp_path / "runs", data_root, progress=False)
     runs = load_results(tmp_path / "runs")
-    table = load_natural_adversarial_results(runs, data_root, progress=False)
+    settings = EvaluationSettings(data_root=str(data_root))
+    table = evaluation_table("natural-adversarial", runs, settings, progress=False)
     assert len(table) == 1 and 0 <= table["accuracy"].iloc[0] <= 1
     shared = imagenet_a.shared_wnids(data_root / imagenet_a.FOLDER, tinyimagenet.read_wnids(data_root / tinyimagenet.FOLDER))
     assert shared and table["chance"].iloc[0] == pytest.approx(1 / len(shared))
-    natural = imagenet_a.load_natural_adversarial(data_root, progress=False)
-    assert evaluate_natural_adversarial(run, natural) == table["accuracy"].iloc[0]
+    assert evaluate_natural_adversarial(run, EvaluationContext("tinyimagenet", settings)) == table["accuracy"].iloc[0]
     assert list(run.evaluations_dir.glob("natural-adversarial-*.json"))
     with pytest.raises(SelrobError, match="Tiny ImageNet only"):
-        load_natural_adversarial_results(runs.assign(dataset="digits"), data_root, progress=False)
+        EvaluationContext("digits", settings).natural

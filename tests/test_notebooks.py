@@ -8,15 +8,23 @@ from pathlib import Path
 import papermill
 import pytest
 
-from selrob.notebooks import execute_notebook, notebook_paths
+from selrob.pipeline.notebooks import execute_notebook, notebook_paths
+from selrob.studies import studies
 
 NOTEBOOKS = notebook_paths()
-# PGD training is defined at alpha = 0, so notebook 07 has no alpha parameter.
-WITHOUT_ALPHA = {"07_pgd_training_selectivity"}
+#: Each notebook's study declares the parameters it must have (notebook 07, PGD training at alpha
+#: = 0, has no alpha).
+REQUIRED = {notebook.stem: notebook.parameters for study in studies().values() for notebook in study.notebooks}
+WITHOUT_ALPHA = {stem for stem, parameters in REQUIRED.items() if "alpha" not in parameters}
 # Figure A15 needs Tiny ImageNet runs and ImageNet-A: on digits notebook 08 says so and draws nothing.
 SKIPS_ON_DIGITS = {"08_natural_adversarial"}
 RUNS = [(notebook, alpha) for notebook in NOTEBOOKS for alpha in (None, -1)
         if alpha is None or notebook.stem not in WITHOUT_ALPHA]
+
+
+def test_every_notebook_belongs_to_one_study() -> None:
+    stems = [notebook.stem for study in studies().values() for notebook in study.notebooks]
+    assert sorted(stems) == [p.stem for p in NOTEBOOKS] and len(set(stems)) == len(stems)
 
 
 def test_there_are_notebooks() -> None:
@@ -34,9 +42,8 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Path) ->
     assert len(tagged) == 1
     # papermill must see every parameter (it skips lines it cannot parse) with its type and help.
     parameters = papermill.inspect_notebook(str(notebook))
-    required = {"dataset", "arch", "alpha", "seeds", "smoke", "runs_dir", "figures_dir"}
+    required = REQUIRED[notebook.stem]
     if notebook.stem in WITHOUT_ALPHA:
-        required.remove("alpha")
         assert "alpha" not in parameters
     assert required <= set(parameters)
     assert all(p["inferred_type_name"] != "None" and p["help"] for p in parameters.values())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from selrob.analysis.selectivity import (
+from selrob.measures.selectivity import (
     ClassMeanAccumulator,
     class_conditional_means,
     class_selectivity_index,

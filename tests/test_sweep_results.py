@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from selrob.errors import SelrobError
-from selrob.results import LAYER_COLUMNS, RUN_COLUMNS, load_results, load_sweep
-from selrob.runs import Run
-from selrob.sweep import run_sweep, sweep_configs
+from selrob.tables.runs import LAYER_COLUMNS, RUN_COLUMNS, load_results, load_sweep
+from selrob.store.runs import Run
+from selrob.config import sweep_configs
+from selrob.pipeline.sweep import run_sweep
 
 TINY = dict(epochs=1, milestones=(1,), max_train_samples=64, max_eval_samples=50)
 
@@ -65,6 +66,8 @@ def test_load_sweep_names_the_command_for_missing_runs(smoke_runs: Path) -> None
     assert len(load_sweep("digits", alpha=1, smoke=True, runs_root=smoke_runs).runs) == 2
     with pytest.raises(SelrobError, match=r"15 of 15 runs are not trained yet; train them with: selrob sweep --dataset digits"):
         load_sweep("digits", runs_root=smoke_runs)
+    with pytest.raises(SelrobError, match=r"--alpha 0 --seeds 0 1 --smoke --augmix --epochs 3$"):
+        load_sweep("digits", alpha=0, smoke=True, runs_root=smoke_runs, augmix=True, epochs=3)
 
 
 def test_corrupt_summary_is_a_clear_error(tmp_path: Path) -> None:
@@ -73,4 +76,4 @@ def test_corrupt_summary_is_a_clear_error(tmp_path: Path) -> None:
     run.summary_path.write_text("{not json")
     with pytest.raises(SelrobError, match="summary.json is corrupt"):
         load_results(tmp_path)
-    assert isinstance(run, Run)
+    assert run.summary_path.read_text() == "{not json"  # left for the user to inspect or delete

@@ -15,7 +15,7 @@ import torch
 
 from selrob.config import default_grid, resolve_config
 from selrob.errors import SelrobError
-from selrob.runs import Run
+from selrob.store.runs import Run
 from selrob.training import train_run
 from selrob.training.loop import learning_rate
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from selrob.analysis.units import UnitRecorder
-from selrob.analysis.unit_gradients import input_unit_gradient_norms, unit_gradient_statistics
+from selrob.measures.units import UnitRecorder
+from selrob.measures.unit_gradients import input_unit_gradient_norms, unit_gradient_statistics
 
 
 def tiny_model() -> nn.Module:

@@ -9,24 +9,22 @@ import pandas as pd
 import pytest
 import torch
 
-from selrob.analysis import worst_case
-from selrob.analysis.gradient_masking import DIFFERENT, SAME, masking_pairings
-from selrob.attacks import attack_settings
+from selrob.attacks import AttackSettings, attack_settings
 from selrob.config import resolve_config
 from selrob.errors import SelrobError
-from selrob.results import (
-    load_fgsm_results,
-    load_gradient_masking_results,
-    load_jacobian_results,
-    load_pgd_results,
-    load_pgd_training,
-    load_sweep,
-    selectivity_with_dead_units,
-)
-from selrob.runs import Run
+from selrob.evaluations import EvaluationSettings, jacobian, pgd
+from selrob.evaluations.gradient_masking import DIFFERENT, SAME, masking_pairings
+from selrob.tables.aggregates import selectivity_with_dead_units
+from selrob.tables.evaluations import evaluation_table
+from selrob.tables.runs import load_pgd_training, load_sweep
+from selrob.store.runs import Run
 from selrob.training.loop import pgd_training_examples
 
 SETTINGS = attack_settings("digits", smoke=True)
+
+
+def table(name: str, runs: pd.DataFrame, attack: AttackSettings = SETTINGS, **options: object) -> pd.DataFrame:
+    return evaluation_table(name, runs, EvaluationSettings(attack=attack), progress=False, **options)
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +33,19 @@ def sweep(smoke_runs: Path) -> pd.DataFrame:
 
 
 def test_step_zero_and_epsilon_zero_are_the_clean_test_accuracy(sweep: pd.DataFrame) -> None:
-    fgsm = load_fgsm_results(sweep, SETTINGS, progress=False)
-    pgd = load_pgd_results(sweep, SETTINGS, progress=False)
-    assert len(fgsm) == len(sweep) * 3 and len(pgd) == len(sweep) * (SETTINGS.pgd_steps + 1)
+    fgsm = table("fgsm", sweep)
+    curves = table("pgd", sweep)
+    assert len(fgsm) == len(sweep) * 3 and len(curves) == len(sweep) * (SETTINGS.pgd_steps + 1)
     clean = sweep.set_index(["alpha", "seed"])["test_accuracy"]
-    for table, column, zero in ((fgsm, "epsilon", 0.0), (pgd, "step", 0)):
-        first = table[table[column] == zero].set_index(["alpha", "seed"])["accuracy"]
+    for frame, column, zero in ((fgsm, "epsilon", 0.0), (curves, "step", 0)):
+        first = frame[frame[column] == zero].set_index(["alpha", "seed"])["accuracy"]
         pd.testing.assert_series_equal(first.sort_index(), clean.sort_index(), check_names=False)
-    final = pgd[pgd["step"] == SETTINGS.pgd_steps]["accuracy"].to_numpy()
-    assert (final <= pgd[pgd["step"] == 0]["accuracy"].to_numpy()).all()
+    final = curves[curves["step"] == SETTINGS.pgd_steps]["accuracy"].to_numpy()
+    assert (final <= curves[curves["step"] == 0]["accuracy"].to_numpy()).all()
 
 
 def test_evaluations_are_cached_in_the_run_folder_and_reused(sweep: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = load_jacobian_results(sweep, progress=False)
+    first = table("jacobian", sweep)
     assert (first["jacobian_norm"] > 0).all()
     run = Run(Path(sweep["run_dir"].iloc[0]))
     assert sorted(p.name.split("-")[0] for p in run.evaluations_dir.glob("*.json") if not p.name.startswith("pgd-t"))
@@ -55,12 +53,13 @@ def test_evaluations_are_cached_in_the_run_folder_and_reused(sweep: pd.DataFrame
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("recomputed a cached result")
 
-    monkeypatch.setattr(worst_case, "input_output_jacobian_norm", fail)
-    monkeypatch.setattr(worst_case, "pgd_attack", fail)
-    pd.testing.assert_frame_equal(load_jacobian_results(sweep, progress=False), first)
-    load_pgd_results(sweep, SETTINGS, progress=False)
+    table("pgd", sweep)
+    monkeypatch.setattr(jacobian, "input_output_jacobian_norm", fail)
+    monkeypatch.setattr(pgd, "pgd_attack", fail)
+    pd.testing.assert_frame_equal(table("jacobian", sweep), first)
+    table("pgd", sweep)
     with pytest.raises(AssertionError, match="recomputed"):  # other settings are another cache entry
-        load_pgd_results(sweep, attack_settings("digits", pgd_steps=2), progress=False)
+        table("pgd", sweep, attack_settings("digits", pgd_steps=2))
 
 
 def test_gradient_masking_pairs_each_target_with_the_alpha_zero_run_of_its_seed(sweep: pd.DataFrame) -> None:
@@ -82,11 +81,11 @@ def test_gradient_masking_pairs_each_target_with_the_alpha_zero_run_of_its_seed(
 
 def test_gradient_masking_same_replicate_is_the_runs_own_pgd_curve(sweep: pd.DataFrame) -> None:
     sources = sweep[sweep["alpha"] == 0]
-    masking = load_gradient_masking_results(sweep, sources, SETTINGS, progress=False)
-    pgd = load_pgd_results(sweep, SETTINGS, progress=False)
+    masking = table("gradient-masking", sweep, sources=sources)
+    curves = table("pgd", sweep)
     assert set(masking["relation"]) == {SAME, DIFFERENT}
     same = masking[masking["relation"] == SAME].drop(columns=["source_seed", "relation"]).reset_index(drop=True)
-    own = pgd[pgd["alpha"] == 0].reset_index(drop=True)
+    own = curves[curves["alpha"] == 0].reset_index(drop=True)
     pd.testing.assert_frame_equal(same, own[same.columns])
     clean = masking[masking["step"] == 0].merge(sweep, on=["alpha", "seed"])
     assert (clean["accuracy"] == clean["test_accuracy"]).all()  # step 0: every target on clean images

@@ -16,7 +16,6 @@ Official sets live in ``$SELROB_DATA/<folder>`` and generated ones in
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import shutil
 import warnings
@@ -35,7 +34,7 @@ from selrob.data.base import ImageSet
 from selrob.data.download import download_file, safe_extract
 from selrob.data.tinyimagenet import decode_jpeg
 from selrob.errors import SelrobError
-from selrob.io import atomic_write, read_json
+from selrob.io import atomic_write, read_json, short_hash
 
 SOURCES = ("generated", "official")
 SEVERITY_LEVELS = (1, 2, 3, 4, 5)
@@ -155,7 +154,7 @@ class CorruptedSet:
             if not manifest.is_file():
                 raise SelrobError(f"{manifest} is missing; regenerate with `selrob data make-c --dataset {self.dataset}`")
             text = manifest.read_text()
-        return hashlib.sha1(text.encode()).hexdigest()[:10]
+        return short_hash(text)
 
     def load(self, corruption: str, severity: int) -> ImageSet:
         """Images and labels of one (corruption, severity) cell."""

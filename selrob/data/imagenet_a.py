@@ -11,7 +11,6 @@ indices. The decoded set is cached as ``.npy`` files in ``imagenet-a/selrob-cach
 
 from __future__ import annotations
 
-import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from selrob.data import tinyimagenet
 from selrob.data.base import ImageSet
 from selrob.data.download import download_file, safe_extract
 from selrob.errors import SelrobError
-from selrob.io import atomic_write
+from selrob.io import atomic_write, short_hash
 
 URL = "https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar"
 ARCHIVE = "imagenet-a.tar"
@@ -92,7 +91,7 @@ def load_natural_adversarial(data_root: Path, progress: bool = True) -> NaturalA
     if not files:
         raise SelrobError(f"no images in the shared class folders of {folder}")
     listing = "\n".join(f"{p.relative_to(folder)}:{p.stat().st_size}" for p in files)
-    fingerprint = hashlib.sha1(f"{SIZE}\n{listing}".encode()).hexdigest()[:10]
+    fingerprint = short_hash(f"{SIZE}\n{listing}")
     cache = folder / CACHE
     images_npy, labels_npy = cache / f"shared-{fingerprint}-images.npy", cache / f"shared-{fingerprint}-labels.npy"
     if images_npy.is_file() and labels_npy.is_file():

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from selrob.analysis.evaluate import evaluate_accuracy, evaluate_clean
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.evaluate import evaluate_accuracy, evaluate_clean
+from selrob.measures.units import UnitRecorder
 from selrob.attacks import pgd_attack
 from selrob.data import load_splits
 from selrob.data.base import ImageSet
@@ -30,7 +30,7 @@ from selrob.data.batches import iterate_batches, pad_crop_flip, to_unit_float
 from selrob.device import device_description, resolve_device
 from selrob.io import load_torch, save_torch, write_json, write_text
 from selrob.models import NormalizedModel, build_model
-from selrob.runs import Run, check_config_matches
+from selrob.store.runs import Run, check_config_matches
 from selrob.config import TrainConfig
 from selrob.training.augmix import JSD_WEIGHT, augment_and_mix, augmix_numpy_rng, jensen_shannon_consistency
 from selrob.training.regularizer import selectivity_regularized_loss

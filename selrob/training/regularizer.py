@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from selrob.analysis.selectivity import mean_class_selectivity
+from selrob.measures.selectivity import mean_class_selectivity
 
 
 def selectivity_regularized_loss(

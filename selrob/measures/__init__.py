@@ -1,13 +1,13 @@
 """Analyses of trained models: units, class selectivity, clean evaluation."""
 
-from selrob.analysis.evaluate import CleanEvaluation, evaluate_accuracy, evaluate_clean
-from selrob.analysis.selectivity import (
+from selrob.measures.evaluate import CleanEvaluation, evaluate_accuracy, evaluate_clean
+from selrob.measures.selectivity import (
     ClassMeanAccumulator,
     class_conditional_means,
     class_selectivity_index,
     mean_class_selectivity,
 )
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.units import UnitRecorder
 
 __all__ = [
     "ClassMeanAccumulator",

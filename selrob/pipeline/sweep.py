@@ -16,9 +16,9 @@ from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
-from selrob.parallel import default_workers, job_errors
-from selrob.runs import Run
-from selrob.config import TrainConfig, default_grid, pgd_training_grid, resolve_config
+from selrob.pipeline.parallel import default_workers, job_errors
+from selrob.store.runs import Run
+from selrob.config import TrainConfig
 from selrob.training.loop import train_run
 
 EXECUTORS = ("local", "submitit-local", "slurm")
@@ -34,55 +34,6 @@ class SlurmOptions:
     cpus_per_task: int = 8
     mem_gb: int | None = None
     array_parallelism: int = 64
-
-
-def as_tuple(values: float | int | Sequence[Any] | None) -> tuple[Any, ...] | None:
-    """``None`` stays ``None``; a single value becomes a 1-tuple (notebooks pass ``alpha=-1``)."""
-    if values is None:
-        return None
-    if isinstance(values, (int, float)):
-        return (values,)
-    return tuple(values)
-
-
-def sweep_configs(
-    dataset: str,
-    arch: str | None = None,
-    alphas: float | Sequence[float] | None = None,
-    seeds: int | Sequence[int] | None = None,
-    smoke: bool = False,
-    **overrides: Any,
-) -> list[TrainConfig]:
-    """One config per (alpha, seed); ``None`` takes the preset's grid (see :mod:`selrob.config`)."""
-    grid_alphas, grid_seeds = default_grid(dataset, arch, smoke)
-    alpha_values = as_tuple(alphas) or grid_alphas
-    seed_values = as_tuple(seeds) or grid_seeds
-    return [
-        resolve_config(dataset, arch, alpha=a, seed=s, smoke=smoke, **overrides)
-        for a in alpha_values
-        for s in seed_values
-    ]
-
-
-def pgd_training_configs(
-    dataset: str, arch: str | None = None, steps: int | Sequence[int] | None = None,
-    seeds: int | Sequence[int] | None = None, smoke: bool = False,
-) -> list[TrainConfig]:
-    """PGD-trained runs at alpha 0, one per (steps, seed); ``None`` takes the preset's grid
-    (:func:`selrob.config.pgd_training_grid`). Their step-0 counterparts are the alpha 0 runs."""
-    grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
-    return [
-        config
-        for k in as_tuple(steps) or grid_steps
-        for config in sweep_configs(dataset, arch, 0.0, as_tuple(seeds) or grid_seeds, smoke, pgd_steps=int(k))
-    ]
-
-
-def reproduce_configs(dataset: str = "digits", smoke: bool = False) -> list[TrainConfig]:
-    """What the notebooks read: the preset's alpha x seed grid, AugMix runs at alpha 0 over the
-    same seeds (notebook 06) and the PGD-training sweep (notebook 07)."""
-    return (sweep_configs(dataset, smoke=smoke) + sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)
-            + pgd_training_configs(dataset, smoke=smoke))
 
 
 def relative_cost(config: TrainConfig) -> float:

@@ -119,7 +119,7 @@ class ClassMeanAccumulator:
         self.counts = torch.zeros(num_classes, dtype=torch.float64)
 
     def update(self, layer_units: Sequence[torch.Tensor], labels: torch.Tensor) -> None:
-        """Add one batch: ``layer_units`` as recorded by :class:`~selrob.analysis.units.UnitRecorder`."""
+        """Add one batch: ``layer_units`` as recorded by :class:`~selrob.measures.units.UnitRecorder`."""
         if not self.sums:
             self.sums = [torch.zeros(self.num_classes, u.shape[1], dtype=torch.float64) for u in layer_units]
         if len(layer_units) != len(self.sums):

@@ -1,15 +1,17 @@
-"""Clean evaluation: accuracy and dataset-level class selectivity in one pass over a test set."""
+"""Clean evaluation: accuracy and dataset-level class selectivity in one pass over a test set, and
+accuracy with predictions restricted to a subset of classes (appendix A.6)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from selrob.analysis.selectivity import ClassMeanAccumulator, class_selectivity_index
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.selectivity import ClassMeanAccumulator, class_selectivity_index
+from selrob.measures.units import UnitRecorder
 from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, to_unit_float
 
@@ -64,3 +66,16 @@ def evaluate_clean(model: nn.Module, data: ImageSet, num_classes: int, batch_siz
         selectivity=[class_selectivity_index(means, present).numpy() for means in class_means],
         dead_units=[int((means.abs().sum(dim=0) == 0).sum()) for means in class_means],
     )
+
+
+@torch.no_grad()
+def restricted_accuracy(model: nn.Module, data: ImageSet, class_indices: Sequence[int], batch_size: int = 500) -> float:
+    """Top-1 accuracy when the prediction is the arg-max over the logits of ``class_indices``
+    only (``data.labels`` are indices into the model's full output)."""
+    model.eval()
+    index = torch.as_tensor(list(class_indices), device=data.labels.device)
+    correct = 0
+    for images, labels in iterate_batches(data, batch_size):
+        predicted = index[model(to_unit_float(images))[:, index].argmax(dim=1)]
+        correct += int((predicted == labels).sum())
+    return correct / max(len(data), 1)

@@ -1,14 +1,16 @@
 """The run store: one folder per trained model, keyed by everything that produced it.
 
-Layout: ``<runs>/<dataset>/<arch>/protocol-<key>/alpha_<alpha>/seed_<seed>/`` where ``key`` hashes
-every other result-affecting setting (:meth:`TrainConfig.protocol_key`). A run folder holds
+Layout (owned here alone): ``<runs>/<dataset>/<arch>/protocol-<key>/alpha_<alpha>/seed_<seed>/``
+where ``key`` hashes every other result-affecting setting (:meth:`TrainConfig.protocol_key`). A
+run folder holds
 
 * ``config.json``  the resolved :class:`TrainConfig` (written first);
 * ``metrics.csv``  one row per finished epoch;
 * ``last.pt``      model, optimizer and history after the last finished epoch (resume point;
   removed once the run is finished);
 * ``best.pt``      model weights of the best-validation epoch;
-* ``summary.json`` written last: its presence marks a finished run.
+* ``summary.json`` written last: its presence marks a finished run;
+* ``evaluations/`` the cached evaluations of the finished model (:mod:`selrob.store.cache`).
 
 Every file is written atomically.
 """
@@ -29,6 +31,13 @@ from selrob.config import TrainConfig
 from selrob.data.base import ImageSet
 
 
+#: The keys that name a run, in folder order: ``<runs>/<dataset>/<arch>/protocol-<protocol>/alpha_<alpha>/seed_<seed>``.
+RUN_KEYS = ("dataset", "arch", "protocol", "alpha", "seed")
+_PREFIXES = ("", "", "protocol-", "alpha_", "seed_")
+#: Every finished run below a runs folder.
+FINISHED_GLOB = "/".join(prefix + "*" for prefix in _PREFIXES) + "/summary.json"
+
+
 def format_alpha(alpha: float) -> str:
     """Folder-name form of alpha: ``-1.0``, ``0.0`` (never ``-0.0``), ``0.4``."""
     return repr(float(alpha) + 0.0)
@@ -36,18 +45,41 @@ def format_alpha(alpha: float) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """One run folder."""
+    """One run folder: a model trained here, and a model source (:class:`selrob.store.sources.ModelSource`)."""
 
     path: Path
 
     @classmethod
     def for_config(cls, config: TrainConfig, runs_root: str | Path | None = None) -> Run:
         """The folder of ``config`` under the runs folder."""
-        root = paths.runs_dir(runs_root)
-        return cls(
-            root / config.dataset / config.arch / f"protocol-{config.protocol_key()}"
-            / f"alpha_{format_alpha(config.alpha)}" / f"seed_{config.seed}"
-        )
+        values = (config.dataset, config.arch, config.protocol_key(), format_alpha(config.alpha), str(config.seed))
+        return cls(paths.runs_dir(runs_root).joinpath(*(p + v for p, v in zip(_PREFIXES, values))))
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The run's keys (``RUN_KEYS``), read from its folder names: what tables are keyed by."""
+        parts = self.path.parts[-len(RUN_KEYS):]
+        values = [part.removeprefix(prefix) for part, prefix in zip(parts, _PREFIXES)]
+        return {**dict(zip(RUN_KEYS, values)), "alpha": float(values[3]), "seed": int(values[4])}
+
+    @property
+    def name(self) -> str:
+        """``dataset/arch/protocol-<key>/alpha_<a>/seed_<s>``: the run's name, whatever the runs folder."""
+        return "/".join(self.path.parts[-len(RUN_KEYS):])
+
+    @property
+    def dataset(self) -> str:
+        return str(self.identity["dataset"])
+
+    @property
+    def seed(self) -> int:
+        """The training seed (also seeds PGD's random start)."""
+        return int(self.identity["seed"])
+
+    @property
+    def eval_samples(self) -> int | None:
+        """How many images of each test set it is evaluated on (``None``: all; smoke runs use fewer)."""
+        return self.config().max_eval_samples
 
     @property
     def config_path(self) -> Path:
@@ -81,11 +113,6 @@ class Run:
         """The final summary (clean test accuracy, selectivity per layer, ...)."""
         return read_json(self.summary_path)
 
-    @property
-    def identity(self) -> str:
-        """``dataset/arch/protocol-<key>/alpha_<a>/seed_<s>``: the run's name, whatever the runs folder."""
-        return "/".join(self.path.parts[-5:])
-
     def test_set(self, data_root: str | Path | None = None) -> ImageSet:
         """The clean test images the run is evaluated on (the first ``max_eval_samples`` for smoke runs)."""
         from selrob.data import load_test_set
@@ -117,7 +144,7 @@ def find_runs(runs_root: str | Path | None = None) -> list[Run]:
     root = paths.runs_dir(runs_root)
     if not root.is_dir():
         return []
-    return [Run(p.parent) for p in sorted(root.glob("*/*/protocol-*/alpha_*/seed_*/summary.json"))]
+    return [Run(p.parent) for p in sorted(root.glob(FINISHED_GLOB))]
 
 
 def check_config_matches(run: Run, config: TrainConfig) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from selrob.analysis.units import UnitRecorder
+from selrob.measures.units import UnitRecorder
 from selrob.attacks.common import eval_mode
 
 Mode = Literal["auto", "reverse", "forward"]

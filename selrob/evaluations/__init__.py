@@ -1,0 +1,30 @@
+"""Cached evaluations of model sources, one module each, declared in :mod:`.registry`.
+
+Importing this package registers them all; the order here is the registry's order (the stage
+runs evaluations that fill another's cache before it, whatever this order).
+"""
+
+from selrob.evaluations import (  # noqa: F401  (each module registers its evaluations)
+    gradient_masking,
+    dimensionality,
+    unit_gradients,
+    corruptions,
+    fgsm,
+    pgd,
+    jacobian,
+    natural_adversarial,
+)
+from selrob.evaluations.registry import (
+    EVALUATIONS,
+    Evaluation,
+    EvaluationContext,
+    EvaluationSettings,
+    Pairing,
+    evaluation_order,
+    get_evaluation,
+    register,
+    registered_evaluations,
+)
+
+__all__ = ["EVALUATIONS", "Evaluation", "EvaluationContext", "EvaluationSettings", "Pairing", "evaluation_order",
+           "get_evaluation", "register", "registered_evaluations"]

@@ -1,0 +1,90 @@
+"""Average-case robustness (section 4.1, Figure 1): accuracy on every (corruption, severity) cell
+of a -C set, cached per source.
+
+The cache entry is keyed by the set (its source and fingerprint: a regenerated set gets its own
+entry instead of stale numbers) and holds one cell per corruption, stored as soon as its five
+severities are evaluated, so an interrupted evaluation resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from selrob.data.corrupted import SEVERITY_LEVELS
+from selrob.device import resolve_device
+from selrob.errors import SelrobError
+from selrob.evaluations.common import entry
+from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.measures.evaluate import evaluate_accuracy
+from selrob.store.cache import CacheEntry
+from selrob.store.sources import ModelSource
+
+#: ``{corruption: {severity: accuracy}}``
+Cells = dict[str, dict[int, float]]
+BATCH_SIZE = 1024
+
+
+def corrupted_set_params(context: EvaluationContext) -> dict[str, str]:
+    """What names the -C set in cache keys."""
+    corrupted = context.corrupted
+    return {"dataset": corrupted.dataset, "source": corrupted.source, "fingerprint": corrupted.fingerprint}
+
+
+def chosen_corruptions(context: EvaluationContext) -> list[str]:
+    """The settings' corruptions (default: every corruption in the set), checked against the set."""
+    corrupted = context.corrupted
+    available = corrupted.corruptions()
+    chosen = list(available if context.settings.corruptions is None else context.settings.corruptions)
+    missing = [name for name in chosen if name not in available]
+    if missing:
+        raise SelrobError(f"{corrupted.path} has no {missing[0]}; generate it with `selrob data make-c --dataset {corrupted.dataset}`")
+    return chosen
+
+
+def corruption_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
+    """Where ``source``'s accuracies on the context's -C set are cached."""
+    return entry(source, "corruptions", {"set": corrupted_set_params(context)})
+
+
+def store_corruption_accuracy(source: ModelSource, context: EvaluationContext, cells: Cells) -> None:
+    """Store whole corruptions' ``cells`` in ``source``'s cache, for evaluations that see the
+    accuracies along the way (corruption dimensionality)."""
+    corruption_entry(source, context).store_cells(
+        {name: {str(s): a for s, a in by_severity.items()} for name, by_severity in cells.items()})
+
+
+def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cells:
+    """Top-1 accuracy of ``source``'s model on each (corruption, severity) of the chosen
+    corruptions. Sources evaluated on fewer images (smoke runs) use the first ones of each cell
+    (in test-set order for npy sets)."""
+    chosen = chosen_corruptions(context)
+    cache = corruption_entry(source, context)
+    todo = cache.missing_cells(chosen)
+    if todo:
+        device = resolve_device(context.device)
+        model = source.load_model(device)
+        for name in tqdm(todo, desc=f"corruptions {source.name}", unit="corruption",
+                         disable=not context.settings.progress, leave=False):
+            store_corruption_accuracy(source, context, {name: {
+                severity: evaluate_accuracy(model, context.corrupted.load(name, severity).head(source.eval_samples)
+                                            .to(device), BATCH_SIZE)
+                for severity in SEVERITY_LEVELS}})
+    stored = cache.cells()
+    return {name: {int(s): float(a) for s, a in stored[name].items()} for name in chosen}
+
+
+def corruption_rows(result: Mapping[str, Mapping[int, float]], context: EvaluationContext) -> Iterator[dict[str, Any]]:
+    for name, by_severity in result.items():
+        for severity, accuracy in sorted(by_severity.items()):
+            yield {"corruption": name, "severity": severity, "accuracy": accuracy}
+
+
+CORRUPTIONS = register(Evaluation(
+    name="corruptions", description="accuracy per corruption and severity of a -C set (Figure 1, A3-A9)",
+    columns=("corruption", "severity", "accuracy"), value="accuracy", evaluate=evaluate_corruptions,
+    rows=corruption_rows,
+    is_cached=lambda source, context: not corruption_entry(source, context).missing_cells(chosen_corruptions(context)),
+))

@@ -1,0 +1,161 @@
+"""Representational dimensionality of a model source (section 4.4, appendix A.9; Figure 4,
+A20-A22), cached per source: of the clean test activations, of PGD's difference matrices and of
+every corruption cell's difference matrices (:mod:`selrob.measures.representations`).
+
+The PGD pass also fills the source's PGD accuracy cache and the corruption pass its corruption
+accuracy cache, since they see the same model outputs (declared as ``fills``). The corruption
+entry holds one cell per corruption, so an interrupted evaluation resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from selrob.attacks import attack_accuracy
+from selrob.data.base import ImageSet
+from selrob.data.corrupted import SEVERITY_LEVELS
+from selrob.device import resolve_device
+from selrob.errors import SelrobError
+from selrob.evaluations.common import entry
+from selrob.evaluations.corruptions import chosen_corruptions, corrupted_set_params, store_corruption_accuracy
+from selrob.evaluations.pgd import pgd_entry, pgd_generator, settings_pgd
+from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.measures.representations import (
+    BATCH_SIZE,
+    LayerDimensions,
+    difference_dimensionality,
+    image_batches,
+    layer_activations,
+    measure_layers,
+)
+from selrob.store.cache import CacheEntry
+from selrob.store.sources import ModelSource
+
+COLUMNS = ("perturbation", "corruption", "severity", "layer", "units", "measure", "threshold", "dimensionality")
+
+
+def _clean_activations(source: ModelSource, context: EvaluationContext) -> tuple[torch.nn.Module, ImageSet, list[torch.Tensor]]:
+    device = resolve_device(context.device)
+    model = source.load_model(device)
+    clean = source.test_set(context.data_root).to(device)
+    return model, clean, layer_activations(model, image_batches(clean))[0]
+
+
+def layer_rows(perturbation: str, corruption: str | None, severity: int | None, layers: LayerDimensions,
+               thresholds: Sequence[float]) -> Iterator[dict[str, Any]]:
+    """One row per (layer, measure, threshold) of one perturbation cell."""
+    cell = {"perturbation": perturbation, "corruption": corruption, "severity": severity}
+    for index, layer in enumerate(layers):
+        for threshold, value in zip(thresholds, layer["pca"]):
+            yield {**cell, "layer": index, "units": layer["units"], "measure": "pca", "threshold": threshold,
+                   "dimensionality": value}
+        yield {**cell, "layer": index, "units": layer["units"], "measure": "twonn", "threshold": float("nan"),
+               "dimensionality": layer["twonn"]}
+
+
+def clean_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
+    return entry(source, "dimensionality-clean", context.settings.dimensionality.params())
+
+
+def evaluate_clean_dimensionality(source: ModelSource, context: EvaluationContext) -> LayerDimensions:
+    """Figure 4a / A20a / A21a,d,g / A22a,d: dimensionality of the clean test activations."""
+
+    def compute() -> LayerDimensions:
+        return measure_layers(_clean_activations(source, context)[2], context.settings.dimensionality)
+
+    return clean_entry(source, context).get_or_compute(compute)
+
+
+def pgd_dimensionality_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
+    return entry(source, "dimensionality-pgd",
+                 {**context.settings.dimensionality.params(), "pgd": pgd_entry(source, context).params})
+
+
+def evaluate_pgd_dimensionality(source: ModelSource, context: EvaluationContext) -> LayerDimensions:
+    """Figure 4c / A21c,f,i / A22c,f: dimensionality of PGD's difference matrices, the examples
+    after ``context.attack.pgd_steps`` steps. Fills the source's PGD accuracy cache."""
+
+    def compute() -> LayerDimensions:
+        model, clean, clean_acts = _clean_activations(source, context)
+        generator = pgd_generator(source.seed)
+        adversarial: list[torch.Tensor] = []
+
+        def correct(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            result = settings_pgd(model, images, labels, context.attack, generator, context.settings.amp)
+            adversarial.append(result.adversarial)
+            return result.correct
+
+        # The same accumulation as evaluate_pgd, so the curve it caches is the one it would compute.
+        curve = attack_accuracy(clean, correct, BATCH_SIZE).tolist()
+        pgd_entry(source, context).get_or_compute(lambda: curve)
+        return difference_dimensionality(clean_acts, layer_activations(model, adversarial)[0],
+                                         context.settings.dimensionality)
+
+    return pgd_dimensionality_entry(source, context).get_or_compute(compute)
+
+
+def corruption_dimensionality_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
+    return entry(source, "dimensionality-corruptions",
+                 {**context.settings.dimensionality.params(), "set": corrupted_set_params(context)})
+
+
+def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationContext) -> dict[str, dict[int, LayerDimensions]]:
+    """Figure 4b / A21b,e,h / A22b,e: ``{corruption: {severity: per-layer dimensionality}}`` of
+    the difference matrices of every chosen corruption's cells (the same images as the clean
+    test set, in its order; sources evaluated on fewer images use the first ones). Fills the
+    source's corruption accuracy cache."""
+    chosen = chosen_corruptions(context)
+    cache = corruption_dimensionality_entry(source, context)
+    todo = cache.missing_cells(chosen)
+    if todo:
+        model, clean, clean_acts = _clean_activations(source, context)
+        corrupted = context.corrupted
+        for name in tqdm(todo, desc=f"dimensionality {source.name}", unit="corruption",
+                         disable=not context.settings.progress, leave=False):
+            layers, accuracy = {}, {}
+            for severity in SEVERITY_LEVELS:
+                cell = corrupted.load(name, severity).head(len(clean)).to(clean.labels.device)
+                if not torch.equal(cell.labels, clean.labels):
+                    raise SelrobError(f"{corrupted.path} {name} severity {severity} is not the clean test set in its "
+                                      "order; difference matrices need matching images")
+                activations, logits = layer_activations(model, image_batches(cell))
+                layers[str(severity)] = difference_dimensionality(clean_acts, activations, context.settings.dimensionality)
+                accuracy[severity] = int((logits.argmax(dim=1) == cell.labels).sum()) / max(len(cell), 1)
+            cache.store_cells({name: layers})
+            store_corruption_accuracy(source, context, {name: accuracy})
+    stored = cache.cells()
+    return {name: {int(s): layers for s, layers in stored[name].items()} for name in chosen}
+
+
+def _thresholds(context: EvaluationContext) -> tuple[float, ...]:
+    return context.settings.dimensionality.thresholds
+
+
+DIMENSIONALITY_PGD = register(Evaluation(
+    name="dimensionality-pgd", description="PCA and TwoNN dimensionality of PGD difference matrices (Figure 4c, A21, A22)",
+    columns=COLUMNS, value="dimensionality", evaluate=evaluate_pgd_dimensionality,
+    rows=lambda layers, context: layer_rows("pgd", None, None, layers, _thresholds(context)),
+    is_cached=lambda source, context: pgd_dimensionality_entry(source, context).exists(), fills=("pgd",),
+))
+DIMENSIONALITY_CLEAN = register(Evaluation(
+    name="dimensionality-clean", description="PCA and TwoNN dimensionality of clean activations (Figure 4a, A20-A22)",
+    columns=COLUMNS, value="dimensionality", evaluate=evaluate_clean_dimensionality,
+    rows=lambda layers, context: layer_rows("clean", None, None, layers, _thresholds(context)),
+    is_cached=lambda source, context: clean_entry(source, context).exists(),
+))
+DIMENSIONALITY_CORRUPTIONS = register(Evaluation(
+    name="dimensionality-corruptions",
+    description="PCA and TwoNN dimensionality of every corruption cell's difference matrices (Figure 4b, A21, A22)",
+    columns=COLUMNS, value="dimensionality", evaluate=evaluate_corruption_dimensionality,
+    rows=lambda cells, context: (row for name, by_severity in cells.items() for severity, layers in sorted(by_severity.items())
+                                 for row in layer_rows("corruptions", name, severity, layers, _thresholds(context))),
+    is_cached=lambda source, context: not corruption_dimensionality_entry(source, context).missing_cells(
+        chosen_corruptions(context)),
+    fills=("corruptions",),
+))
+#: The three dimensionality evaluations, in the order of Figure 4's panels.
+DIMENSIONALITY = ("dimensionality-clean", "dimensionality-corruptions", "dimensionality-pgd")

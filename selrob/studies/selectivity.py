@@ -1,0 +1,112 @@
+"""The first paper's study: class selectivity, dimensionality and average- vs worst-case
+robustness (Leavitt & Morcos, ICLR 2021), on the embedded digits sweep by default.
+
+Models: the preset's alpha x seed grid, AugMix runs at alpha 0 over the same seeds (notebook 06)
+and the PGD-training sweep (notebook 07). Plan: the grid gets every per-run evaluation and the
+gradient-masking check; the AugMix runs get the corruptions. Notebooks 01-08.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from selrob import paths
+from selrob.config import TrainConfig, pgd_training_configs, sweep_configs
+from selrob.evaluations.gradient_masking import masking_pairings
+from selrob.evaluations.registry import EvaluationSettings
+from selrob.pipeline.stage import EvaluationPlan
+from selrob.store.runs import Run
+from selrob.studies import ReproduceOptions, Study, StudyNotebook
+
+DATASET = "digits"
+#: Every notebook declares these; notebook 07 (PGD training, defined at alpha 0) has no alpha.
+NOTEBOOK_PARAMETERS = frozenset({"dataset", "arch", "alpha", "seeds", "smoke", "runs_dir", "figures_dir"})
+NOTEBOOKS = tuple(
+    StudyNotebook(stem, NOTEBOOK_PARAMETERS - ({"alpha"} if stem == "07_pgd_training_selectivity" else set()))
+    for stem in ("01_selectivity_accuracy", "02_average_case_robustness", "03_worst_case_robustness",
+                 "04_dimensionality", "05_unit_gradient_variability", "06_augmix_selectivity",
+                 "07_pgd_training_selectivity", "08_natural_adversarial")
+)
+#: What every run of the alpha grid gets (the AugMix runs get the corruptions only).
+GRID_EVALUATIONS = ("dimensionality-pgd", "dimensionality-clean", "dimensionality-corruptions", "unit-gradients",
+                    "corruptions", "fgsm", "pgd", "jacobian")
+
+
+def reproduce_configs(dataset: str = DATASET, smoke: bool = False) -> list[TrainConfig]:
+    """What the notebooks read: the preset's alpha x seed grid, AugMix runs at alpha 0 over the
+    same seeds and the PGD-training sweep."""
+    return (sweep_configs(dataset, smoke=smoke) + sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)
+            + pgd_training_configs(dataset, smoke=smoke))
+
+
+def prepare(options: ReproduceOptions) -> None:
+    """Train the study's runs and generate digits-C."""
+    from selrob.corruptions.generate import make_corrupted_set
+    from selrob.pipeline.sweep import run_sweep
+
+    run_sweep(reproduce_configs(DATASET, options.smoke), workers=options.workers, runs_root=options.runs_dir,
+              data_root=options.data_dir, device=options.device)
+    make_corrupted_set(DATASET, options.data_dir, workers=options.workers)
+
+
+def reproduce_plan(dataset: str = DATASET, smoke: bool = False, runs_root: str | Path | None = None,
+                   data_root: str | Path | None = None, device: str | None = None) -> EvaluationPlan:
+    """What the notebooks of ``selrob reproduce`` read."""
+    grid = [Run.for_config(c, runs_root) for c in sweep_configs(dataset, smoke=smoke)]
+    augmix = [Run.for_config(c, runs_root) for c in sweep_configs(dataset, alphas=0.0, smoke=smoke, augmix=True)]
+    evaluations: dict[str, list[Run]] = {name: list(grid) for name in GRID_EVALUATIONS}
+    evaluations["corruptions"] += augmix
+    settings = EvaluationSettings(smoke=smoke, data_root=None if data_root is None else str(paths.data_dir(data_root)),
+                                  device=device)
+    return EvaluationPlan(evaluations, {"gradient-masking": masking_pairings(grid, grid)}, settings)
+
+
+def plan(options: ReproduceOptions) -> EvaluationPlan:
+    return reproduce_plan(DATASET, options.smoke, options.runs_dir, options.data_dir, options.device)
+
+
+def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
+    return {"dataset": DATASET, "smoke": options.smoke, "runs_dir": str(paths.runs_dir(options.runs_dir)),
+            "figures_dir": str(paths.figures_dir(options.figures_dir)), "data_dir": str(paths.data_dir(options.data_dir))}
+
+
+def _variant(runs: Any) -> str:
+    """How one protocol's runs were trained, beyond the preset."""
+    if "augmix" in runs and runs["augmix"].fillna(False).astype(bool).any():
+        return " with AugMix"
+    if "pgd_steps" in runs and runs["pgd_steps"].notna().any():
+        return f" with PGD training ({int(runs['pgd_steps'].iloc[0])} steps)"
+    return ""
+
+
+def results_report(runs_dir: str | Path | None = None, dataset: str | None = None, arch: str | None = None) -> str:
+    """Mean test accuracy and selectivity per alpha with 95% CIs, one block per protocol."""
+    from selrob.stats import summarize
+    from selrob.tables.runs import load_results
+
+    frame = load_results(runs_dir, dataset=dataset, arch=arch)
+    if frame.empty:
+        return "no finished runs"
+    lines = []
+    for (name, model, protocol), part in frame.groupby(["dataset", "arch", "protocol"]):
+        lines.append(f"{name} / {model}{_variant(part)} (protocol {protocol}, {len(part)} runs)")
+        table = summarize(part, "alpha", ["test_accuracy", "mean_selectivity"])
+        lines.append(f"  {'alpha':>6} {'n':>3} {'test accuracy [95% CI]':>28} {'mean selectivity [95% CI]':>30}")
+        for _, row in table.iterrows():
+            lines.append(
+                f"  {row['alpha']:>6g} {int(row['n']):>3}"
+                f" {row['test_accuracy']:>8.4f} [{row['test_accuracy_ci_low']:.4f}, {row['test_accuracy_ci_high']:.4f}]"
+                f" {row['mean_selectivity']:>10.4f} [{row['mean_selectivity_ci_low']:.4f}, {row['mean_selectivity_ci_high']:.4f}]")
+    return "\n".join(lines)
+
+
+def summary(options: ReproduceOptions) -> str:
+    return results_report(options.runs_dir, DATASET)
+
+
+SELECTIVITY = Study(
+    name="selectivity",
+    title="Linking average- and worst-case perturbation robustness via class selectivity and dimensionality",
+    notebooks=NOTEBOOKS, prepare=prepare, plan=plan, notebook_parameters=notebook_parameters, summary=summary,
+)

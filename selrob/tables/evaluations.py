@@ -1,0 +1,89 @@
+"""Evaluation tables: one tidy frame per registered evaluation, for any model sources.
+
+:func:`evaluation_table` evaluates what is not cached yet (or, with ``evaluate=False``, names the
+command that computes it) and returns the source's identity keys followed by the evaluation's
+columns (:mod:`selrob.evaluations.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from selrob.errors import SelrobError
+from selrob.evaluations.registry import Evaluation, EvaluationContext, EvaluationSettings, get_evaluation
+from selrob.store.runs import RUN_KEYS, Run
+from selrob.store.sources import ModelSource
+
+Sources = pd.DataFrame | Sequence[ModelSource]
+
+
+def sources_of(runs: Sources) -> list[ModelSource]:
+    """Model sources of a runs table (its ``run_dir`` column, as from :func:`selrob.load_sweep`),
+    or the sources themselves."""
+    if isinstance(runs, pd.DataFrame):
+        return [Run(Path(folder)) for folder in runs["run_dir"]] if len(runs) else []
+    return list(runs)
+
+
+def single_dataset(sources: Sequence[ModelSource]) -> str:
+    """The one dataset of ``sources``; mixing datasets is an error."""
+    datasets = sorted({source.dataset for source in sources})
+    if len(datasets) != 1:
+        raise SelrobError(f"sources of one dataset at a time, got {', '.join(datasets) or 'none'}")
+    return datasets[0]
+
+
+def _not_cached(evaluation: Evaluation, name: str, context: EvaluationContext) -> SelrobError:
+    return SelrobError(f"{name} has no cached {evaluation.name} yet; compute it with "
+                       f"`selrob evaluate {evaluation.name} --dataset {context.dataset}` (or the notebook)")
+
+
+def evaluation_table(
+    name: str,
+    runs: Sources,
+    settings: EvaluationSettings | None = None,
+    *,
+    sources: Sources | None = None,
+    evaluate: bool = True,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One row per result row of evaluation ``name`` for every source of ``runs``.
+
+    ``sources`` are the candidate first members of a pairwise evaluation's pairs (default: the
+    sources of ``runs`` themselves). Results not cached yet are computed when ``evaluate`` is
+    true, else they are an error naming the command that computes them.
+    """
+    evaluation = get_evaluation(name)
+    targets = sources_of(runs)
+    if not targets:
+        return pd.DataFrame(columns=[*RUN_KEYS, *evaluation.columns])
+    context = EvaluationContext(single_dataset(targets), settings or EvaluationSettings())
+    columns = [*targets[0].identity, *evaluation.columns]
+    rows: list[dict[str, Any]] = []
+    if evaluation.pairwise:
+        assert evaluation.pairings is not None
+        pairings = evaluation.pairings(targets, sources_of(sources) if sources is not None else targets)
+        if not evaluate:
+            missing = [p for p in pairings if not evaluation.is_cached(p, context)]
+            if missing:
+                raise _not_cached(evaluation, missing[0].target.name, context)
+        results = evaluation.evaluate(pairings, context)
+        for pairing, result in zip(pairings, results):
+            rows += [{**pairing.target.identity, **row} for row in evaluation.rows(result, context, pairing)]
+    else:
+        for source in tqdm(targets, desc=name, unit="model", disable=not progress, leave=False):
+            if not evaluate and not evaluation.is_cached(source, context):
+                raise _not_cached(evaluation, source.name, context)
+            rows += [{**source.identity, **row} for row in evaluation.rows(evaluation.evaluate(source, context), context)]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def evaluation_tables(names: Sequence[str], runs: Sources, settings: EvaluationSettings | None = None,
+                      **options: Any) -> pd.DataFrame:
+    """:func:`evaluation_table` of several evaluations with the same columns, concatenated."""
+    return pd.concat([evaluation_table(name, runs, settings, **options) for name in names], ignore_index=True)

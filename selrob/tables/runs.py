@@ -1,0 +1,155 @@
+"""Trained runs as tidy pandas DataFrames, for notebooks and the CLI.
+
+* :func:`load_results` - every finished run under the runs folder, optionally filtered.
+* :func:`load_sweep` - exactly the runs of one sweep (the preset grid, or a chosen alpha/seeds),
+  with a clear error naming the command that trains any that are missing. Plots never train.
+* :func:`load_pgd_training` - the PGD-training sweep (Figure A16).
+
+Evaluations of these runs are tables of :mod:`selrob.tables.evaluations`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from selrob.arguments import override_flags
+from selrob.config import as_tuple, pgd_training_grid, sweep_configs
+from selrob.errors import SelrobError
+from selrob.store.runs import Run, find_runs, format_alpha
+
+RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch"]
+LAYER_COLUMNS = ["dataset", "arch", "alpha", "seed", "protocol", "layer", "layer_name", "units", "selectivity", "dead_units"]
+
+
+@dataclass
+class SweepResults:
+    """One row per run (``runs``) and one row per (run, layer) (``layers``)."""
+
+    runs: pd.DataFrame
+    layers: pd.DataFrame
+
+
+def _tables(runs: Iterable[Run]) -> SweepResults:
+    run_rows: list[dict[str, Any]] = []
+    layer_rows: list[dict[str, Any]] = []
+    for run in runs:
+        config = run.config()
+        summary = run.summary()
+        identity = {"dataset": config.dataset, "arch": config.arch, "alpha": config.alpha, "seed": config.seed}
+        protocol = config.protocol_key()
+        settings = {k: v for k, v in config.to_dict().items() if k not in identity}
+        run_rows.append(
+            {
+                **identity,
+                "test_accuracy": summary["test_accuracy"],
+                "mean_selectivity": summary["mean_selectivity"],
+                "val_accuracy": summary["val_accuracy"],
+                "best_epoch": summary["best_epoch"],
+                "train_seconds": summary["train_seconds"],
+                "protocol": protocol,
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()},
+                "run_dir": str(run.path),
+            }
+        )
+        for layer in summary["layers"]:
+            layer_rows.append(
+                {
+                    **identity,
+                    "protocol": protocol,
+                    "layer": layer["index"],
+                    "layer_name": layer["name"],
+                    "units": layer["units"],
+                    "selectivity": layer["selectivity"],
+                    "dead_units": layer["dead_units"],
+                }
+            )
+    runs_frame = pd.DataFrame(run_rows) if run_rows else pd.DataFrame(columns=RUN_COLUMNS)
+    layers_frame = pd.DataFrame(layer_rows, columns=LAYER_COLUMNS)
+    return SweepResults(runs_frame, layers_frame)
+
+
+def load_results(
+    runs_root: str | Path | None = None,
+    *,
+    dataset: str | None = None,
+    arch: str | None = None,
+    alpha: float | Sequence[float] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    layers: bool = False,
+) -> pd.DataFrame:
+    """Every finished run, one row each, with at least the columns of ``RUN_COLUMNS`` plus every
+    training setting, ``protocol`` (the settings' key) and ``run_dir``.
+
+    With ``layers=True`` returns the per-layer table instead (``LAYER_COLUMNS``).
+    """
+    wanted_alphas = {format_alpha(a) for a in as_tuple(alpha) or ()}
+    wanted_seeds = set(as_tuple(seeds) or ())
+    selected = []
+    for run in find_runs(runs_root):
+        keys = run.identity
+        if dataset is not None and keys["dataset"] != dataset:
+            continue
+        if arch is not None and keys["arch"] != arch:
+            continue
+        if wanted_alphas and format_alpha(keys["alpha"]) not in wanted_alphas:
+            continue
+        if wanted_seeds and keys["seed"] not in wanted_seeds:
+            continue
+        selected.append(run)
+    tables = _tables(selected)
+    return tables.layers if layers else tables.runs
+
+
+def load_sweep(
+    dataset: str,
+    arch: str | None = None,
+    alpha: float | Sequence[float] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    smoke: bool = False,
+    runs_root: str | Path | None = None,
+    **overrides: Any,
+) -> SweepResults:
+    """The runs of one sweep, as :class:`SweepResults`; raises if any is not trained yet.
+
+    ``alpha`` / ``seeds`` of ``None`` mean the preset's grid; a single number selects one value.
+    """
+    configs = sweep_configs(dataset, arch, alpha, seeds, smoke, **overrides)
+    runs = [Run.for_config(c, runs_root) for c in configs]
+    missing = [c for c, run in zip(configs, runs) if not run.is_finished()]
+    if missing:
+        alphas = sorted({c.alpha for c in missing})
+        seed_list = sorted({c.seed for c in missing})
+        command = (
+            f"selrob sweep --dataset {dataset} --arch {configs[0].arch} "
+            f"--alpha {' '.join(f'{a:g}' for a in alphas)} --seeds {' '.join(map(str, seed_list))}"
+            + (" --smoke" if smoke else "") + override_flags(overrides)
+        )
+        raise SelrobError(f"{len(missing)} of {len(configs)} runs are not trained yet; train them with: {command}")
+    return _tables(runs)
+
+
+def load_pgd_training(
+    dataset: str,
+    arch: str | None = None,
+    steps: int | Sequence[int] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    smoke: bool = False,
+    runs_root: str | Path | None = None,
+) -> SweepResults:
+    """The PGD-training sweep (appendix A.7) with a ``pgd_steps`` column in both tables: the
+    alpha 0 runs of the same seeds as step 0, then each PGD-trained step count. Raises, naming
+    the command, if any run is missing."""
+    grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
+    seeds = as_tuple(seeds) or grid_seeds
+    parts = [(0, load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root))]
+    parts += [(int(k), load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root, pgd_steps=int(k)))
+              for k in as_tuple(steps) or grid_steps]
+    return SweepResults(
+        pd.concat([part.runs.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
+        pd.concat([part.layers.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
+    )
