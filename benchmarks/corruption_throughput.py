@@ -31,7 +31,7 @@ from selrob.corruptions import CORRUPTIONS, corrupt
 from selrob.corruptions.generate import CHUNK, corrupt_all_severities
 from selrob.device import device_description
 from selrob.io import write_json
-from selrob.pipeline.parallel import completed_in_processes
+from selrob.parallel import completed_in_processes
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

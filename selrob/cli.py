@@ -124,8 +124,8 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
-    from selrob.pipeline.reproduce import reproduce
-    from selrob.studies import ReproduceOptions, select_studies
+    from selrob.pipeline.reproduce import ReproduceOptions, reproduce
+    from selrob.studies import select_studies
 
     options = ReproduceOptions(args.smoke, args.workers, args.runs_dir, args.data_dir, args.figures_dir,
                                args.outputs_dir, args.device)

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from selrob import paths
 from selrob.io import atomic_write
-from selrob.tables.runs import label_models
+from selrob.tables.aggregates import label_models
 from selrob.stats import mean_ci, summarize
 
 BASELINE_COLOR = (0.25, 0.25, 0.25)

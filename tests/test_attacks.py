@@ -60,6 +60,8 @@ def test_fgsm_on_a_linear_model_matches_the_hand_computed_perturbation() -> None
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     # d mean-CE / dx_i = W^T (p_i - onehot_i) / N; only its sign matters.
     gradient = (probabilities - np.eye(4)[labels.numpy()]) @ weight
+    # torch's gradient is float32-accurate: its signs match only away from zero.
+    assert np.abs(gradient).min() > 1e-4
     expected = np.clip(x + 0.1 * np.sign(gradient), 0, 1)
     adversarial = fgsm_attack(model, images, labels, 0.1)
     np.testing.assert_allclose(adversarial.flatten(1).numpy(), expected, atol=1e-12)
@@ -93,7 +95,7 @@ def test_pgd_never_leaves_the_epsilon_ball_or_the_unit_interval() -> None:
     for random_start in (False, True):
         result = pgd_attack(model, images, labels, epsilon=0.03, step_size=0.02, steps=7, random_start=random_start,
                             generator=torch.Generator().manual_seed(0))
-        assert (result.adversarial - images).abs().max() <= 0.03 + 1e-7
+        assert (result.adversarial - images).abs().max() <= 0.03 + 1e-6  # float32 rounding, far below a step
         assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
     assert (result.adversarial != images).any()
 

@@ -51,3 +51,62 @@ def test_ci_runs_the_readme_test_command() -> None:
     commands = re.findall(r"^(make \w+)$", readme, flags=re.MULTILINE)
     assert commands[:2] == ["make reproduce", "make test"]
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+#: The package's layers, lowest first: a module imports only from its own layer or lower ones.
+LAYERS = [
+    {"errors", "io", "paths", "device", "stats", "parallel"},
+    {"data"},
+    {"models", "corruptions", "attacks"},
+    {"config", "measures"},
+    {"arguments", "store"},
+    {"evaluations", "training"},
+    {"tables", "plotting"},
+    {"pipeline"},
+    {"studies"},
+    {"cli", "__main__", "selrob"},
+]
+
+
+def _imports_by_part() -> dict[str, set[str]]:
+    """For each top-level module or subpackage of ``selrob``, the others it imports (lazily too)."""
+    import ast
+
+    def part(module: str) -> str:
+        pieces = module.split(".")
+        return pieces[1] if len(pieces) > 1 else "selrob"
+
+    graph: dict[str, set[str]] = {}
+    for path in (REPO / "selrob").rglob("*.py"):
+        pieces = path.relative_to(REPO).with_suffix("").parts
+        source = part(".".join(pieces[:-1] if pieces[-1] == "__init__" else pieces))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("selrob"):
+                targets = ([f"selrob.{alias.name}" for alias in node.names] if node.module == "selrob"
+                           else [node.module])
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names if alias.name.startswith("selrob")]
+            else:
+                continue
+            graph.setdefault(source, set()).update(part(t) for t in targets if part(t) != source)
+    return graph
+
+
+def test_modules_import_only_their_own_layer_or_lower_ones() -> None:
+    rank = {name: index for index, layer in enumerate(LAYERS) for name in layer}
+    graph = _imports_by_part()
+    assert set(graph) <= set(rank), f"add {sorted(set(graph) - set(rank))} to LAYERS"
+    upward = sorted(f"{source} -> {target}" for source, targets in graph.items() for target in targets
+                    if rank[target] > rank[source])
+    assert upward == []
+
+
+def test_every_module_imports() -> None:
+    import importlib
+    import pkgutil
+
+    import selrob
+
+    for module in pkgutil.walk_packages(selrob.__path__, "selrob."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)

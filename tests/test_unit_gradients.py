@@ -38,10 +38,25 @@ def slow_loop(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
     return [torch.tensor([sample[layer] for sample in rows]) for layer in range(len(rows[0]))]
 
 
+def relu_input_margin(model: nn.Module, images: torch.Tensor) -> float:
+    """The smallest |input| of any ReLU in eval mode: how far the images sit from a kink."""
+    inputs: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _, args, __: inputs.append(args[0].abs().min()))
+             for m in model.modules() if isinstance(m, nn.ReLU)]
+    model.eval()
+    with torch.no_grad():
+        model(images)
+    for hook in hooks:
+        hook.remove()
+    return float(min(inputs))
+
+
 @pytest.mark.parametrize(("mode", "units_per_pass"), [("reverse", 1), ("reverse", 3), ("forward", 1)])
 def test_batched_gradients_equal_the_slow_loop(mode: str, units_per_pass: int) -> None:
     model = tiny_model()
     images = torch.rand(7, 2, 6, 6, generator=torch.Generator().manual_seed(1))
+    # Batch sizes change the conv kernels (last bits, ~1e-7): every ReLU input must sit well off its kink.
+    assert relu_input_margin(model, images) > 1e-5
     expected = slow_loop(model, images)
     model.train()
     got = input_unit_gradient_norms(model, images, mode, batch_size=3, units_per_pass=units_per_pass, pixels_per_pass=5)

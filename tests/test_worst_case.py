@@ -115,7 +115,7 @@ def test_pgd_training_examples_are_the_test_attack_within_the_budget() -> None:
     adversarial = pgd_training_examples(model, inputs, labels, config)
     assert model.training
     steps_budget = config.pgd_steps * config.pgd_step_size
-    assert 0 < (adversarial - inputs).abs().max() <= steps_budget + 1e-7
+    assert 0 < (adversarial - inputs).abs().max() <= steps_budget + 1e-6  # float32 rounding, far below a step
 
 
 def test_pgd_training_sweep_table_and_dead_units(smoke_runs: Path) -> None:

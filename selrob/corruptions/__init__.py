@@ -2,7 +2,7 @@
 
 All 19 corruptions of the reference scripts, on uint8 (N, H, W, C) batches. Parameters per
 severity (1..5) are the reference scripts' tables for 32-pixel CIFAR-10-C (``cifar10``) and
-64-pixel Tiny-ImageNet-C (``tinyimagenet``); see ``../shared/reference/corruptions.md``.
+64-pixel Tiny-ImageNet-C (``tinyimagenet``), from Hendrycks' ``make_cifar_c.py`` and ``make_tinyimagenet_c.py``.
 ``COMMON`` lists the 15 corruptions that benchmarks average over, ``EXTRA`` the other 4.
 """
 
@@ -18,33 +18,19 @@ from selrob.corruptions.digital import elastic_transform, jpeg_compression, pixe
 from selrob.corruptions.noise import gaussian_noise, impulse_noise, shot_noise, speckle_noise
 from selrob.corruptions.photometric import brightness, contrast, saturate
 from selrob.corruptions.weather import fog, frost, snow, spatter
+from selrob.data.corrupted_names import RELEASE_CORRUPTIONS
 from selrob.errors import SelrobError
 
 # Bump when any corruption's output changes: generated sets and their evaluations are keyed by it.
 ALGORITHM_VERSION = 1
 
-# In the release's order: the 15 common corruptions, then the 4 extras.
-CORRUPTIONS: dict[str, Corruption] = {
-    "gaussian_noise": gaussian_noise,
-    "shot_noise": shot_noise,
-    "impulse_noise": impulse_noise,
-    "defocus_blur": defocus_blur,
-    "glass_blur": glass_blur,
-    "motion_blur": motion_blur,
-    "zoom_blur": zoom_blur,
-    "snow": snow,
-    "frost": frost,
-    "fog": fog,
-    "brightness": brightness,
-    "contrast": contrast,
-    "elastic_transform": elastic_transform,
-    "pixelate": pixelate,
-    "jpeg_compression": jpeg_compression,
-    "speckle_noise": speckle_noise,
-    "gaussian_blur": gaussian_blur,
-    "spatter": spatter,
-    "saturate": saturate,
-}
+_BY_NAME: dict[str, Corruption] = {function.__name__: function for function in (
+    gaussian_noise, shot_noise, impulse_noise, defocus_blur, glass_blur, motion_blur, zoom_blur, snow, frost, fog,
+    brightness, contrast, elastic_transform, pixelate, jpeg_compression, speckle_noise, gaussian_blur, spatter,
+    saturate,
+)}
+#: Every corruption by its release name, in the release's order: the 15 common ones, then the 4 extras.
+CORRUPTIONS: dict[str, Corruption] = {name: _BY_NAME[name] for name in RELEASE_CORRUPTIONS}
 COMMON: tuple[str, ...] = tuple(CORRUPTIONS)[:15]
 EXTRA: tuple[str, ...] = tuple(CORRUPTIONS)[15:]
 

@@ -27,7 +27,7 @@ from selrob.data.corrupted import (
     write_npy_block,
 )
 from selrob.errors import SelrobError
-from selrob.pipeline.parallel import completed_in_processes
+from selrob.parallel import completed_in_processes
 
 CHUNK = 500  # images per corrupt() call: bounds memory; part of the seeding, so fixed
 

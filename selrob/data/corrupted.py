@@ -1,6 +1,6 @@
 """Corrupted test sets (-C): the official releases and sets selrob generates, behind one interface.
 
-Two on-disk layouts, those of the official releases (``../shared/reference/corruptions.md``):
+Two on-disk layouts, those of the official releases (Hendrycks & Dietterich 2019):
 
 * ``npy`` (CIFAR-10-C, and digits-C here): ``<set>/<corruption>.npy`` of shape (5 N, H, W, C) uint8,
   rows ``(s - 1) N .. s N`` holding severity s in test-set order, and ``labels.npy`` (5 N,).
@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 
 from selrob import paths
-from selrob.corruptions import CORRUPTIONS
+from selrob.data.corrupted_names import RELEASE_CORRUPTIONS
 from selrob.data.base import ImageSet
 from selrob.data.download import download_file, safe_extract
 from selrob.data.tinyimagenet import decode_jpeg
@@ -121,8 +121,8 @@ def finished_corruptions(folder: Path, layout: str) -> list[str]:
     """Corruptions whose file (``npy``) or folder (``jpeg``) is in ``folder``, in release order.
     Both are written atomically, so present means finished."""
     if layout == "npy":
-        return [name for name in CORRUPTIONS if (folder / f"{name}.npy").is_file()]
-    return [name for name in CORRUPTIONS if (folder / name).is_dir()]
+        return [name for name in RELEASE_CORRUPTIONS if (folder / f"{name}.npy").is_file()]
+    return [name for name in RELEASE_CORRUPTIONS if (folder / name).is_dir()]
 
 
 class CorruptedSet:
@@ -169,8 +169,8 @@ class CorruptedSet:
         )
 
     def _all_severities(self, corruption: str) -> tuple[np.ndarray, np.ndarray]:
-        if corruption not in CORRUPTIONS:
-            raise SelrobError(f"unknown corruption {corruption!r}; choose one of: {', '.join(CORRUPTIONS)}")
+        if corruption not in RELEASE_CORRUPTIONS:
+            raise SelrobError(f"unknown corruption {corruption!r}; choose one of: {', '.join(RELEASE_CORRUPTIONS)}")
         if self.format.layout == "npy":
             images = read_npy(self.path / f"{corruption}.npy")
             labels = np.asarray(read_npy(self.path / "labels.npy"))

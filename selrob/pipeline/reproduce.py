@@ -1,18 +1,61 @@
 """``selrob reproduce``: for each chosen study, train its models and make its data, fill its
-evaluation caches in worker processes, then execute its notebooks (which only read and plot)."""
+evaluation caches in worker processes, then execute its notebooks (which only read and plot).
+
+A :class:`Study` is data plus four steps: ``prepare`` (train its models and make its data),
+``plan`` (the :class:`~selrob.pipeline.stage.EvaluationPlan` its notebooks read),
+``notebook_parameters`` (what every notebook of the study is run with) and ``summary`` (lines
+printed at the end). The studies themselves are in :mod:`selrob.studies`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
+from selrob.parallel import job_errors
 from selrob.pipeline.notebooks import execute_notebook
-from selrob.pipeline.parallel import job_errors
-from selrob.pipeline.stage import evaluate_plan
-from selrob.studies import ReproduceOptions, Study
+from selrob.pipeline.stage import EvaluationPlan, evaluate_plan
+
+
+@dataclass(frozen=True)
+class ReproduceOptions:
+    """The folders, device and workers of one ``selrob reproduce``; ``smoke`` shrinks every study."""
+
+    smoke: bool = False
+    workers: int | None = None
+    runs_dir: Path | None = None
+    data_dir: Path | None = None
+    figures_dir: Path | None = None
+    outputs_dir: Path | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class StudyNotebook:
+    """One numbered notebook of a study and the parameters it must declare."""
+
+    stem: str
+    parameters: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Study:
+    """One paper's reproduction: its name, title, notebooks and the four steps of ``reproduce``."""
+
+    name: str
+    title: str
+    notebooks: tuple[StudyNotebook, ...]
+    prepare: Callable[[ReproduceOptions], None]
+    plan: Callable[[ReproduceOptions], EvaluationPlan]
+    notebook_parameters: Callable[[ReproduceOptions], dict[str, Any]]
+    summary: Callable[[ReproduceOptions], str]
+
 
 #: Notebooks executed at once: every cache is filled by then, so they share the two cores.
 NOTEBOOK_WORKERS = 2

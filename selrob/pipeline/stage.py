@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from selrob.errors import SelrobError
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, Pairing, evaluation_order, get_evaluation
-from selrob.pipeline.parallel import default_workers, job_errors
+from selrob.parallel import default_workers, job_errors
 from selrob.store.sources import ModelSource
 
 

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
-from selrob.pipeline.parallel import default_workers, job_errors
+from selrob.parallel import default_workers, job_errors
 from selrob.store.runs import Run
 from selrob.config import TrainConfig
 from selrob.training.loop import train_run

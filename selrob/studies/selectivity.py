@@ -17,7 +17,7 @@ from selrob.evaluations.gradient_masking import masking_pairings
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
-from selrob.studies import ReproduceOptions, Study, StudyNotebook
+from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
 
 DATASET = "digits"
 #: Every notebook declares these; notebook 07 (PGD training, defined at alpha 0) has no alpha.
