@@ -112,6 +112,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
+    from selrob import paths
     from selrob.config import sweep_configs
     from selrob.pipeline.sweep import SlurmOptions, run_sweep
 
@@ -120,7 +121,7 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     slurm = SlurmOptions(args.slurm_partition, args.slurm_timeout_min, args.gpus_per_node, args.cpus_per_task)
     runs = run_sweep(configs, executor=args.executor, workers=args.workers, runs_root=args.runs_dir,
                      data_root=args.data_dir, device=args.device, slurm=slurm, wait=not args.no_wait)
-    print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {runs[0].path.parents[2]}")
+    print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {paths.runs_dir(args.runs_dir)}")
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
@@ -134,7 +135,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from selrob.evaluations.registry import EvaluationSettings, get_evaluation, registered_evaluations
-    from selrob.tables.evaluations import evaluation_table
+    from selrob.stats import summarize
+    from selrob.tables.evaluations import evaluation_table, headline_table
     from selrob.tables.runs import load_sweep
 
     if args.list or args.name is None:
@@ -147,15 +149,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                                   corruptions=None if args.corruptions is None else tuple(args.corruptions),
                                   unit_gradient_samples=args.samples, smoke=args.smoke,
                                   data_root=None if args.data_dir is None else str(args.data_dir), device=args.device)
-    table = evaluation_table(evaluation.name, sweep.runs, settings)
+    # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking check).
+    sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir, **training_overrides(args)).runs
+               if evaluation.pairwise else None)
+    table = evaluation_table(evaluation.name, sweep.runs, settings, sources=sources)
     if args.output is not None:
         from selrob.io import write_text
 
         write_text(args.output, table.to_csv(index=False))
-    summary = table.groupby(["dataset", "arch", "alpha"], as_index=False).agg(
-        runs=("seed", "nunique"), rows=(evaluation.value, "size"), **{f"mean {evaluation.value}": (evaluation.value, "mean")})
-    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows")
-    print(summary.to_string(index=False))
+    value = evaluation.value
+    summary = summarize(headline_table(evaluation.name, table), "alpha", [value])
+    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(sweep.runs)} runs")
+    print(f"{value} {evaluation.headline_label}, per alpha (mean and 95% CI over seeds):")
+    print(f"  {'alpha':>6} {'n':>3} {value + ' [95% CI]':>30}")
+    for _, row in summary.iterrows():
+        print(f"  {row['alpha']:>6g} {int(row['n']):>3} {row[value]:>12.4f} [{row[value + '_ci_low']:.4f}, "
+              f"{row[value + '_ci_high']:.4f}]")
 
 
 def _cmd_results(args: argparse.Namespace) -> None:

@@ -92,10 +92,18 @@ def test_results_command_prints_the_table(smoke_runs: Path) -> None:
 def test_evaluate_prints_the_evaluation_per_alpha(smoke_runs: Path, digits_c: Path) -> None:
     result = selrob("evaluate", "corruptions", "--smoke", "--runs-dir", str(smoke_runs), "--corruptions", "contrast", "fog")
     assert result.returncode == 0, result.stderr
-    assert "corruptions: accuracy per corruption and severity of a -C set (Figure 1, A3-A9); 60 rows" in result.stdout
-    per_alpha = [line.split() for line in result.stdout.splitlines() if line.split()[:1] == ["digits"]]
-    assert [(row[2], row[3], row[4]) for row in per_alpha] == [("-1.0", "2", "20"), ("0.0", "2", "20"), ("1.0", "2", "20")]
-    assert all(0 <= float(row[5]) <= 1 for row in per_alpha)
+    assert "corruptions: accuracy per corruption and severity of a -C set (Figure 1, A3-A9); 60 rows of 6 runs" in result.stdout
+    assert "accuracy mean over corruptions and severities, per alpha (mean and 95% CI over seeds)" in result.stdout
+    per_alpha = [line.split() for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]
+    assert [row[:2] for row in per_alpha] == [["-1", "2"], ["0", "2"], ["1", "2"]]
+    assert all(0 <= float(row[2]) <= 1 for row in per_alpha)
+
+
+def test_evaluate_a_pairwise_evaluation_on_some_alphas_attacks_with_the_alpha_zero_runs(smoke_runs: Path) -> None:
+    result = selrob("evaluate", "gradient-masking", "--smoke", "--alpha", "1", "--runs-dir", str(smoke_runs))
+    assert result.returncode == 0, result.stderr
+    assert "accuracy after the last step, per alpha" in result.stdout
+    assert [line.split()[:2] for line in result.stdout.splitlines() if line.strip().startswith("1 ")] == [["1", "2"]]
 
 
 def test_evaluate_lists_the_registry() -> None:

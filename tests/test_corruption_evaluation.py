@@ -15,6 +15,7 @@ from selrob.errors import SelrobError
 from selrob.evaluations import EvaluationContext, EvaluationSettings
 from selrob.evaluations.corruptions import corruption_entry, evaluate_corruptions
 from selrob.measures.evaluate import evaluate_accuracy
+from selrob.store.cache import missing_cells
 from selrob.store.runs import Run
 from selrob.tables.aggregates import corruption_means, with_clean_accuracy
 from selrob.tables.evaluations import evaluation_table
@@ -92,13 +93,13 @@ def test_an_interrupted_evaluation_resumes_with_the_corruptions_it_lacks(
     shutil.copytree(run.path, copy.path, ignore=shutil.ignore_patterns("evaluations"))
     context = EvaluationContext("digits", SETTINGS)
     first = evaluate_corruptions(copy, EvaluationContext("digits", EvaluationSettings(corruptions=NAMES[:1])))
-    assert corruption_entry(copy, context).missing_cells(NAMES) == NAMES[1:]
+    assert missing_cells(corruption_entry(copy, context).cells(), NAMES) == NAMES[1:]
     loads: list[str] = []
     original = CorruptedSet.load
     monkeypatch.setattr(CorruptedSet, "load", lambda self, name, severity: loads.append(name) or original(self, name, severity))
     cells = evaluate_corruptions(copy, context)
     assert set(loads) == {NAMES[1]} and cells[NAMES[0]] == first[NAMES[0]]
-    assert corruption_entry(copy, context).missing_cells(NAMES) == []
+    assert corruption_entry(copy, context).is_complete(NAMES)
 
 
 def test_missing_cells_without_evaluation_name_the_command(

@@ -15,7 +15,9 @@ from selrob import cli
 from selrob.errors import SelrobError
 from selrob.evaluations import EVALUATIONS, Evaluation, EvaluationContext, EvaluationSettings, evaluation_order
 from selrob.evaluations import corruptions, fgsm, jacobian, pgd
+from selrob.attacks import attack_settings
 from selrob.evaluations.dimensionality import DIMENSIONALITY
+from selrob.measures.representations import DimensionalitySettings
 from selrob.pipeline.stage import EvaluationPlan, evaluate_plan, plan_jobs
 from selrob.store.cache import CacheEntry
 from selrob.store.runs import Run
@@ -45,8 +47,11 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(
     monkeypatch.setattr(Run, "load_model", fail)
     sweep = load_sweep("digits", smoke=True, runs_root=root).runs
     augmix = load_sweep("digits", alpha=0.0, smoke=True, runs_root=root, augmix=True).runs
-    settings = plan.settings
-    attack = EvaluationContext("digits", settings).attack
+    # The settings the notebooks build from their default parameters (smoke = True).
+    attack = attack_settings("digits", None, None, None, None, False, True)  # notebook 03
+    settings = EvaluationSettings(attack=attack)
+    dimensionality = EvaluationSettings(attack=attack_settings("digits", pgd_steps=None, smoke=True),  # notebook 04
+                                        dimensionality=DimensionalitySettings((0.9, 0.95, 0.99), 0.9))
 
     def rows(name: str, runs: pd.DataFrame = sweep, **options: Any) -> int:
         return len(evaluation_table(name, runs, settings, evaluate=False, progress=False, **options))
@@ -56,8 +61,8 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(
     assert rows("jacobian") == 6
     assert rows("gradient-masking", sources=sweep[sweep["alpha"] == 0]) == 8 * (attack.pgd_steps + 1)
     # Per run and layer: clean, 95 corruption cells and PGD, each with 3 PCA thresholds and TwoNN.
-    dimensionality = evaluation_tables(DIMENSIONALITY, sweep, settings, evaluate=False, progress=False)
-    assert len(dimensionality) == 6 * 19 * (1 + 19 * 5 + 1) * 4
+    table = evaluation_tables(DIMENSIONALITY, sweep, dimensionality, evaluate=False, progress=False)
+    assert len(table) == 6 * 19 * (1 + 19 * 5 + 1) * 4
     assert rows("unit-gradients") == 6 * 19
     for runs in (sweep, augmix):
         assert rows("corruptions", runs) == len(runs) * 19 * 5
@@ -167,3 +172,58 @@ def test_the_project_registry_orders_the_passes_that_fill_other_caches_first() -
     assert order.index("gradient-masking") < order.index("pgd")
     assert order.index("dimensionality-corruptions") < order.index("corruptions")
     assert set(order) == set(EVALUATIONS)
+
+
+def test_a_run_outside_the_folder_layout_is_keyed_by_its_configuration(smoke_runs: Path, tmp_path: Path) -> None:
+    original = Run(Path(load_sweep("digits", alpha=1.0, seeds=1, smoke=True, runs_root=smoke_runs).runs["run_dir"][0]))
+    moved = Run(tmp_path / "my-run")
+    shutil.copytree(original.path, moved.path, ignore=shutil.ignore_patterns("evaluations"))
+    assert moved.identity == original.identity and moved.seed == 1 and moved.dataset == "digits"
+    settings = EvaluationSettings(attack=EvaluationContext("digits", EvaluationSettings(smoke=True)).attack)
+    ours = evaluation_table("pgd", [moved], settings, progress=False)
+    theirs = evaluation_table("pgd", [original], settings, progress=False)
+    pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_empty_selections_give_empty_tables_with_their_columns(tmp_path: Path) -> None:
+    from selrob.tables.aggregates import corruption_means, with_clean_accuracy
+    from selrob.tables.runs import load_results
+
+    runs = load_results(tmp_path / "nothing")
+    table = with_clean_accuracy(evaluation_table("corruptions", runs, progress=False), runs)
+    assert table.empty and {"corruption", "severity", "accuracy", "clean_accuracy", "normalized_accuracy"} <= set(table)
+    assert corruption_means(table).empty
+    assert list(evaluation_table("gradient-masking", runs, progress=False).columns)[-2:] == ["step", "accuracy"]
+
+
+REGISTERING_MODULE = '''
+from selrob.evaluations.registry import Evaluation, register
+from selrob.store.cache import CacheEntry
+
+
+def evaluate(source, context):
+    entry = CacheEntry(source.evaluations_dir, "label-count", {"measure": "labels"})
+    return entry.get_or_compute(lambda: int(source.test_set(context.data_root).labels.numel()))
+
+
+register(Evaluation(name="label-count", description="test labels", columns=("labels",), value="labels",
+                    evaluate=evaluate, rows=lambda result, context: [{"labels": result}],
+                    is_cached=lambda source, context: False))
+'''
+
+
+def test_an_evaluation_registered_by_any_importable_module_runs_in_worker_processes(
+    registry: dict[str, Evaluation], smoke_runs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    (tmp_path / "label_count_evaluation.py").write_text(REGISTERING_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers start with the parent's sys.path
+    module = importlib.import_module("label_count_evaluation")
+    monkeypatch.delitem(__import__("sys").modules, module.__name__)  # imported anew by the next test
+    root = tmp_path / "runs"
+    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    runs = [Run(Path(p)) for p in load_sweep("digits", smoke=True, runs_root=root).runs["run_dir"]]
+    evaluate_plan(EvaluationPlan({"label-count": runs}), workers=2, progress=False)
+    assert all(list(run.evaluations_dir.glob("label-count-*.json")) for run in runs)
+    assert evaluation_table("label-count", runs, progress=False)["labels"].tolist() == [200] * 6

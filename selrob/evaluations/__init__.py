@@ -1,7 +1,7 @@
 """Cached evaluations of model sources, one module each, declared in :mod:`.registry`.
 
-Importing this package registers them all; the order here is the registry's order (the stage
-runs evaluations that fill another's cache before it, whatever this order).
+Importing this package registers them all (each module registers on import); the stage runs
+evaluations that fill another's cache before it, whatever the order of registration.
 """
 
 from selrob.evaluations import (  # noqa: F401  (each module registers its evaluations)

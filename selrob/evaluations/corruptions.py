@@ -19,7 +19,7 @@ from selrob.errors import SelrobError
 from selrob.evaluations.common import entry
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.measures.evaluate import evaluate_accuracy
-from selrob.store.cache import CacheEntry
+from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
 
 #: ``{corruption: {severity: accuracy}}``
@@ -49,11 +49,14 @@ def corruption_entry(source: ModelSource, context: EvaluationContext) -> CacheEn
     return entry(source, "corruptions", {"set": corrupted_set_params(context)})
 
 
+def _stored(by_severity: Mapping[int, float]) -> dict[str, float]:
+    return {str(severity): accuracy for severity, accuracy in by_severity.items()}
+
+
 def store_corruption_accuracy(source: ModelSource, context: EvaluationContext, cells: Cells) -> None:
-    """Store whole corruptions' ``cells`` in ``source``'s cache, for evaluations that see the
+    """Add whole corruptions' ``cells`` to ``source``'s cache, for evaluations that see the
     accuracies along the way (corruption dimensionality)."""
-    corruption_entry(source, context).store_cells(
-        {name: {str(s): a for s, a in by_severity.items()} for name, by_severity in cells.items()})
+    corruption_entry(source, context).merge_cells({name: _stored(by_severity) for name, by_severity in cells.items()})
 
 
 def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cells:
@@ -62,18 +65,18 @@ def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cel
     (in test-set order for npy sets)."""
     chosen = chosen_corruptions(context)
     cache = corruption_entry(source, context)
-    todo = cache.missing_cells(chosen)
+    cells = cache.cells()
+    todo = missing_cells(cells, chosen)
     if todo:
         device = resolve_device(context.device)
-        model = source.load_model(device)
+        model, limit = source.load_model(device), source.eval_samples
         for name in tqdm(todo, desc=f"corruptions {source.name}", unit="corruption",
                          disable=not context.settings.progress, leave=False):
-            store_corruption_accuracy(source, context, {name: {
-                severity: evaluate_accuracy(model, context.corrupted.load(name, severity).head(source.eval_samples)
-                                            .to(device), BATCH_SIZE)
-                for severity in SEVERITY_LEVELS}})
-    stored = cache.cells()
-    return {name: {int(s): float(a) for s, a in stored[name].items()} for name in chosen}
+            cells[name] = _stored({
+                severity: evaluate_accuracy(model, context.corrupted.load(name, severity).head(limit).to(device), BATCH_SIZE)
+                for severity in SEVERITY_LEVELS})
+            cache.write_cells(cells)
+    return {name: {int(s): float(a) for s, a in cells[name].items()} for name in chosen}
 
 
 def corruption_rows(result: Mapping[str, Mapping[int, float]], context: EvaluationContext) -> Iterator[dict[str, Any]]:
@@ -85,6 +88,6 @@ def corruption_rows(result: Mapping[str, Mapping[int, float]], context: Evaluati
 CORRUPTIONS = register(Evaluation(
     name="corruptions", description="accuracy per corruption and severity of a -C set (Figure 1, A3-A9)",
     columns=("corruption", "severity", "accuracy"), value="accuracy", evaluate=evaluate_corruptions,
-    rows=corruption_rows,
-    is_cached=lambda source, context: not corruption_entry(source, context).missing_cells(chosen_corruptions(context)),
+    rows=corruption_rows, headline_label="mean over corruptions and severities",
+    is_cached=lambda source, context: corruption_entry(source, context).is_complete(chosen_corruptions(context)),
 ))

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from selrob.attacks import attack_accuracy
 from selrob.data.base import ImageSet
 from selrob.data.corrupted import SEVERITY_LEVELS
-from selrob.device import resolve_device
 from selrob.errors import SelrobError
-from selrob.evaluations.common import entry
+from selrob.evaluations.common import entry, model_and_test_set
 from selrob.evaluations.corruptions import chosen_corruptions, corrupted_set_params, store_corruption_accuracy
 from selrob.evaluations.pgd import pgd_entry, pgd_generator, settings_pgd
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
@@ -32,16 +32,14 @@ from selrob.measures.representations import (
     layer_activations,
     measure_layers,
 )
-from selrob.store.cache import CacheEntry
+from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
 
 COLUMNS = ("perturbation", "corruption", "severity", "layer", "units", "measure", "threshold", "dimensionality")
 
 
 def _clean_activations(source: ModelSource, context: EvaluationContext) -> tuple[torch.nn.Module, ImageSet, list[torch.Tensor]]:
-    device = resolve_device(context.device)
-    model = source.load_model(device)
-    clean = source.test_set(context.data_root).to(device)
+    model, clean = model_and_test_set(source, context)
     return model, clean, layer_activations(model, image_batches(clean))[0]
 
 
@@ -110,7 +108,8 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
     source's corruption accuracy cache."""
     chosen = chosen_corruptions(context)
     cache = corruption_dimensionality_entry(source, context)
-    todo = cache.missing_cells(chosen)
+    cells = cache.cells()
+    todo = missing_cells(cells, chosen)
     if todo:
         model, clean, clean_acts = _clean_activations(source, context)
         corrupted = context.corrupted
@@ -125,27 +124,37 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
                 activations, logits = layer_activations(model, image_batches(cell))
                 layers[str(severity)] = difference_dimensionality(clean_acts, activations, context.settings.dimensionality)
                 accuracy[severity] = int((logits.argmax(dim=1) == cell.labels).sum()) / max(len(cell), 1)
-            cache.store_cells({name: layers})
+            cells[name] = layers
+            cache.write_cells(cells)
             store_corruption_accuracy(source, context, {name: accuracy})
-    stored = cache.cells()
-    return {name: {int(s): layers for s, layers in stored[name].items()} for name in chosen}
+    return {name: {int(s): layers for s, layers in cells[name].items()} for name in chosen}
 
 
 def _thresholds(context: EvaluationContext) -> tuple[float, ...]:
     return context.settings.dimensionality.thresholds
 
 
+def _pca_at_the_middle_threshold(table: pd.DataFrame) -> pd.DataFrame:
+    pca = table[table["measure"] == "pca"]
+    thresholds = sorted(pca["threshold"].unique())
+    return pca[pca["threshold"] == thresholds[len(thresholds) // 2]] if thresholds else pca
+
+
+_HEADLINE = {"headline": _pca_at_the_middle_threshold,
+            "headline_label": "PCA at the middle variance threshold (95% by default), mean over layers and cells"}
+
+
 DIMENSIONALITY_PGD = register(Evaluation(
     name="dimensionality-pgd", description="PCA and TwoNN dimensionality of PGD difference matrices (Figure 4c, A21, A22)",
     columns=COLUMNS, value="dimensionality", evaluate=evaluate_pgd_dimensionality,
     rows=lambda layers, context: layer_rows("pgd", None, None, layers, _thresholds(context)),
-    is_cached=lambda source, context: pgd_dimensionality_entry(source, context).exists(), fills=("pgd",),
+    is_cached=lambda source, context: pgd_dimensionality_entry(source, context).exists(), fills=("pgd",), **_HEADLINE,
 ))
 DIMENSIONALITY_CLEAN = register(Evaluation(
     name="dimensionality-clean", description="PCA and TwoNN dimensionality of clean activations (Figure 4a, A20-A22)",
     columns=COLUMNS, value="dimensionality", evaluate=evaluate_clean_dimensionality,
     rows=lambda layers, context: layer_rows("clean", None, None, layers, _thresholds(context)),
-    is_cached=lambda source, context: clean_entry(source, context).exists(),
+    is_cached=lambda source, context: clean_entry(source, context).exists(), **_HEADLINE,
 ))
 DIMENSIONALITY_CORRUPTIONS = register(Evaluation(
     name="dimensionality-corruptions",
@@ -153,9 +162,9 @@ DIMENSIONALITY_CORRUPTIONS = register(Evaluation(
     columns=COLUMNS, value="dimensionality", evaluate=evaluate_corruption_dimensionality,
     rows=lambda cells, context: (row for name, by_severity in cells.items() for severity, layers in sorted(by_severity.items())
                                  for row in layer_rows("corruptions", name, severity, layers, _thresholds(context))),
-    is_cached=lambda source, context: not corruption_dimensionality_entry(source, context).missing_cells(
+    is_cached=lambda source, context: corruption_dimensionality_entry(source, context).is_complete(
         chosen_corruptions(context)),
-    fills=("corruptions",),
+    fills=("corruptions",), **_HEADLINE,
 ))
 #: The three dimensionality evaluations, in the order of Figure 4's panels.
 DIMENSIONALITY = ("dimensionality-clean", "dimensionality-corruptions", "dimensionality-pgd")

@@ -36,4 +36,5 @@ FGSM = register(Evaluation(
     name="fgsm", description="accuracy under FGSM per epsilon (Figure 2a, A12a, A13a)",
     columns=("epsilon", "accuracy"), value="accuracy", evaluate=evaluate_fgsm, rows=fgsm_rows,
     is_cached=lambda source, context: fgsm_entry(source, context).exists(),
+    headline=lambda table: table[table["epsilon"] == table["epsilon"].max()], headline_label="at the largest epsilon",
 ))

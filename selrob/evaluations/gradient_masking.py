@@ -90,5 +90,6 @@ GRADIENT_MASKING = register(Evaluation(
     name="gradient-masking", description="accuracy on PGD examples made on the alpha = 0 replicates (Figure A14)",
     columns=("source_seed", "relation", "step", "accuracy"), value="accuracy", evaluate=evaluate_gradient_masking,
     rows=masking_rows, is_cached=lambda pairing, context: transfer_entry(pairing, context).exists(),
-    fills=("pgd",), pairwise=True, pairings=masking_pairings,
+    fills=("pgd",), pairings=masking_pairings,
+    headline=lambda table: table[table["step"] == table["step"].max()], headline_label="after the last step",
 ))

@@ -55,4 +55,5 @@ PGD = register(Evaluation(
     name="pgd", description="accuracy after every PGD step (Figure 2b, A12b, A13b)",
     columns=("step", "accuracy"), value="accuracy", evaluate=evaluate_pgd, rows=pgd_rows,
     is_cached=lambda source, context: pgd_entry(source, context).exists(),
+    headline=lambda table: table[table["step"] == table["step"].max()], headline_label="after the last step",
 ))

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from selrob.attacks import AttackSettings, attack_settings
 from selrob.errors import SelrobError
 from selrob.measures.representations import DimensionalitySettings
@@ -46,6 +48,18 @@ class EvaluationSettings:
     data_root: str | None = None
     device: str | None = None
     progress: bool = False
+
+    def command_flags(self) -> str:
+        """The ``selrob evaluate`` flags that give these settings (attack settings and
+        dimensionality thresholds other than the presets are notebook parameters only)."""
+        flags = " --smoke" if self.smoke else ""
+        if self.corruption_source != "generated":
+            flags += f" --source {self.corruption_source}"
+        if self.corruptions is not None:
+            flags += " --corruptions " + " ".join(self.corruptions)
+        if self.unit_gradient_samples is not None:
+            flags += f" --samples {self.unit_gradient_samples}"
+        return flags
 
     def __post_init__(self) -> None:
         if self.corruptions is not None:  # a tuple, so that settings hash and compare by value
@@ -101,20 +115,28 @@ class Pairing:
     relation: str
 
 
+def _all_rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """One cached evaluation.
 
-    * ``evaluate(source, context)`` returns the (cached) result for one source; for a
-      ``pairwise`` evaluation ``evaluate(pairings, context)`` returns one result per pairing
-      (pairings sharing a source are evaluated together).
+    * ``evaluate(source, context)`` returns the (cached) result for one source; for a pairwise
+      evaluation (one with a ``pairings`` rule) ``evaluate(pairings, context)`` returns one
+      result per pairing (pairings sharing a source are evaluated together).
     * ``rows(result, context)`` (``rows(result, context, pairing)`` when pairwise) yields the
       table rows without the source's identity keys, with the keys of ``columns``.
     * ``is_cached(source, context)`` (``is_cached(pairing, context)``) tells without computing.
     * ``fills``: the evaluations whose caches this one also writes, from the same pass; the
       stage runs it before them.
-    * ``value``: the column ``selrob evaluate`` summarises.
+    * ``value`` and ``headline``: the column ``selrob evaluate`` summarises per source, averaged
+      over the rows ``headline(table)`` keeps (e.g. PGD's last step), described by ``headline_label``.
     * ``pairings(targets, sources)``: for pairwise evaluations, how pairs are formed.
+
+    Register an evaluation at import time of a module (:func:`register`): worker processes of
+    the stage import the module of ``evaluate`` before they look the evaluation up.
     """
 
     name: str
@@ -125,11 +147,17 @@ class Evaluation:
     rows: Callable[..., Iterable[dict[str, Any]]]
     is_cached: Callable[..., bool]
     fills: tuple[str, ...] = ()
-    pairwise: bool = False
     pairings: Callable[[Sequence[ModelSource], Sequence[ModelSource]], list[Pairing]] | None = None
+    headline: Callable[[pd.DataFrame], pd.DataFrame] = _all_rows
+    headline_label: str = "mean over rows"
+
+    @property
+    def pairwise(self) -> bool:
+        return self.pairings is not None
 
 
-#: Every registered evaluation by name, in registration order.
+#: Every registered evaluation by name, in registration (import) order, which only breaks ties
+#: of :func:`evaluation_order`.
 EVALUATIONS: dict[str, Evaluation] = {}
 
 
@@ -137,8 +165,6 @@ def register(evaluation: Evaluation) -> Evaluation:
     """Add ``evaluation`` to the registry (its name must be new)."""
     if evaluation.name in EVALUATIONS:
         raise SelrobError(f"an evaluation named {evaluation.name!r} is registered already")
-    if evaluation.pairwise and evaluation.pairings is None:
-        raise SelrobError(f"pairwise evaluation {evaluation.name!r} needs a pairing rule")
     EVALUATIONS[evaluation.name] = evaluation
     return evaluation
 

@@ -48,4 +48,5 @@ UNIT_GRADIENTS = register(Evaluation(
     name="unit-gradients", description="variability of input-unit gradients per layer (Figure 3, A17-A19)",
     columns=("layer", "units", *STATISTICS), value="mean_cv_u", evaluate=evaluate_unit_gradients,
     rows=unit_gradient_rows, is_cached=lambda source, context: unit_gradient_entry(source, context).exists(),
+    headline_label="mean over layers",
 ))

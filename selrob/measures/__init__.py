@@ -1,4 +1,6 @@
-"""Analyses of trained models: units, class selectivity, clean evaluation."""
+"""Pure measures on models and tensors: units, class selectivity, clean accuracy, Jacobian norm,
+input-unit gradients, PCA and TwoNN dimensionality (cached per-source evaluations are in
+:mod:`selrob.evaluations`)."""
 
 from selrob.measures.evaluate import CleanEvaluation, evaluate_accuracy, evaluate_clean
 from selrob.measures.selectivity import (

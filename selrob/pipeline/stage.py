@@ -4,12 +4,15 @@ Notebooks evaluate what is missing themselves, one source after another in one p
 executing them, ``selrob reproduce`` fills the caches here: one job per source (all of its
 evaluations, in dependency order) and one per first member of a pairwise evaluation's pairs,
 spread over worker processes; two single-thread workers beat one two-thread process on these
-small models. Jobs run in the order of the evaluations' declared ``fills``: an evaluation that
-writes another's cache runs before it, so that one reads instead of recomputing.
+small models. Within a job, an evaluation that declares it ``fills`` another's cache runs before
+it, so that one reads instead of recomputing; jobs are submitted in that order too, so that the
+passes that fill others' caches start first. With several workers jobs overlap, and a job that
+finds a cache not filled yet computes the result itself (the same numbers, some work repeated).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -38,8 +41,13 @@ class Job:
     names: tuple[str, ...]
     source: ModelSource | None = None
     pairings: tuple[Pairing, ...] = ()
+    #: The modules that define (and so register) the evaluations, imported first by a worker.
+    modules: tuple[str, ...] = ()
 
     def run(self, settings: EvaluationSettings) -> None:
+        # A spawned worker starts with the project's registry: import the modules that register these.
+        for name in self.modules:
+            importlib.import_module(name)
         if self.source is not None:
             context = EvaluationContext(self.source.dataset, settings)
             for name in self.names:
@@ -56,13 +64,18 @@ def plan_jobs(plan: EvaluationPlan) -> list[Job]:
     for name, sources in plan.evaluations.items():
         for source in sources:
             by_source.setdefault(source, []).append(name)
-    jobs = [Job(tuple(sorted(names, key=order.index)), source=source) for source, names in by_source.items()]
+    jobs = [Job(tuple(sorted(names, key=order.index)), source=source, modules=_modules(names))
+            for source, names in by_source.items()]
     for name, pairings in plan.pairings.items():
         groups: dict[ModelSource, list[Pairing]] = {}
         for pairing in pairings:
             groups.setdefault(pairing.source, []).append(pairing)
-        jobs += [Job((name,), pairings=tuple(group)) for group in groups.values()]
+        jobs += [Job((name,), pairings=tuple(group), modules=_modules([name])) for group in groups.values()]
     return sorted(jobs, key=lambda job: order.index(job.names[0]))
+
+
+def _modules(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(get_evaluation(name).evaluate.__module__ for name in names))
 
 
 def evaluate_plan(plan: EvaluationPlan, workers: int | None = None, progress: bool = True) -> None:

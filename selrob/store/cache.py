@@ -5,7 +5,7 @@ A :class:`CacheEntry` is the file ``<folder>/<kind>-<key of params>.json``. It h
 result (``{"params": ..., "result": ...}``, :meth:`CacheEntry.get_or_compute`) or a resumable
 result made of named cells (``{"params": ..., "cells": {name: value}}``): each cell is stored as
 soon as it is computed, so an interrupted evaluation resumes with the cells it lacks, and the
-entry is complete when every expected cell is there (:meth:`CacheEntry.missing_cells`).
+entry is complete when every expected cell is there (:func:`missing_cells`).
 """
 
 from __future__ import annotations
@@ -50,13 +50,6 @@ class CacheEntry:
         stored = self._stored()
         return stored is not None and "result" in stored
 
-    def load(self) -> Any:
-        """The stored whole result (call :meth:`exists` first)."""
-        stored = self._stored()
-        if stored is None or "result" not in stored:
-            raise KeyError(f"{self.path} holds no result")
-        return stored["result"]
-
     def get_or_compute(self, compute: Callable[[], T]) -> T:
         """The stored result, or ``compute()`` stored atomically and returned."""
         stored = self._stored()
@@ -71,17 +64,20 @@ class CacheEntry:
         stored = self._stored()
         return dict(stored.get("cells", {})) if stored is not None else {}
 
-    def missing_cells(self, expected: Iterable[str]) -> list[str]:
-        """The ``expected`` cells not stored yet, in their order: the one definition of complete."""
-        present = self.cells()
-        return [name for name in expected if name not in present]
+    def is_complete(self, expected: Iterable[str]) -> bool:
+        """True when every ``expected`` cell is stored."""
+        return not missing_cells(self.cells(), expected)
 
-    def store_cells(self, cells: Mapping[str, Any]) -> None:
-        """Merge ``cells`` into the entry atomically (compact JSON: these files are rewritten often)."""
-        merged = self.cells() | dict(cells)
-        write_json(self.path, {"params": dict(self.params), "cells": merged}, compact=True)
+    def write_cells(self, cells: Mapping[str, Any]) -> None:
+        """Store ``cells`` (all of them: the caller holds what :meth:`cells` returned) atomically,
+        in compact JSON since these files are rewritten after every cell."""
+        write_json(self.path, {"params": dict(self.params), "cells": dict(cells)}, compact=True)
+
+    def merge_cells(self, cells: Mapping[str, Any]) -> None:
+        """Add ``cells`` to what is stored, for evaluations that fill another's cache."""
+        self.write_cells(self.cells() | dict(cells))
 
 
-def cached_result(folder: Path, kind: str, params: Mapping[str, Any], compute: Callable[[], T]) -> T:
-    """Shorthand for ``CacheEntry(folder, kind, params).get_or_compute(compute)``."""
-    return CacheEntry(folder, kind, params).get_or_compute(compute)
+def missing_cells(cells: Mapping[str, Any], expected: Iterable[str]) -> list[str]:
+    """The ``expected`` cells not in ``cells``, in their order: the one definition of complete."""
+    return [name for name in expected if name not in cells]

@@ -17,6 +17,7 @@ Every file is written atomically.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,10 @@ class Run:
 
     @property
     def identity(self) -> dict[str, Any]:
-        """The run's keys (``RUN_KEYS``), read from its folder names: what tables are keyed by."""
-        parts = self.path.parts[-len(RUN_KEYS):]
-        values = [part.removeprefix(prefix) for part, prefix in zip(parts, _PREFIXES)]
-        return {**dict(zip(RUN_KEYS, values)), "alpha": float(values[3]), "seed": int(values[4])}
+        """The run's keys (``RUN_KEYS``), from its configuration: what tables are keyed by."""
+        config = self.config()
+        return {"dataset": config.dataset, "arch": config.arch, "protocol": config.protocol_key(),
+                "alpha": config.alpha, "seed": config.seed}
 
     @property
     def name(self) -> str:
@@ -69,12 +70,12 @@ class Run:
 
     @property
     def dataset(self) -> str:
-        return str(self.identity["dataset"])
+        return self.config().dataset
 
     @property
     def seed(self) -> int:
         """The training seed (also seeds PGD's random start)."""
-        return int(self.identity["seed"])
+        return self.config().seed
 
     @property
     def eval_samples(self) -> int | None:
@@ -106,7 +107,11 @@ class Run:
         return self.summary_path.is_file()
 
     def config(self) -> TrainConfig:
-        """The run's resolved configuration."""
+        """The run's resolved configuration (read once: it never changes once written)."""
+        return self._config
+
+    @functools.cached_property
+    def _config(self) -> TrainConfig:
         return TrainConfig.from_dict(read_json(self.config_path))
 
     def summary(self) -> dict[str, Any]:

@@ -39,8 +39,9 @@ def single_dataset(sources: Sequence[ModelSource]) -> str:
 
 
 def _not_cached(evaluation: Evaluation, name: str, context: EvaluationContext) -> SelrobError:
-    return SelrobError(f"{name} has no cached {evaluation.name} yet; compute it with "
-                       f"`selrob evaluate {evaluation.name} --dataset {context.dataset}` (or the notebook)")
+    return SelrobError(f"{name} has no cached {evaluation.name} yet; compute it with `selrob evaluate {evaluation.name} "
+                       f"--dataset {context.dataset}{context.settings.command_flags()}` and the flags that select "
+                       "these runs, or with the notebook")
 
 
 def evaluation_table(
@@ -81,6 +82,14 @@ def evaluation_table(
                 raise _not_cached(evaluation, source.name, context)
             rows += [{**source.identity, **row} for row in evaluation.rows(evaluation.evaluate(source, context), context)]
     return pd.DataFrame(rows, columns=columns)
+
+
+def headline_table(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per source of an :func:`evaluation_table`: its identity keys and the mean of the
+    evaluation's ``value`` over the rows its ``headline`` keeps (e.g. PGD's last step)."""
+    evaluation = get_evaluation(name)
+    keys = [column for column in table.columns if column not in evaluation.columns]
+    return evaluation.headline(table).groupby(keys, as_index=False, sort=False)[evaluation.value].mean()
 
 
 def evaluation_tables(names: Sequence[str], runs: Sources, settings: EvaluationSettings | None = None,

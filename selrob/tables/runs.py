@@ -22,7 +22,8 @@ from selrob.config import as_tuple, pgd_training_grid, sweep_configs
 from selrob.errors import SelrobError
 from selrob.store.runs import Run, find_runs, format_alpha
 
-RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch"]
+RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch",
+               "protocol", "run_dir"]
 LAYER_COLUMNS = ["dataset", "arch", "alpha", "seed", "protocol", "layer", "layer_name", "units", "selectivity", "dead_units"]
 
 
