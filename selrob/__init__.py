@@ -8,6 +8,7 @@ The package holds all logic; the numbered notebooks only call it and plot.
 from selrob.measures import class_selectivity_index, evaluate_clean, mean_class_selectivity, UnitRecorder
 from selrob.errors import SelrobError
 from selrob.models import build_model
+from selrob.notebook_parameters import notebook_parameters
 from selrob.tables.evaluations import evaluation_table, evaluation_tables
 from selrob.tables.runs import SweepResults, load_results, load_sweep
 from selrob.config import sweep_configs
@@ -30,6 +31,7 @@ __all__ = [
     "load_results",
     "load_sweep",
     "mean_class_selectivity",
+    "notebook_parameters",
     "resolve_config",
     "run_sweep",
     "sweep_configs",

@@ -1,4 +1,4 @@
-"""The ``selrob`` command line (parsing only): train, sweep, evaluate, reproduce, results, data.
+"""The ``selrob`` command line (parsing only): train, sweep, evaluate, reproduce, claims, results, data.
 
 Errors in the user's input or files print one line (``selrob: error: ...``) and exit 2; an
 interrupted command keeps every finished epoch and run, and the same command resumes it.
@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--figures-dir", type=path)
     reproduce.add_argument("--outputs-dir", type=path)
     _add_common(reproduce)
+
+    claims = commands.add_parser("claims", help="test each claim of a study on its cached results: effect, 95% CI, verdict")
+    claims.add_argument("--study", default="all", help="all (default) or one study: selectivity")
+    claims.add_argument("--dataset", help="the sweep's dataset (default: the study's embedded one)")
+    claims.add_argument("--smoke", action="store_true", help="the smoke sweep")
+    claims.add_argument("--runs-dir", type=path)
+    claims.add_argument("--data-dir", type=path)
+    claims.add_argument("--csv", type=path, help="also write the table to this CSV file")
 
     results = commands.add_parser("results", help="print mean accuracy and selectivity per alpha")
     results.add_argument("--dataset")
@@ -167,6 +175,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
               f"{row[value + '_ci_high']:.4f}]")
 
 
+def _cmd_claims(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from selrob.io import write_text
+    from selrob.pipeline.reproduce import ReproduceOptions
+    from selrob.studies import select_studies
+
+    options = ReproduceOptions(smoke=args.smoke, runs_dir=args.runs_dir, data_dir=args.data_dir)
+    tables = []
+    for study in select_studies(args.study):
+        table, markdown = study.claims(options, args.dataset)
+        tables.append(table.assign(study=study.name))
+        print(markdown)
+    if args.csv is not None:
+        write_text(args.csv, pd.concat(tables, ignore_index=True).to_csv(index=False))
+
+
 def _cmd_results(args: argparse.Namespace) -> None:
     from selrob.studies.selectivity import results_report
 
@@ -188,7 +213,7 @@ def _cmd_data(args: argparse.Namespace) -> None:
         print(make_corrupted_set(args.dataset, args.data_dir, args.corruptions, args.seed, args.workers))
 
 
-COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "evaluate": _cmd_evaluate, "reproduce": _cmd_reproduce,
+COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "evaluate": _cmd_evaluate, "reproduce": _cmd_reproduce, "claims": _cmd_claims,
             "results": _cmd_results, "data": _cmd_data}
 
 

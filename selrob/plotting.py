@@ -214,17 +214,6 @@ def plot_vs_pgd_steps(frame: pd.DataFrame, y: str, ax: Axes | None = None) -> Ax
     return ax
 
 
-def figure_name(figure: str, dataset: str, arch: str, smoke: bool = False, alpha: float | None = None) -> str:
-    """File stem that says which paper figure this is and for which runs, e.g.
-    ``figA2_accuracy_vs_selectivity_digits_resnet20`` (``_alpha-1`` / ``_smoke`` appended)."""
-    parts = [figure, dataset, arch]
-    if alpha is not None:
-        parts.append(f"alpha{float(alpha):g}")
-    if smoke:
-        parts.append("smoke")
-    return "_".join(parts)
-
-
 def save_figure(fig: Figure, name: str, figures_root: str | Path | None = None) -> list[Path]:
     """Save ``fig`` as ``<name>.png`` and ``<name>.pdf`` in the figures folder (atomically)."""
     folder = paths.figures_dir(figures_root)

@@ -1,4 +1,6 @@
-"""Bootstrapped 95% confidence intervals of the mean across replicates (the paper's error bars)."""
+"""Bootstrapped 95% confidence intervals: of the mean across replicates (the paper's error bars),
+of a trend's slope (resampling replicates within each level of the predictor), and of a mean
+paired difference."""
 
 from __future__ import annotations
 
@@ -66,3 +68,40 @@ def summarize(
         rows.append(row)
     columns = [*keys, "n", *(c for name in names for c in (name, f"{name}_ci_low", f"{name}_ci_high"))]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _percentiles(estimates: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(estimates, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of ``y`` on ``x`` along the last axis."""
+    dx = x - x.mean(axis=-1, keepdims=True)
+    dy = y - y.mean(axis=-1, keepdims=True)
+    return (dx * dy).sum(axis=-1) / (dx * dx).sum(axis=-1)
+
+
+def slope_ci(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``(slope, low, high)``: the least-squares slope of ``y`` on ``x`` and its stratified
+    percentile bootstrap interval, resampling the replicates (e.g. seeds) with replacement within
+    each value of ``x`` (e.g. each alpha), so every resample keeps the design's levels."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    levels = np.unique(xs)
+    if xs.shape != ys.shape or len(levels) < 2:
+        raise ValueError("a slope needs paired x and y values at two or more levels of x")
+    rng = np.random.default_rng(seed)
+    columns = []
+    for level in levels:
+        members = np.flatnonzero(xs == level)
+        columns.append(members[rng.integers(0, members.size, size=(n_resamples, members.size))])
+    index = np.concatenate(columns, axis=1)
+    slope = float(_slopes(xs, ys))
+    return (slope, *_percentiles(_slopes(xs[index], ys[index]), confidence))

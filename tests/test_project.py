@@ -61,7 +61,7 @@ LAYERS = [
     {"config", "measures"},
     {"arguments", "store"},
     {"evaluations", "training"},
-    {"tables", "plotting"},
+    {"tables", "plotting", "notebook_parameters"},
     {"pipeline"},
     {"studies"},
     {"cli", "__main__", "selrob"},

@@ -1,10 +1,14 @@
 """``selrob reproduce``: for each chosen study, train its models and make its data, fill its
 evaluation caches in worker processes, then execute its notebooks (which only read and plot).
 
-A :class:`Study` is data plus four steps: ``prepare`` (train its models and make its data),
+A :class:`Study` is data plus five steps: ``prepare`` (train its models and make its data),
 ``plan`` (the :class:`~selrob.pipeline.stage.EvaluationPlan` its notebooks read),
-``notebook_parameters`` (what every notebook of the study is run with) and ``summary`` (lines
-printed at the end). The studies themselves are in :mod:`selrob.studies`.
+``notebook_parameters`` (what every notebook of the study is run with), ``summary`` (lines
+printed at the end) and ``claims`` (its findings tested, :mod:`selrob.tables.claims`). The studies
+themselves are in :mod:`selrob.studies`.
+
+A canonical reproduce (not smoke, the default figures folder) also embeds each study's claims in
+the README and writes the figures manifest (:mod:`selrob.pipeline.report`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 from selrob import paths
 from selrob.errors import SelrobError
 from selrob.parallel import job_errors
+from selrob.pipeline import report
 from selrob.pipeline.notebooks import execute_notebook
 from selrob.pipeline.stage import EvaluationPlan, evaluate_plan
 
@@ -55,6 +61,8 @@ class Study:
     plan: Callable[[ReproduceOptions], EvaluationPlan]
     notebook_parameters: Callable[[ReproduceOptions], dict[str, Any]]
     summary: Callable[[ReproduceOptions], str]
+    #: The claims table and its markdown report for a dataset (``None``: the study's default).
+    claims: Callable[[ReproduceOptions, str | None], tuple[pd.DataFrame, str]]
 
 
 #: Notebooks executed at once: every cache is filled by then, so they share the two cores.
@@ -64,7 +72,9 @@ NOTEBOOK_WORKERS = 2
 def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
     """Run ``studies`` end to end; returns what to print: where everything is, and each summary."""
     outputs = paths.outputs_dir(options.outputs_dir) / ("notebooks-smoke" if options.smoke else "notebooks")
-    lines = []
+    figures = paths.figures_dir(options.figures_dir)
+    canonical = not options.smoke and options.figures_dir is None
+    lines, reports = [], []
     for study in studies:
         study.prepare(options)
         evaluate_plan(study.plan(options), options.workers)
@@ -75,6 +85,13 @@ def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
                     if error]
         if failures:
             raise SelrobError("; ".join(failures))
-        lines += [f"{study.name}: {study.title}", study.summary(options)]
-    lines += [f"executed notebooks in {outputs}", f"figures in {paths.figures_dir(options.figures_dir)}"]
+        table, markdown = study.claims(options, None)
+        stem = report.claims_stem(study.name, options.smoke)
+        reports += [path.name for path in report.write_claims(table, markdown, figures, stem)]
+        if canonical:
+            report.embed(paths.repo_root() / "README.md", stem, markdown)
+        lines += [f"{study.name}: {study.title}", study.summary(options), markdown]
+    if canonical:
+        report.write_manifest(figures, reports)
+    lines += [f"executed notebooks in {outputs}", f"figures and claims in {figures}"]
     return "\n".join(lines)

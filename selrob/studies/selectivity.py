@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from selrob import paths
 from selrob.config import TrainConfig, pgd_training_configs, sweep_configs
 from selrob.evaluations.gradient_masking import masking_pairings
@@ -105,8 +107,36 @@ def summary(options: ReproduceOptions) -> str:
     return results_report(options.runs_dir, DATASET)
 
 
+TITLE = "Linking average- and worst-case perturbation robustness via class selectivity and dimensionality"
+
+
+def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The claims table of the sweep of ``dataset`` (default digits) and its markdown report,
+    which says what it was computed from and on which machine."""
+    import torch
+
+    from selrob.device import device_description
+    from selrob.studies.selectivity_claims import CLAIMS, ClaimInputs
+    from selrob.tables.claims import claims_markdown, claims_table
+
+    name = dataset or DATASET
+    inputs = ClaimInputs(name, options.smoke, options.runs_dir, options.data_dir)
+    table = claims_table(CLAIMS, inputs)
+    runs = inputs.runs
+    preamble = [
+        f"Claims of *{TITLE}* tested on the {name} sweep{' (smoke)' if options.smoke else ''}: "
+        f"{runs['arch'].iloc[0]}, alpha in {{{', '.join(f'{a:g}' for a in sorted(runs['alpha'].unique()))}}} x "
+        f"{runs['seed'].nunique()} seeds, {inputs.images()} test images per evaluation. Effects are slopes per unit "
+        "alpha (or per PGD-training step) or mean paired differences, with bootstrap 95% CIs over seeds.",
+        "",
+        f"Computed by `selrob claims` from the runs of one `make reproduce` on {device_description(torch.device('cpu'))}"
+        f" with torch {torch.__version__.split('+')[0]}. Training is deterministic per machine and processor, not "
+        "across them: another machine trains other networks, and its numbers differ within the spread of seeds.",
+    ]
+    return table, claims_markdown(table, preamble)
+
+
 SELECTIVITY = Study(
-    name="selectivity",
-    title="Linking average- and worst-case perturbation robustness via class selectivity and dimensionality",
-    notebooks=NOTEBOOKS, prepare=prepare, plan=plan, notebook_parameters=notebook_parameters, summary=summary,
+    name="selectivity", title=TITLE, notebooks=NOTEBOOKS, prepare=prepare, plan=plan,
+    notebook_parameters=notebook_parameters, summary=summary, claims=claims,
 )

@@ -1,0 +1,1 @@
+"""Running things: sweeps, the evaluation stage, notebooks, reports and `selrob reproduce`."""

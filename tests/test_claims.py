@@ -1,0 +1,115 @@
+"""Claims: the statistics against known answers and SciPy, each verdict on hand-built per-run tables,
+and the committed README, claims file and figures coming from one reproduce."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from selrob.pipeline import report
+from selrob.stats import slope_ci
+from selrob.tables.claims import (
+    CONTRADICTS,
+    INCONCLUSIVE,
+    SUPPORTS,
+    Claim,
+    PairedDifference,
+    Trend,
+    claims_markdown,
+    claims_table,
+    replicates_for_power,
+    verdict,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+ALPHAS = np.repeat([-1.0, -0.4, 0.0, 0.4, 1.0], 3)
+
+
+def per_run(values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"alpha": ALPHAS, "seed": np.tile([0, 1, 2], 5), "value": values})
+
+
+def test_slope_is_least_squares_and_its_interval_resamples_seeds_within_each_alpha() -> None:
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(200):
+        y = 0.5 * ALPHAS + rng.normal(0, 0.05, ALPHAS.size)
+        slope, low, high = slope_ci(ALPHAS, y, n_resamples=2000)
+        assert slope == pytest.approx(stats.linregress(ALPHAS, y).slope, rel=1e-12) and low <= slope <= high
+        covered += low < 0.5 < high
+    # With 3 seeds per alpha the percentile bootstrap is a little narrow (it sees 2/3 of the variance).
+    assert 0.75 <= covered / 200 <= 0.99
+    # No spread within an alpha: every resample is the data itself.
+    exact = slope_ci(ALPHAS, 2 * ALPHAS + 1)
+    assert exact == pytest.approx((2.0, 2.0, 2.0))
+    with pytest.raises(ValueError, match="two or more levels"):
+        slope_ci([1.0, 1.0], [0.0, 1.0])
+
+
+# Spread 0.05 within each alpha around a slope of 0.5, or around no slope at all (the seeds'
+# values are symmetric about each alpha's mean, so the fitted slope is 0 exactly).
+RISING = per_run(0.5 * ALPHAS + np.tile([-0.05, 0.0, 0.05], 5))
+FLAT = per_run(np.tile([-0.05, 0.0, 0.05], 5))
+
+
+@pytest.mark.parametrize(("frame", "direction", "expected"), [
+    (RISING, +1, SUPPORTS), (RISING, -1, CONTRADICTS), (FLAT, +1, INCONCLUSIVE), (FLAT, -1, INCONCLUSIVE),
+])
+def test_a_trend_claims_verdict(frame: pd.DataFrame, direction: int, expected: str) -> None:
+    claim = Claim("c", "value rises with alpha", "1", Trend("alpha"), direction, lambda inputs: inputs)
+    row = claims_table([claim], frame).iloc[0]
+    assert row["verdict"] == expected and row["n"] == 15 and row["replicates"] == 3
+    assert row["ci_low"] <= row["effect"] <= row["ci_high"]
+    needed = row["replicates_for_80_power"]
+    # Only an undecided claim says what a decision would need: more seeds than it has (none for no effect).
+    assert pd.isna(needed) if expected != INCONCLUSIVE else (pd.isna(needed) or needed > 3)
+
+
+@pytest.mark.parametrize(("differences", "direction", "expected"), [
+    ([0.2, 0.3, 0.25, 0.22], +1, SUPPORTS), ([0.2, 0.3, 0.25, 0.22], -1, CONTRADICTS), ([-0.1, 0.1, 0.05, -0.02], -1, INCONCLUSIVE),
+])
+def test_a_paired_difference_claims_verdict(differences: list[float], direction: int, expected: str) -> None:
+    claim = Claim("d", "a is above b", "2", PairedDifference(), direction, lambda inputs: inputs)
+    row = claims_table([claim], pd.DataFrame({"difference": differences})).iloc[0]
+    assert row["verdict"] == expected and row["effect"] == pytest.approx(np.mean(differences))
+
+
+def test_verdict_and_power_by_hand() -> None:
+    assert verdict(0.1, 0.3, +1) == SUPPORTS and verdict(0.1, 0.3, -1) == CONTRADICTS
+    assert verdict(-0.3, -0.1, -1) == SUPPORTS and verdict(-0.1, 0.3, +1) == INCONCLUSIVE
+    # Standard error 1 (CI half-width 1.96), effect 1: 3 x (1.96 + 0.84)^2 = 23.5 -> 24 replicates.
+    assert replicates_for_power(1.0, 1.0 - 1.959964, 1.0 + 1.959964, 3) == 24
+    assert replicates_for_power(0.0, -1.0, 1.0, 3) is None
+
+
+def test_the_markdown_report_counts_the_verdicts_and_names_what_is_undecided() -> None:
+    claims = [Claim("up", "rises", "1", Trend("alpha"), +1, lambda inputs: RISING),
+              Claim("flat", "moves", "2", Trend("alpha"), +1, lambda inputs: FLAT.assign(value=FLAT["value"] + 0.01 * FLAT["alpha"]))]
+    markdown = claims_markdown(claims_table(claims, None), ["preamble line"])
+    assert markdown.startswith("preamble line\n")
+    assert "Of 2 claims: 1 supported, 0 contradicted, 1 inconclusive." in markdown
+    assert "*moves*: the data cannot decide; about" in markdown and "| **supports** |" in markdown
+
+
+def _committed(pattern: str) -> list[str]:
+    listed = subprocess.run(["git", "ls-files", pattern], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return [Path(line).name for line in listed.splitlines()]
+
+
+def test_the_readme_embeds_the_committed_claims_file() -> None:
+    committed = (REPO / "figures" / "claims_selectivity.md").read_text(encoding="utf-8")
+    assert report.marked_block((REPO / "README.md").read_text(encoding="utf-8"), "claims_selectivity") == committed
+
+
+def test_the_committed_figures_and_claims_come_from_one_reproduce() -> None:
+    manifest = report.read_manifest(REPO / "figures")
+    pngs = _committed("figures/*.png")
+    assert pngs and sorted(name for name in manifest if name.endswith(".png")) == sorted(pngs)
+    assert {"claims_selectivity.md", "claims_selectivity.csv"} <= set(manifest)
+    for name, digest in manifest.items():
+        assert report.sha256(REPO / "figures" / name) == digest, f"figures/{name} is not from the reproduce that wrote the manifest"

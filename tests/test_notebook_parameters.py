@@ -1,0 +1,105 @@
+"""Notebook parameters: converted like the CLI's, one clear last line under papermill for bad ones,
+and figure names that every figure-changing parameter alters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selrob.errors import SelrobError
+from selrob.notebook_parameters import NOT_IN_FIGURES, NotebookParameters, convert, declared_parameters, notebook_parameters
+from selrob.pipeline.notebooks import notebook_paths
+
+NOTEBOOKS = [path.stem for path in notebook_paths()]
+
+
+def declared(notebook: str, name: str):  # type: ignore[no-untyped-def]
+    return declared_parameters(notebook)[name]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("alpha", -1, -1.0), ("alpha", "-0.4", -0.4), ("alpha", "None", None), ("seeds", "[1, 2]", [1, 2]),
+    ("seeds", "1,2", [1, 2]), ("seeds", "0-2", [0, 1, 2]), ("seeds", 3, [3]), ("seeds", [4], [4]),
+    ("smoke", "true", True), ("dataset", "cifar10", "cifar10"),
+])
+def test_values_convert_in_the_forms_papermill_users_type(name: str, value: object, expected: object) -> None:
+    assert convert(value, declared("01_selectivity_accuracy", name)) == expected
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("alpha", "abc", "parameter alpha = 'abc' is not a number"),
+    ("alpha", True, "parameter alpha = True is not a number"),
+    ("seeds", "[1, x]", "parameter seeds = '[1, x]' is not a list[int]"),
+    ("seeds", "a,b", "parameter seeds = 'a,b' is not a list[int]"),
+    ("seeds", "3-1", "is an empty range"),
+    ("smoke", "maybe", "parameter smoke = 'maybe' is not True or False"),
+    ("dataset", None, "parameter dataset = None is not allowed"),
+])
+def test_bad_values_name_the_parameter_the_value_and_what_is_allowed(name: str, value: object, message: str) -> None:
+    with pytest.raises(SelrobError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        convert(value, declared("01_selectivity_accuracy", name))
+
+
+def test_unknown_parameters_injected_by_papermill_are_an_error() -> None:
+    namespace = {"In": ["", "# Parameters\nalpah = -1\nsmoke = True\n"], "alpah": -1, "smoke": True}
+    with pytest.raises(SelrobError, match="unknown parameter 'alpah' for 01_selectivity_accuracy; it takes: dataset, arch"):
+        notebook_parameters("01_selectivity_accuracy", namespace)
+    namespace = {"In": ["# Parameters\nalpha = -1\n"], "alpha": -1}
+    assert notebook_parameters("01_selectivity_accuracy", namespace).values["alpha"] == -1.0
+    assert namespace["alpha"] == -1.0 and namespace["dataset"] == "digits"  # defaults filled in, types converted
+
+
+def _other_value(kind: str, default: object) -> object:
+    """A valid value of ``kind`` other than ``default``."""
+    kind = kind.removeprefix("Optional[").removesuffix("]") if kind.startswith("Optional[") else kind
+    return {"str": "other", "bool": not default, "int": 3, "float": 0.25, "list[int]": [7], "list[float]": [0.5],
+            "list[str]": ["fog"]}[kind]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_parameter_that_changes_a_figure_changes_its_name(notebook: str) -> None:
+    parameters = declared_parameters(notebook)
+    defaults = {name: p.default for name, p in parameters.items()}
+    canonical = NotebookParameters(notebook, defaults, parameters).figure_name("figX", "resnet20")
+    assert canonical == "figX_digits_resnet20"
+    names = {canonical}
+    for name, parameter in parameters.items():
+        changed = NotebookParameters(notebook, {**defaults, name: _other_value(parameter.kind, parameter.default)},
+                                     parameters).figure_name("figX", "resnet20")
+        if name in NOT_IN_FIGURES:
+            assert changed == canonical, name
+        elif name != "arch":  # the resolved arch is passed in; a different one names itself
+            assert changed not in names, name
+            names.add(changed)
+
+
+def _papermill(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "01_selectivity_accuracy.ipynb"
+    return subprocess.run([sys.executable, "-m", "papermill", str(notebook), str(tmp_path / "out.ipynb"), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("args", "last_line"), [
+    (["-p", "alpha", "abc"], "SelrobError: parameter alpha = 'abc' is not a number"),
+    (["-p", "seeds", "[1, x]"], "SelrobError: parameter seeds = '[1, x]' is not a list[int]"),
+    (["-p", "alpah", "-1"], "SelrobError: unknown parameter 'alpah' for 01_selectivity_accuracy; it takes: "),
+])
+def test_papermill_ends_with_one_clear_line_and_fails(tmp_path: Path, args: list[str], last_line: str) -> None:
+    result = _papermill(tmp_path, *args)
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert lines[-1].startswith(last_line), lines[-3:]
+
+
+@pytest.mark.slow
+def test_non_default_parameters_never_write_the_canonical_figures(smoke_runs: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    result = _papermill(tmp_path, "-p", "smoke", "True", "-p", "runs_dir", str(smoke_runs), "-p", "figures_dir",
+                        str(figures), "-y", "seeds: [1]")
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = sorted(p.name for p in figures.iterdir())
+    assert written and all("_smoke_seeds-1." in name for name in written), written
