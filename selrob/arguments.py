@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from selrob.config import TrainConfig
+from selrob.errors import SelrobError
 
 #: The training settings the command line overrides, with their help; flags are ``--<name>``
 #: with ``_`` as ``-``, typed from the field's annotation.
@@ -46,6 +47,17 @@ def seeds(text: str) -> list[int]:
     if last and int(last) < int(first):
         raise argparse.ArgumentTypeError(f"{text!r} is an empty range; write the smaller seed first, like 0-19")
     return list(range(int(first), int(last or first) + 1))
+
+
+def device(text: str) -> str:
+    """``auto``, ``cpu`` or ``cuda[:N]``, checked before anything is read or trained."""
+    from selrob.device import resolve_device
+
+    try:
+        resolve_device(text)
+    except SelrobError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def path(text: str) -> Path:

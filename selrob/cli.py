@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from selrob.arguments import add_training_overrides, number, path, seeds, training_overrides
+from selrob import __version__
+from selrob.arguments import add_training_overrides, device, number, path, seeds, training_overrides
 from selrob.errors import SelrobError
 
 
@@ -26,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", type=path, help="runs folder (default: $SELROB_RUNS or <repo>/runs)")
     parser.add_argument("--data-dir", type=path, help="datasets folder (default: $SELROB_DATA or <repo>/data)")
-    parser.add_argument("--device", help="auto (default), cpu or cuda[:N]")
+    parser.add_argument("--device", type=device, help="auto (default), cpu or cuda[:N]")
 
 
 def _add_training(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +41,8 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to document the CLI)."""
     parser = _Parser(prog="selrob", description="Class selectivity and robustness: training and analysis.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"selrob {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train one run (resumes if interrupted)")
     _add_training(train)
@@ -93,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("--runs-dir", type=path)
 
     data = commands.add_parser("data", help="dataset tools")
-    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser,
+                                        metavar="{download,download-c,make-c}")
     download = data_commands.add_parser("download", help="download and verify a dataset")
     download.add_argument("dataset", help="cifar10, tinyimagenet or imagenet-a (test-only, appendix A.6)")
     download.add_argument("--data-dir", type=path)
@@ -193,8 +196,16 @@ def _cmd_claims(args: argparse.Namespace) -> None:
 
 
 def _cmd_results(args: argparse.Namespace) -> None:
+    from selrob.data import check_dataset
+    from selrob.models import check_arch
     from selrob.studies.selectivity import results_report
 
+    if args.dataset is not None:
+        check_dataset(args.dataset)
+    if args.arch is not None:
+        check_arch(args.arch)
+    if args.runs_dir is not None and not args.runs_dir.is_dir():
+        raise SelrobError(f"runs folder {args.runs_dir} does not exist")
     print(results_report(args.runs_dir, args.dataset, args.arch))
 
 

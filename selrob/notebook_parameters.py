@@ -24,6 +24,7 @@ from typing import Any
 from selrob import paths
 from selrob.errors import SelrobError
 from selrob.io import short_hash
+from selrob.progress import use_text_bars
 
 #: Parameters that say where things are or run, not what a figure shows.
 NOT_IN_FIGURES = frozenset({"runs_dir", "figures_dir", "data_dir", "device"})
@@ -142,18 +143,19 @@ def convert(value: Any, declared: Declared) -> Any:
     return converted
 
 
-def _injected_names(namespace: MutableMapping[str, Any]) -> list[str]:
-    """The names papermill's injected-parameters cell assigned (IPython keeps executed cells in ``In``)."""
-    names: list[str] = []
-    for cell in namespace.get("In", []) or []:
-        if isinstance(cell, str) and cell.lstrip().startswith("# Parameters"):
-            try:
-                tree = ast.parse(cell)
-            except SyntaxError:
-                continue
-            names += [target.id for node in tree.body if isinstance(node, ast.Assign)
-                      for target in node.targets if isinstance(target, ast.Name)]
-    return names
+def _injected_cells(namespace: MutableMapping[str, Any]) -> list[str]:
+    """The injected-parameters cells papermill ran (IPython keeps executed cells in ``In``)."""
+    return [cell for cell in namespace.get("In", []) or [] if isinstance(cell, str)
+            and cell.lstrip().startswith("# Parameters")]
+
+
+def _assigned_names(cell: str) -> list[str]:
+    try:
+        tree = ast.parse(cell)
+    except SyntaxError:
+        return []
+    return [target.id for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)]
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,10 @@ def notebook_parameters(notebook: str, namespace: MutableMapping[str, Any]) -> N
     """Check the parameters of ``notebook`` in ``namespace`` (the notebook's ``globals()``),
     replace each by its converted value there, and return them."""
     declared = declared_parameters(notebook)
-    unknown = [name for name in _injected_names(namespace) if name not in declared]
+    injected = _injected_cells(namespace)
+    if injected:
+        use_text_bars()  # executed by papermill: widgets would be placeholders in the output notebook
+    unknown = [name for cell in injected for name in _assigned_names(cell) if name not in declared]
     if unknown:
         raise SelrobError(f"unknown parameter {unknown[0]!r} for {notebook}; it takes: {', '.join(declared)}")
     values = {}

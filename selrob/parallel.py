@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -23,17 +23,44 @@ def completed_in_processes(
     ``(index, future)`` as each finishes.
 
     Spawned, not forked: a forked child of a process with threads (PyTorch's, OpenCV's) can
-    deadlock. If the caller stops early (Ctrl-C, an error), pending jobs are cancelled instead of
-    waited for; running ones finish writing atomically or leave nothing.
+    deadlock. On Ctrl-C, which the terminal sends to every process of the group, workers stop
+    quietly and only the caller reports it. If the caller stops early (Ctrl-C, an error), pending
+    jobs are cancelled; every file is written atomically, so a stopped job leaves nothing
+    half-written and resumes when run again.
     """
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer, initargs=initargs) as pool:
-        futures = {pool.submit(function, *args): index for index, args in enumerate(arguments)}
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(initializer, initargs)) as pool:
+        futures = {pool.submit(_unless_stopping, function, *args): index for index, args in enumerate(arguments)}
         try:
             for future in as_completed(futures):
                 yield futures[future], future
         except BaseException:  # includes GeneratorExit when the caller's loop is interrupted
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+
+
+_stopping = False
+
+
+def _stop(signum: int, frame: object) -> None:
+    global _stopping
+    _stopping = True
+    raise SystemExit(128 + signum)
+
+
+def _unless_stopping(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a job, unless Ctrl-C came: the executor catches SystemExit and would start the jobs
+    already queued for this worker."""
+    if _stopping:
+        raise SystemExit(130)
+    return function(*args)
+
+
+def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    # Ctrl-C reaches the workers too: they stop without a traceback and leave the message to the caller.
+    signal.signal(signal.SIGINT, _stop)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def set_torch_threads(threads: int) -> None:

@@ -52,6 +52,12 @@ def files_under(folder: Path) -> list[Path]:
         (["evaluate", "jacobean", "--smoke"], "unknown evaluation 'jacobean'; choose one of: "),
         (["reproduce", "--study", "shape"], "unknown study 'shape'; choose all or one of: selectivity"),
         (["frobnicate"], "invalid choice"),
+        (["results", "--dataset", "mnist"], "unknown dataset 'mnist'; choose one of"),
+        (["results", "--arch", "vgg16"], "unknown arch 'vgg16'"),
+        (["results", "--runs-dir", "/nonexistent/runs"], "runs folder /nonexistent/runs does not exist"),
+        (["train", "--smoke", "--device", "tpu"], "argument --device: unknown device 'tpu'; use auto, cpu or cuda[:N]"),
+        (["data"], "the following arguments are required: {download,download-c,make-c}"),
+        (["claims", "--study", "shape"], "unknown study 'shape'"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
@@ -132,3 +138,43 @@ def test_training_override_flags_are_generated_from_the_config_and_reversed_by_h
     for command in ("train", "sweep", "evaluate"):  # every training command has every override
         args = build_parser().parse_args([command, *(["fgsm"] if command == "evaluate" else []), "--max-eval-samples", "7"])
         assert training_overrides(args) == {"max_eval_samples": 7}
+
+
+def test_version() -> None:
+    result = selrob("--version")
+    assert result.returncode == 0 and result.stdout.strip() == "selrob 0.1.0"
+
+
+def test_hints_keep_the_users_data_folder(tmp_path: Path) -> None:
+    from selrob.data.corrupted import CorruptedSet
+    from selrob.errors import SelrobError
+
+    with pytest.raises(SelrobError, match=f"make it with `selrob data make-c --dataset digits --data-dir {tmp_path}`"):
+        CorruptedSet("digits", data_root=tmp_path)
+
+
+def test_claims_without_cached_evaluations_name_the_command(smoke_runs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(smoke_runs, tmp_path / "runs", ignore=shutil.ignore_patterns("evaluations"))
+    result = selrob("claims", "--smoke", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(result, "yet; compute it with `selrob evaluate ")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "selrob", "sweep", "--smoke", "--epochs", "30", "--workers", "2",
+                                "--runs-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.rglob("metrics.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)  # what the terminal does: every process of the group
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and "leaked" not in stderr
+    assert stderr.count("selrob: interrupted; finished epochs and runs are saved, run the same command to resume") == 1

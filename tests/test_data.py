@@ -69,9 +69,15 @@ def test_download_verifies_md5(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["file.bin"]  # no temporary leftovers
 
 
-def test_download_from_a_missing_url_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(SelrobError, match="could not download"):
-        download_file((tmp_path / "nope").as_uri(), tmp_path / "x", "0" * 32, progress=False)
+def test_download_from_a_missing_url_is_a_clear_error_that_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "data" / "cifar10" / "archive.tar.gz"
+    with pytest.raises(SelrobError, match=f"could not download .*; download it yourself and place it at {target} "
+                                          r"\(MD5 0{32}\), then run the same command"):
+        download_file((tmp_path / "nope").as_uri(), target, "0" * 32, progress=False)
+    assert not (tmp_path / "data").exists()
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"placed by hand")
+    assert download_file((tmp_path / "nope").as_uri(), target, file_digest(target), progress=False) == target
 
 
 def _tar_with(tmp_path: Path, name: str, member: tarfile.TarInfo, data: bytes = b"") -> Path:

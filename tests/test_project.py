@@ -55,7 +55,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 #: The package's layers, lowest first: a module imports only from its own layer or lower ones.
 LAYERS = [
-    {"errors", "io", "paths", "device", "stats", "parallel"},
+    {"errors", "io", "paths", "device", "stats", "parallel", "progress"},
     {"data"},
     {"models", "corruptions", "attacks"},
     {"config", "measures"},

@@ -66,7 +66,7 @@ def test_load_sweep_names_the_command_for_missing_runs(smoke_runs: Path) -> None
     assert len(load_sweep("digits", alpha=1, smoke=True, runs_root=smoke_runs).runs) == 2
     with pytest.raises(SelrobError, match=r"15 of 15 runs are not trained yet; train them with: selrob sweep --dataset digits"):
         load_sweep("digits", runs_root=smoke_runs)
-    with pytest.raises(SelrobError, match=r"--alpha 0 --seeds 0 1 --smoke --augmix --epochs 3$"):
+    with pytest.raises(SelrobError, match=rf"--alpha 0 --seeds 0 1 --smoke --augmix --epochs 3 --runs-dir {smoke_runs}$"):
         load_sweep("digits", alpha=0, smoke=True, runs_root=smoke_runs, augmix=True, epochs=3)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, to_unit_float
@@ -50,7 +50,7 @@ def attack_accuracy(
     """Accuracy over ``data`` from ``correct_fn(images in [0, 1], labels)``, which returns a bool
     tensor ``(..., batch)``; the result has shape ``(...)`` (one accuracy per epsilon or step)."""
     total: torch.Tensor | None = None
-    batches = tqdm(iterate_batches(data, batch_size), total=-(-len(data) // batch_size), desc=desc,
+    batches = progress_bar(iterate_batches(data, batch_size), total=-(-len(data) // batch_size), desc=desc,
                    unit="batch", disable=not progress, leave=False)
     for images, labels in batches:
         counts = correct_fn(to_unit_float(images), labels).sum(dim=-1)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.corruptions import ALGORITHM_VERSION, CORRUPTIONS, corrupt
 from selrob.data import load_test_set
@@ -93,7 +93,7 @@ def make_corrupted_set(
     todo = [name for name in chosen if name not in done]
     wnids = _class_ids(dataset, data_root)
     workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
-    bar = tqdm(total=len(chosen), initial=len(done), desc=f"{fmt.folder}", unit="corruption", disable=not progress)
+    bar = progress_bar(total=len(chosen), initial=len(done), desc=f"{fmt.folder}", unit="corruption", disable=not progress)
     arguments = [(str(folder), dataset, name, images, labels, seed, wnids) for name in todo]
     if workers == 1:
         for args in arguments:

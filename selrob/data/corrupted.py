@@ -134,9 +134,11 @@ class CorruptedSet:
         self.source = check_source(source)
         self.format = corrupted_format(dataset)
         self.path = corrupted_dir(dataset, source, data_root)
+        #: The flag that keeps the user's data folder in the commands hints name.
+        self.data_flag = "" if data_root is None else f" --data-dir {paths.data_dir(data_root)}"
         if not self.path.is_dir():
-            hint = (f"`selrob data make-c --dataset {dataset}`" if source == "generated"
-                    else f"`selrob data download-c {dataset}`")
+            hint = (f"`selrob data make-c --dataset {dataset}{self.data_flag}`" if source == "generated"
+                    else f"`selrob data download-c {dataset}{self.data_flag}`")
             raise SelrobError(f"no {source} corrupted set for {dataset} in {self.path}; make it with {hint}")
 
     def corruptions(self) -> list[str]:
@@ -152,7 +154,7 @@ class CorruptedSet:
         else:
             manifest = self.path / MANIFEST
             if not manifest.is_file():
-                raise SelrobError(f"{manifest} is missing; regenerate with `selrob data make-c --dataset {self.dataset}`")
+                raise SelrobError(f"{manifest} is missing; regenerate with `selrob data make-c --dataset {self.dataset}{self.data_flag}`")
             text = manifest.read_text()
         return short_hash(text)
 

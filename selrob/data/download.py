@@ -15,7 +15,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.errors import SelrobError
 
@@ -42,19 +42,21 @@ def download_file(url: str, destination: Path, checksum: str, progress: bool = T
     exists.
 
     The file is written under a temporary name and renamed only after the checksum matches, so a
-    failed or interrupted download leaves nothing behind.
+    failed or interrupted download leaves nothing behind (not even a folder it created). A copy
+    placed at ``destination`` by hand is used when its checksum matches; a failed download says so.
     """
     destination = Path(destination)
     algorithm = _algorithm(checksum)
     if destination.is_file() and file_digest(destination, algorithm) == checksum:
         return destination
+    created = [folder for folder in (destination.parent, *destination.parent.parents) if not folder.exists()]
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
     tmp = Path(tmp_name)
     try:
         with urllib.request.urlopen(url) as response, open(fd, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=destination.name, disable=not progress) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -63,9 +65,13 @@ def download_file(url: str, destination: Path, checksum: str, progress: bool = T
             raise SelrobError(f"checksum mismatch for {url}: expected {algorithm.upper()} {checksum}, got {actual}")
         tmp.replace(destination)
     except OSError as err:
-        raise SelrobError(f"could not download {url}: {err}") from None
+        raise SelrobError(f"could not download {url}: {err}; download it yourself and place it at {destination} "
+                          f"({algorithm.upper()} {checksum}), then run the same command") from None
     finally:
         tmp.unlink(missing_ok=True)
+        for folder in created:  # innermost first: only the folders this call made, if still empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     return destination
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.data import tinyimagenet
 from selrob.data.base import ImageSet
@@ -76,9 +76,9 @@ def load_natural_adversarial(data_root: Path, progress: bool = True) -> NaturalA
     folder = Path(data_root) / FOLDER
     tiny = Path(data_root) / tinyimagenet.FOLDER
     if not folder.is_dir():
-        raise SelrobError(f"ImageNet-A not found in {folder}; download it with `selrob data download imagenet-a`")
+        raise SelrobError(f"ImageNet-A not found in {folder}; download it with `selrob data download imagenet-a --data-dir {data_root}`")
     if not tiny.is_dir():
-        raise SelrobError(f"Tiny ImageNet not found in {tiny}; download it with `selrob data download tinyimagenet`")
+        raise SelrobError(f"Tiny ImageNet not found in {tiny}; download it with `selrob data download tinyimagenet --data-dir {data_root}`")
     tiny_wnids = tinyimagenet.read_wnids(tiny)
     wnids = shared_wnids(folder, tiny_wnids)
     if not wnids:
@@ -99,7 +99,7 @@ def load_natural_adversarial(data_root: Path, progress: bool = True) -> NaturalA
         label_array = np.load(labels_npy, allow_pickle=False)
     else:
         with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-            decoded = list(tqdm(pool.map(resize_image, files), total=len(files), desc="decoding ImageNet-A",
+            decoded = list(progress_bar(pool.map(resize_image, files), total=len(files), desc="decoding ImageNet-A",
                                 disable=not progress))
         images = np.stack(decoded).transpose(0, 3, 1, 2).copy()
         label_array = np.asarray(labels, dtype=np.int64)
@@ -115,5 +115,5 @@ def unavailable_reason(dataset: str, data_root: Path) -> str | None:
         return f"ImageNet-A shares classes with Tiny ImageNet only, not {dataset}"
     for folder, name in ((FOLDER, "imagenet-a"), (tinyimagenet.FOLDER, "tinyimagenet")):
         if not (Path(data_root) / folder).is_dir():
-            return f"{Path(data_root) / folder} is missing; download it with `selrob data download {name}`"
+            return f"{Path(data_root) / folder} is missing; download it with `selrob data download {name} --data-dir {data_root}`"
     return None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.data.base import DatasetInfo, ImageSet
 from selrob.data.download import download_file, safe_extract
@@ -114,7 +114,7 @@ def _load_split(folder: Path, split: str, wnids: list[str], progress: bool) -> I
         files += found
         labels += [label] * len(found)
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-        decoded = list(tqdm(pool.map(decode_jpeg, files), total=len(files), desc=f"decoding {split}", disable=not progress))
+        decoded = list(progress_bar(pool.map(decode_jpeg, files), total=len(files), desc=f"decoding {split}", disable=not progress))
     images = np.stack(decoded).transpose(0, 3, 1, 2).copy()
     label_array = np.asarray(labels, dtype=np.int64)
     atomic_write(images_npy, lambda handle: np.save(handle, images))

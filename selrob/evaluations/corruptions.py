@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.data.corrupted import SEVERITY_LEVELS
 from selrob.device import resolve_device
@@ -40,7 +40,8 @@ def chosen_corruptions(context: EvaluationContext) -> list[str]:
     chosen = list(available if context.settings.corruptions is None else context.settings.corruptions)
     missing = [name for name in chosen if name not in available]
     if missing:
-        raise SelrobError(f"{corrupted.path} has no {missing[0]}; generate it with `selrob data make-c --dataset {corrupted.dataset}`")
+        raise SelrobError(f"{corrupted.path} has no {missing[0]}; generate it with "
+                          f"`selrob data make-c --dataset {corrupted.dataset}{corrupted.data_flag}`")
     return chosen
 
 
@@ -70,7 +71,7 @@ def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cel
     if todo:
         device = resolve_device(context.device)
         model, limit = source.load_model(device), source.eval_samples
-        for name in tqdm(todo, desc=f"corruptions {source.name}", unit="corruption",
+        for name in progress_bar(todo, desc=f"corruptions {source.name}", unit="corruption",
                          disable=not context.settings.progress, leave=False):
             cells[name] = _stored({
                 severity: evaluate_accuracy(model, context.corrupted.load(name, severity).head(limit).to(device), BATCH_SIZE)

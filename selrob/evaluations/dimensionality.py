@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.attacks import attack_accuracy
 from selrob.data.base import ImageSet
@@ -113,7 +113,7 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
     if todo:
         model, clean, clean_acts = _clean_activations(source, context)
         corrupted = context.corrupted
-        for name in tqdm(todo, desc=f"dimensionality {source.name}", unit="corruption",
+        for name in progress_bar(todo, desc=f"dimensionality {source.name}", unit="corruption",
                          disable=not context.settings.progress, leave=False):
             layers, accuracy = {}, {}
             for severity in SEVERITY_LEVELS:

@@ -59,6 +59,8 @@ class EvaluationSettings:
             flags += " --corruptions " + " ".join(self.corruptions)
         if self.unit_gradient_samples is not None:
             flags += f" --samples {self.unit_gradient_samples}"
+        if self.data_root is not None:
+            flags += f" --data-dir {self.data_root}"
         return flags
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob import paths
 from selrob.errors import SelrobError
@@ -80,7 +80,7 @@ def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
         evaluate_plan(study.plan(options), options.workers)
         parameters = study.notebook_parameters(options)
         jobs = [(paths.notebooks_dir() / f"{notebook.stem}.ipynb", outputs, parameters) for notebook in study.notebooks]
-        failures = [str(error) for _, error in tqdm(job_errors(execute_notebook, jobs, min(NOTEBOOK_WORKERS, len(jobs))),
+        failures = [str(error) for _, error in progress_bar(job_errors(execute_notebook, jobs, min(NOTEBOOK_WORKERS, len(jobs))),
                                                     total=len(jobs), desc=f"{study.name} notebooks", unit="notebook")
                     if error]
         if failures:

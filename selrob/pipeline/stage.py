@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.errors import SelrobError
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, Pairing, evaluation_order, get_evaluation
@@ -81,7 +81,7 @@ def _modules(names: Sequence[str]) -> tuple[str, ...]:
 def evaluate_plan(plan: EvaluationPlan, workers: int | None = None, progress: bool = True) -> None:
     """Fill the caches of ``plan``; on a GPU (or with ``workers=1``) in this process."""
     jobs = plan_jobs(plan)
-    bar = tqdm(total=len(jobs), desc="evaluations", unit="job", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="evaluations", unit="job", disable=not progress)
     failures = []
     arguments = [(job, plan.settings) for job in jobs]
     for _, error in job_errors(_run_job, arguments, workers or default_workers(len(jobs), plan.settings.device)):

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob import paths
 from selrob.errors import SelrobError
@@ -56,7 +56,7 @@ def _run_local(
     pending: list[TrainConfig], workers: int, runs_root: Path, data_root: str | None, device: str | None, progress: bool
 ) -> list[str]:
     failures: list[str] = []
-    bar = tqdm(total=len(pending), desc="runs", unit="run", disable=not progress)
+    bar = progress_bar(total=len(pending), desc="runs", unit="run", disable=not progress)
     # Epoch bars only when runs go one at a time in this process.
     arguments = [(c.to_dict(), str(runs_root), data_root, device, progress and workers == 1) for c in pending]
     for index, error in job_errors(_train_job, arguments, workers):
@@ -107,7 +107,7 @@ def _run_submitit(
         return []
     failures = []
     configs = {job.job_id: config for job, config in zip(jobs, pending)}
-    for job in tqdm(submitit.helpers.as_completed(jobs, poll_frequency=1 if local else 30),
+    for job in progress_bar(submitit.helpers.as_completed(jobs, poll_frequency=1 if local else 30),
                     total=len(jobs), desc="runs", unit="run", disable=not progress):
         try:
             job.result()

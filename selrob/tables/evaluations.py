@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.errors import SelrobError
 from selrob.evaluations.registry import Evaluation, EvaluationContext, EvaluationSettings, get_evaluation
@@ -77,7 +77,7 @@ def evaluation_table(
         for pairing, result in zip(pairings, results):
             rows += [{**pairing.target.identity, **row} for row in evaluation.rows(result, context, pairing)]
     else:
-        for source in tqdm(targets, desc=name, unit="model", disable=not progress, leave=False):
+        for source in progress_bar(targets, desc=name, unit="model", disable=not progress, leave=False):
             if not evaluate and not evaluation.is_cached(source, context):
                 raise _not_cached(evaluation, source.name, context)
             rows += [{**source.identity, **row} for row in evaluation.rows(evaluation.evaluate(source, context), context)]

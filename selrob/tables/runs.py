@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from selrob import paths
 from selrob.arguments import override_flags
 from selrob.config import as_tuple, pgd_training_grid, sweep_configs
 from selrob.errors import SelrobError
@@ -129,6 +130,7 @@ def load_sweep(
             f"selrob sweep --dataset {dataset} --arch {configs[0].arch} "
             f"--alpha {' '.join(f'{a:g}' for a in alphas)} --seeds {' '.join(map(str, seed_list))}"
             + (" --smoke" if smoke else "") + override_flags(overrides)
+            + ("" if runs_root is None else f" --runs-dir {paths.runs_dir(runs_root)}")
         )
         raise SelrobError(f"{len(missing)} of {len(configs)} runs are not trained yet; train them with: {command}")
     return _tables(runs)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from selrob.progress import progress_bar
 
 from selrob.measures.evaluate import evaluate_accuracy, evaluate_clean
 from selrob.measures.units import UnitRecorder
@@ -182,7 +182,7 @@ def train_run(
     train, val, test = splits.train.to(device), splits.val.to(device), splits.test.to(device)
 
     label = f"{config.dataset}/{config.arch} alpha={config.alpha:g} seed={config.seed}"
-    epochs = tqdm(
+    epochs = progress_bar(
         range(state.next_epoch, config.epochs), initial=state.next_epoch, total=config.epochs,
         desc=label, unit="epoch", disable=not progress, leave=False,
     )
