@@ -103,3 +103,15 @@ def test_non_default_parameters_never_write_the_canonical_figures(smoke_runs: Pa
     assert result.returncode == 0, result.stderr[-2000:]
     written = sorted(p.name for p in figures.iterdir())
     assert written and all("_smoke_seeds-1." in name for name in written), written
+
+
+def test_notebooks_run_by_papermill_get_text_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tqdm.std
+
+    from selrob import progress
+
+    monkeypatch.setattr(progress, "_text_only", False)
+    notebook_parameters("01_selectivity_accuracy", {"In": ["", "# Parameters\nsmoke = True\n"], "smoke": True})
+    assert progress._text_only
+    with progress.progress_bar(total=1, disable=True) as bar:
+        assert type(bar) is tqdm.std.tqdm

@@ -27,6 +27,28 @@ def test_every_notebook_belongs_to_one_study() -> None:
     assert sorted(stems) == [p.stem for p in NOTEBOOKS] and len(set(stems)) == len(stems)
 
 
+@pytest.mark.parametrize("study", studies().values(), ids=lambda study: study.name)
+def test_the_readme_and_every_notebooks_first_cell_cite_the_paper(study) -> None:  # type: ignore[no-untyped-def]
+    assert study.paper_url in (paths_root() / "README.md").read_text()
+    for notebook in study.notebooks:
+        first = json.loads((paths_root() / "notebooks" / f"{notebook.stem}.ipynb").read_text())["cells"][0]
+        assert first["cell_type"] == "markdown" and study.paper_url in "".join(first["source"]), notebook.stem
+
+
+def paths_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_code_cell_is_valid_python_and_the_first_checks_the_parameters(notebook: Path) -> None:
+    import ast
+
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    for cell in cells:
+        ast.parse("".join(cell["source"]))
+    assert f'selrob.notebook_parameters("{notebook.stem}", globals())' in "".join(cells[1]["source"])
+
+
 def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",
@@ -58,6 +80,9 @@ def test_notebook_runs_on_the_smoke_sweep(
     parameters = {"dataset": "digits", "smoke": True, "runs_dir": str(smoke_runs), "figures_dir": str(figures), "alpha": alpha}
     executed = execute_notebook(notebook, tmp_path / "out", parameters)
     assert executed.is_file()
+    text = executed.read_text()
+    # Progress is text under papermill: no widget placeholders, no "IProgress not found" box.
+    assert "application/vnd.jupyter.widget-view+json" not in text and "IProgress not found" not in text
     if notebook.stem in SKIPS_ON_DIGITS:
         assert not figures.exists() and "Figure A15 skipped: ImageNet-A shares classes" in executed.read_text()
         return

@@ -56,6 +56,8 @@ class Study:
 
     name: str
     title: str
+    #: The paper's arXiv address, cited in the README and in the first cell of every notebook.
+    paper_url: str
     notebooks: tuple[StudyNotebook, ...]
     prepare: Callable[[ReproduceOptions], None]
     plan: Callable[[ReproduceOptions], EvaluationPlan]
