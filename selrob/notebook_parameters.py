@@ -26,8 +26,10 @@ from selrob.errors import SelrobError
 from selrob.io import short_hash
 from selrob.progress import use_text_bars
 
-#: Parameters that say where things are or run, not what a figure shows.
-NOT_IN_FIGURES = frozenset({"runs_dir", "figures_dir", "data_dir", "device"})
+#: Parameters that say where figures go or what runs them, not what a figure shows.
+NOT_IN_FIGURES = frozenset({"figures_dir", "device"})
+#: Folder parameters: another folder than the default one is other data (compared resolved).
+FOLDERS = {"runs_dir": paths.runs_dir, "data_dir": paths.data_dir}
 #: Parameters every figure name carries in its fixed part (dataset, arch; alpha and smoke when set).
 IN_EVERY_NAME = frozenset({"dataset", "arch", "alpha", "smoke"})
 _LONGEST_READABLE = 40
@@ -81,12 +83,11 @@ def _scalar(value: Any, kind: str, name: str) -> Any:
     if isinstance(value, bool):
         raise fail("a number" if kind == "float" else "an integer")
     if kind == "int":
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
             return int(value)
-        try:
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
             return int(value)
-        except (TypeError, ValueError):
-            raise fail("an integer") from None
+        raise fail("an integer")
     if kind == "float":
         try:
             number = float(value)
@@ -166,10 +167,15 @@ class NotebookParameters:
     values: dict[str, Any]
     declared: dict[str, Declared]
 
+    def _is_default(self, name: str, value: Any) -> bool:
+        if name in FOLDERS:
+            return FOLDERS[name](value) == FOLDERS[name](None)
+        return value == self.declared[name].default
+
     def non_default(self) -> dict[str, Any]:
         """Parameters that change what figures show and differ from their defaults."""
         return {name: value for name, value in self.values.items()
-                if name not in NOT_IN_FIGURES | IN_EVERY_NAME and value != self.declared[name].default}
+                if name not in NOT_IN_FIGURES | IN_EVERY_NAME and not self._is_default(name, value)}
 
     def figure_name(self, figure: str, arch: str | None = None) -> str:
         """``<figure>_<dataset>_<arch>`` with ``_alpha<a>`` and ``_smoke`` when set, then one
@@ -177,16 +183,32 @@ class NotebookParameters:
         parameter: a file name that no other choice of parameters writes."""
         parts = [figure, str(self.values["dataset"]), str(arch or self.values.get("arch"))]
         if self.values.get("alpha") is not None:
-            parts.append(f"alpha{float(self.values['alpha']):g}")
+            parts.append(f"alpha{_text(float(self.values['alpha']))}")
         if self.values.get("smoke"):
             parts.append("smoke")
         for name, value in self.non_default().items():
-            text = "-".join(f"{v:g}" if isinstance(v, float) else str(v)
-                            for v in (value if isinstance(value, list) else [value]))
-            if len(text) > _LONGEST_READABLE or not re.fullmatch(r"[\w.\-]+", text):
+            items = value if isinstance(value, list) else [value]
+            text = "-".join(_text(item) for item in items)
+            # Readable when unambiguous: short, and no item itself holding the separator.
+            if len(text) > _LONGEST_READABLE or name in FOLDERS or not all(re.fullmatch(r"[\w.]+", _text(item))
+                                                                          for item in items):
                 text = short_hash(json.dumps(value))
             parts.append(f"{name}-{text}")
         return "_".join(parts)
+
+
+def _text(value: Any) -> str:
+    """A value in a file name: floats exactly (``repr``: ``0.1``; ``-1.0`` as ``-1``), others as text."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _non_interactive(namespace: MutableMapping[str, Any]) -> bool:
+    """True in a kernel that papermill or nbclient drives (they never allow input; JupyterLab does)."""
+    get_ipython = namespace.get("get_ipython")
+    kernel = getattr(get_ipython(), "kernel", None) if callable(get_ipython) else None
+    return kernel is not None and not getattr(kernel, "_allow_stdin", True)
 
 
 def notebook_parameters(notebook: str, namespace: MutableMapping[str, Any]) -> NotebookParameters:
@@ -194,7 +216,7 @@ def notebook_parameters(notebook: str, namespace: MutableMapping[str, Any]) -> N
     replace each by its converted value there, and return them."""
     declared = declared_parameters(notebook)
     injected = _injected_cells(namespace)
-    if injected:
+    if injected or _non_interactive(namespace):
         use_text_bars()  # executed by papermill: widgets would be placeholders in the output notebook
     unknown = [name for cell in injected for name in _assigned_names(cell) if name not in declared]
     if unknown:

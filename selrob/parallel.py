@@ -40,20 +40,29 @@ def completed_in_processes(
 
 
 _stopping = False
+_in_job = False
 
 
 def _stop(signum: int, frame: object) -> None:
+    """Ctrl-C in a worker: stop the running job (its files are written atomically); outside a
+    job only remember it, so that the executor's own queue handling is never interrupted."""
     global _stopping
     _stopping = True
-    raise SystemExit(128 + signum)
+    if _in_job:
+        raise SystemExit(128 + signum)
 
 
 def _unless_stopping(function: Callable[..., Any], *args: Any) -> Any:
     """Run a job, unless Ctrl-C came: the executor catches SystemExit and would start the jobs
     already queued for this worker."""
+    global _in_job
     if _stopping:
         raise SystemExit(130)
-    return function(*args)
+    _in_job = True
+    try:
+        return function(*args)
+    finally:
+        _in_job = False
 
 
 def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:

@@ -66,6 +66,15 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(
     assert rows("unit-gradients") == 6 * 19
     for runs in (sweep, augmix):
         assert rows("corruptions", runs) == len(runs) * 19 * 5
+    # The claims report reads only these caches too.
+    from selrob.pipeline.reproduce import ReproduceOptions
+    from selrob.studies.selectivity import SELECTIVITY
+    from selrob.tables.claims import CONTRADICTS, INCONCLUSIVE, SUPPORTS
+
+    claims, markdown = SELECTIVITY.claims(ReproduceOptions(smoke=True, runs_dir=root), None)
+    assert len(claims) == 17 and set(claims["verdict"]) <= {SUPPORTS, CONTRADICTS, INCONCLUSIVE}
+    assert (claims["ci_low"] <= claims["effect"]).all() and (claims["effect"] <= claims["ci_high"]).all()
+    assert "tested on the digits sweep (smoke)" in markdown and "Of 17 claims:" in markdown
 
 
 def test_a_missing_cached_result_names_the_command_that_computes_it(smoke_runs: Path, tmp_path: Path) -> None:

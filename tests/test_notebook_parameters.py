@@ -102,7 +102,7 @@ def test_non_default_parameters_never_write_the_canonical_figures(smoke_runs: Pa
                         str(figures), "-y", "seeds: [1]")
     assert result.returncode == 0, result.stderr[-2000:]
     written = sorted(p.name for p in figures.iterdir())
-    assert written and all("_smoke_seeds-1." in name for name in written), written
+    assert written and all("_smoke_seeds-1_runs_dir-" in name for name in written), written
 
 
 def test_notebooks_run_by_papermill_get_text_bars(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,3 +115,40 @@ def test_notebooks_run_by_papermill_get_text_bars(monkeypatch: pytest.MonkeyPatc
     assert progress._text_only
     with progress.progress_bar(total=1, disable=True) as bar:
         assert type(bar) is tqdm.std.tqdm
+
+
+@pytest.mark.parametrize(("name", "value"), [("samples", 1.5), ("samples", "2.7"), ("samples", True)])
+def test_integers_are_never_truncated(name: str, value: object) -> None:
+    with pytest.raises(SelrobError, match=f"parameter samples = {value!r} is not an integer"):
+        convert(value, declared("05_unit_gradient_variability", name))
+    with pytest.raises(SelrobError, match="is not a list\\[int\\]"):
+        convert("[1, 2.7]", declared("01_selectivity_accuracy", "seeds"))
+
+
+def test_figure_names_tell_apart_what_a_short_format_would_merge() -> None:
+    from selrob import paths
+
+    parameters = declared_parameters("02_average_case_robustness")
+    defaults = {name: p.default for name, p in parameters.items()}
+
+    def name(**changes: object) -> str:
+        return NotebookParameters("02", {**defaults, **changes}, parameters).figure_name("figX", "resnet20")
+
+    assert name(alpha=0.1234567) != name(alpha=0.1234568)
+    assert name(alpha=-0.4) == "figX_digits_resnet20_alpha-0.4" and name(alpha=-1.0) == "figX_digits_resnet20_alpha-1"
+    assert name(corruptions=["a-b"]) != name(corruptions=["a", "b"])
+    # The default folders, passed resolved (as make reproduce does), are the defaults; another one is other data.
+    assert name(runs_dir=str(paths.runs_dir()), data_dir=str(paths.data_dir())) == "figX_digits_resnet20"
+    assert name(runs_dir="/elsewhere/runs").startswith("figX_digits_resnet20_runs_dir-")
+
+
+def test_kernels_that_papermill_or_nbclient_drive_get_text_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from selrob import progress
+
+    for allow_stdin, text in ((True, False), (False, True)):
+        monkeypatch.setattr(progress, "_text_only", False)
+        shell = SimpleNamespace(kernel=SimpleNamespace(_allow_stdin=allow_stdin))
+        notebook_parameters("01_selectivity_accuracy", {"get_ipython": lambda shell=shell: shell})
+        assert progress._text_only is text

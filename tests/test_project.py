@@ -48,7 +48,7 @@ def test_make_installs_the_attack_peer_without_its_dependencies() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text()
-    commands = re.findall(r"^(make \w+)$", readme, flags=re.MULTILINE)
+    commands = re.findall(r"^(make \w+)(?:\s+#.*)?$", readme, flags=re.MULTILINE)
     assert commands[:2] == ["make reproduce", "make test"]
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
@@ -82,8 +82,10 @@ def _imports_by_part() -> dict[str, set[str]]:
         source = part(".".join(pieces[:-1] if pieces[-1] == "__init__" else pieces))
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("selrob"):
-                targets = ([f"selrob.{alias.name}" for alias in node.names] if node.module == "selrob"
-                           else [node.module])
+                # "from selrob import x" imports module x, or a name of the package itself.
+                targets = ([f"selrob.{alias.name}" if (REPO / "selrob" / alias.name).exists()
+                            or (REPO / "selrob" / f"{alias.name}.py").exists() else "selrob" for alias in node.names]
+                           if node.module == "selrob" else [node.module])
             elif isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names if alias.name.startswith("selrob")]
             else:

@@ -55,9 +55,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_manifest(folder: Path, names: list[str]) -> Path:
-    """``<folder>/manifest.json``: the SHA-256 of every PNG in ``folder`` and of ``names``."""
-    files = sorted({*(p.name for p in folder.glob("*.png")), *names})
+def write_manifest(folder: Path, names: list[str], written_since: float) -> Path:
+    """``<folder>/manifest.json``: the SHA-256 of ``names`` and of every PNG in ``folder`` written
+    since ``written_since`` (a time stamp: the reproduce's own figures, not older files)."""
+    pngs = [p.name for p in folder.glob("*.png") if p.stat().st_mtime >= written_since]
+    files = sorted({*pngs, *names})
     path = folder / MANIFEST
     write_json(path, {"written_by": "make reproduce", "sha256": {name: sha256(folder / name) for name in files}})
     return path

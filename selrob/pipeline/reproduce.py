@@ -7,12 +7,13 @@ A :class:`Study` is data plus five steps: ``prepare`` (train its models and make
 printed at the end) and ``claims`` (its findings tested, :mod:`selrob.tables.claims`). The studies
 themselves are in :mod:`selrob.studies`.
 
-A canonical reproduce (not smoke, the default figures folder) also embeds each study's claims in
+A canonical reproduce (not smoke, the default runs and figures folders) also embeds each study's claims in
 the README and writes the figures manifest (:mod:`selrob.pipeline.report`).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,10 @@ def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
     """Run ``studies`` end to end; returns what to print: where everything is, and each summary."""
     outputs = paths.outputs_dir(options.outputs_dir) / ("notebooks-smoke" if options.smoke else "notebooks")
     figures = paths.figures_dir(options.figures_dir)
-    canonical = not options.smoke and options.figures_dir is None
+    # Only the default folders make the figures and claims the README shows.
+    canonical = (not options.smoke and figures == paths.repo_root() / "figures"
+                 and paths.runs_dir(options.runs_dir) == paths.repo_root() / "runs")
+    started = time.time()
     lines, reports = [], []
     for study in studies:
         study.prepare(options)
@@ -94,6 +98,6 @@ def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
             report.embed(paths.repo_root() / "README.md", stem, markdown)
         lines += [f"{study.name}: {study.title}", study.summary(options), markdown]
     if canonical:
-        report.write_manifest(figures, reports)
+        report.write_manifest(figures, reports, written_since=started)
     lines += [f"executed notebooks in {outputs}", f"figures and claims in {figures}"]
     return "\n".join(lines)

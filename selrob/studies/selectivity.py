@@ -113,9 +113,6 @@ TITLE = "Linking average- and worst-case perturbation robustness via class selec
 def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.DataFrame, str]:
     """The claims table of the sweep of ``dataset`` (default digits) and its markdown report,
     which says what it was computed from and on which machine."""
-    import torch
-
-    from selrob.device import device_description
     from selrob.studies.selectivity_claims import CLAIMS, ClaimInputs
     from selrob.tables.claims import claims_markdown, claims_table
 
@@ -126,12 +123,12 @@ def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.Da
     preamble = [
         f"Claims of *{TITLE}* tested on the {name} sweep{' (smoke)' if options.smoke else ''}: "
         f"{runs['arch'].iloc[0]}, alpha in {{{', '.join(f'{a:g}' for a in sorted(runs['alpha'].unique()))}}} x "
-        f"{runs['seed'].nunique()} seeds, {inputs.images()} test images per evaluation. Effects are slopes per unit "
-        "alpha (or per PGD-training step) or mean paired differences, with bootstrap 95% CIs over seeds.",
+        f"{runs['seed'].nunique()} seeds, {inputs.images()} test images per evaluation. Effects are least-squares "
+        "slopes over runs per unit alpha (or per PGD-training step) or mean paired differences, with t 95% CIs; "
+        "each claim is tested on its own at the 5% level.",
         "",
-        f"Computed by `selrob claims` from the runs of one `make reproduce` on {device_description(torch.device('cpu'))}"
-        f" with torch {torch.__version__.split('+')[0]}. Training is deterministic per machine and processor, not "
-        "across them: another machine trains other networks, and its numbers differ within the spread of seeds.",
+        f"Runs trained on {inputs.trained_on()}. Training is deterministic per machine and processor, not across "
+        "them: another machine trains other networks, and its numbers differ within the spread of seeds.",
     ]
     return table, claims_markdown(table, preamble)
 

@@ -4,15 +4,16 @@ the direction the paper reports, and its verdict computed from the runs.
 A claim's ``data`` gives one row per run (or per pair of runs) with the columns its statistic
 reads:
 
-* :class:`Trend` - the least-squares slope of ``y`` against ``x`` (e.g. against alpha), with a
-  bootstrap 95% CI resampling seeds within each level of ``x``;
-* :class:`PairedDifference` - the mean of per-seed (or per-run) differences ``y``, with a
-  bootstrap 95% CI over them.
+* :class:`Trend` - the least-squares slope of ``y`` against ``x`` (e.g. against alpha) over one
+  row per run, with its t 95% CI (:func:`selrob.stats.slope_ci`);
+* :class:`PairedDifference` - the mean of per-seed (or per-run) differences ``y``, with its t 95%
+  CI (:func:`selrob.stats.mean_difference_ci`).
 
 The verdict is *supports* when the CI excludes 0 in the paper's direction, *contradicts* when it
-excludes 0 the other way, *inconclusive* when it includes 0. For an inconclusive claim the table
-also gives the replicates per level that would detect the observed effect with 80% power (the
-observed spread, a two-sided 5% test): the evidence a decision would need.
+excludes 0 the other way, *inconclusive* when it includes 0. Each claim is tested at the 5% level
+on its own (no correction for testing many). For an inconclusive claim the table also gives the
+replicates (seeds per level, or pairs) that would detect the observed effect with 80% power at
+the observed spread: the evidence a decision would need.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from selrob.stats import bootstrap_ci, slope_ci
+from selrob.errors import SelrobError
+from selrob.stats import mean_difference_ci, slope_ci
 
 SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
 #: z of a two-sided 95% interval and of 80% power.
@@ -39,6 +41,9 @@ class Trend:
     y: str = "value"
 
     def estimate(self, frame: pd.DataFrame) -> tuple[float, float, float]:
+        if frame[self.x].nunique() < 2 or self.replicates(frame) < 2:
+            raise SelrobError(f"a slope against {self.x} needs two or more levels with two or more runs each, "
+                              f"got {frame.groupby(self.x).size().to_dict()}")
         return slope_ci(frame[self.x].to_numpy(), frame[self.y].to_numpy())
 
     def replicates(self, frame: pd.DataFrame) -> int:
@@ -48,6 +53,9 @@ class Trend:
     def describe(self) -> str:
         return f"slope vs {self.x}"
 
+    def replicates_unit(self) -> str:
+        return f"seeds per {self.x}"
+
 
 @dataclass(frozen=True)
 class PairedDifference:
@@ -56,13 +64,18 @@ class PairedDifference:
     y: str = "difference"
 
     def estimate(self, frame: pd.DataFrame) -> tuple[float, float, float]:
-        return bootstrap_ci(frame[self.y].to_numpy())
+        if len(frame) < 2:
+            raise SelrobError(f"a paired difference needs two or more pairs, got {len(frame)}")
+        return mean_difference_ci(frame[self.y].to_numpy())
 
     def replicates(self, frame: pd.DataFrame) -> int:
         return len(frame)
 
     def describe(self) -> str:
         return f"mean paired {self.y}"
+
+    def replicates_unit(self) -> str:
+        return "pairs"
 
 
 @dataclass(frozen=True)
@@ -86,17 +99,22 @@ def verdict(low: float, high: float, direction: int) -> str:
     return INCONCLUSIVE
 
 
+#: Beyond this many replicates the estimate says only "far more than a sweep can afford".
+MOST_REPLICATES = 1000
+
+
 def replicates_for_power(effect: float, low: float, high: float, replicates: int) -> int | None:
-    """Replicates per level that give 80% power to detect ``effect`` at the observed spread
-    (standard error from the CI's width, shrinking with the square root of the replicates)."""
+    """Replicates that give 80% power to detect ``effect`` at the observed spread (the standard
+    error from the CI's width, shrinking with the square root of the replicates; large-sample z
+    values), capped at ``MOST_REPLICATES``; ``None`` when nothing was observed to detect."""
     standard_error = (high - low) / (2 * _Z_95)
-    if effect == 0 or standard_error == 0:
+    if not math.isfinite(effect) or not math.isfinite(standard_error) or abs(effect) <= 1e-12 * standard_error:
         return None
-    return math.ceil(replicates * ((_Z_95 + _Z_POWER) * standard_error / abs(effect)) ** 2)
+    return min(MOST_REPLICATES, math.ceil(replicates * ((_Z_95 + _Z_POWER) * standard_error / abs(effect)) ** 2))
 
 
 CLAIM_COLUMNS = ["claim", "statement", "figures", "statistic", "effect", "ci_low", "ci_high", "unit", "n",
-                 "replicates", "verdict", "replicates_for_80_power"]
+                 "replicates", "replicates_unit", "verdict", "replicates_for_80_power"]
 
 
 def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
@@ -107,7 +125,8 @@ def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
     return {
         "claim": claim.key, "statement": claim.statement, "figures": claim.figures,
         "statistic": claim.statistic.describe(), "effect": effect, "ci_low": low, "ci_high": high,
-        "unit": claim.unit, "n": len(frame), "replicates": replicates, "verdict": decided,
+        "unit": claim.unit, "n": len(frame), "replicates": replicates,
+        "replicates_unit": claim.statistic.replicates_unit(), "verdict": decided,
         "replicates_for_80_power": (replicates_for_power(effect, low, high, replicates)
                                     if decided == INCONCLUSIVE else None),
     }
@@ -115,7 +134,8 @@ def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
 
 def claims_table(claims: Sequence[Claim], inputs: Any) -> pd.DataFrame:
     """Every claim tested on the data ``inputs`` provides, in declaration order."""
-    return pd.DataFrame([evaluate_claim(claim, claim.data(inputs)) for claim in claims], columns=CLAIM_COLUMNS)
+    table = pd.DataFrame([evaluate_claim(claim, claim.data(inputs)) for claim in claims], columns=CLAIM_COLUMNS)
+    return table.astype({"replicates_for_80_power": "Int64"})
 
 
 def _number(value: float) -> str:
@@ -135,7 +155,12 @@ def claims_markdown(table: pd.DataFrame, preamble: Sequence[str]) -> str:
                   f"contradicted, {counts.get(INCONCLUSIVE, 0)} inconclusive."]
     for row in table[table["verdict"] == INCONCLUSIVE].itertuples():
         needed = row.replicates_for_80_power
-        lines.append(f"- *{row.statement}*: the data cannot decide; " + (
-            f"about {int(needed)} replicates per level (here {row.replicates}) would detect the observed effect with "
-            "80% power." if pd.notna(needed) else "no effect was observed at all."))
+        if pd.isna(needed):
+            detail = "no effect was observed at all."
+        elif needed >= MOST_REPLICATES:
+            detail = f"even {MOST_REPLICATES} {row.replicates_unit} would not detect the observed effect reliably."
+        else:
+            detail = (f"about {int(needed)} {row.replicates_unit} (here {row.replicates}) would detect the observed "
+                      "effect with 80% power.")
+        lines.append(f"- *{row.statement}*: the data cannot decide; {detail}")
     return "\n".join(lines) + "\n"
