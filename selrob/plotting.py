@@ -215,12 +215,14 @@ def plot_vs_pgd_steps(frame: pd.DataFrame, y: str, ax: Axes | None = None) -> Ax
 
 
 def save_figure(fig: Figure, name: str, figures_root: str | Path | None = None) -> list[Path]:
-    """Save ``fig`` as ``<name>.png`` and ``<name>.pdf`` in the figures folder (atomically)."""
+    """Save ``fig`` as ``<name>.png`` and ``<name>.pdf`` in the figures folder (atomically), with
+    no time stamp in the PDF, so that the same data give the same bytes."""
     folder = paths.figures_dir(figures_root)
     written = []
-    for fmt in ("png", "pdf"):
+    for fmt, metadata in (("png", None), ("pdf", {"CreationDate": None})):
         path = folder / f"{name}.{fmt}"
-        atomic_write(path, lambda handle, fmt=fmt: fig.savefig(handle, format=fmt, dpi=200, bbox_inches="tight"))
+        atomic_write(path, lambda handle, fmt=fmt, metadata=metadata: fig.savefig(
+            handle, format=fmt, dpi=200, bbox_inches="tight", metadata=metadata))
         written.append(path)
     return written
 

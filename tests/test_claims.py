@@ -128,8 +128,8 @@ def test_the_readme_embeds_the_committed_claims_file() -> None:
 
 def test_the_committed_figures_and_claims_come_from_one_reproduce() -> None:
     manifest = report.read_manifest(REPO / "figures")
-    pngs = _committed("figures/*.png")
-    assert pngs and sorted(name for name in manifest if name.endswith(".png")) == sorted(pngs)
+    figures = _committed("figures/*.png") + _committed("figures/*.pdf")
+    assert figures and sorted(name for name in manifest if name.endswith(report.FIGURE_SUFFIXES)) == sorted(figures)
     assert {"claims_selectivity.md", "claims_selectivity.csv"} <= set(manifest)
     for name, digest in manifest.items():
         assert report.sha256(REPO / "figures" / name) == digest, f"figures/{name} is not from the reproduce that wrote the manifest"

@@ -1,6 +1,6 @@
 """What a canonical ``make reproduce`` leaves for readers: each study's claims table (markdown and
 CSV) next to the figures, the same markdown embedded in the README, and a manifest of the
-figures and claims files it wrote (their SHA-256), so that a test can tell they come from one
+figures (PNG and PDF) and claims files it wrote (their SHA-256), so that a test can tell they come from one
 reproduce."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from selrob.errors import SelrobError
 from selrob.io import read_json, write_json, write_text
 
 MANIFEST = "manifest.json"
+FIGURE_SUFFIXES = (".png", ".pdf")
 
 
 def claims_stem(study: str, smoke: bool = False) -> str:
@@ -56,10 +57,10 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(folder: Path, names: list[str], written_since: float) -> Path:
-    """``<folder>/manifest.json``: the SHA-256 of ``names`` and of every PNG in ``folder`` written
-    since ``written_since`` (a time stamp: the reproduce's own figures, not older files)."""
-    pngs = [p.name for p in folder.glob("*.png") if p.stat().st_mtime >= written_since]
-    files = sorted({*pngs, *names})
+    """``<folder>/manifest.json``: the SHA-256 of ``names`` and of every figure (PNG, PDF) in
+    ``folder`` written since ``written_since`` (a time stamp: the reproduce's own figures, not older files)."""
+    figures = [p.name for p in folder.iterdir() if p.suffix in FIGURE_SUFFIXES and p.stat().st_mtime >= written_since]
+    files = sorted({*figures, *names})
     path = folder / MANIFEST
     write_json(path, {"written_by": "make reproduce", "sha256": {name: sha256(folder / name) for name in files}})
     return path
