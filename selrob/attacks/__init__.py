@@ -1,9 +1,11 @@
 """Worst-case perturbations (paper section 3, "Measuring worst-case robustness"): FGSM and
-L-infinity PGD on [0, 1] images, with the model's normalisation inside the model."""
+L-infinity PGD and L2 PGD (the second paper's) on [0, 1] images, with the model's normalisation
+inside the model."""
 
 from selrob.attacks.common import attack_accuracy, eval_mode
 from selrob.attacks.fgsm import fgsm_attack, fgsm_correct
 from selrob.attacks.pgd import PGDResult, pgd_attack
+from selrob.attacks.pgd_l2 import pgd_l2_attack
 from selrob.attacks.settings import ATTACK_PRESETS, AttackSettings, attack_settings
 
 __all__ = [
@@ -16,4 +18,5 @@ __all__ = [
     "fgsm_attack",
     "fgsm_correct",
     "pgd_attack",
+    "pgd_l2_attack",
 ]
