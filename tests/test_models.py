@@ -85,3 +85,20 @@ def test_input_channels_and_classes_are_configurable() -> None:
 def test_unknown_arch_is_a_clear_error() -> None:
     with pytest.raises(SelrobError, match="unknown arch 'vgg'; choose one of: resnet20, resnet18, resnet50"):
         make("vgg")
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_alexnet_small_has_five_dissected_conv_layers_and_a_7x7_first_kernel(size: int) -> None:
+    from selrob.models.alexnet_small import DISSECTED_LAYERS, WIDTHS
+    from selrob.measures.units import UnitRecorder
+
+    model = build_model("alexnet_small", num_classes=10, in_channels=3, mean=(0.5,) * 3, std=(0.25,) * 3).eval()
+    assert model.backbone.features.conv1.kernel_size == (7, 7)
+    images = torch.rand(2, 3, size, size)
+    with torch.no_grad(), UnitRecorder(model) as units:
+        logits = model(images)
+    assert logits.shape == (2, 10)
+    # Units: the five post-ReLU conv maps (in order, with their widths), then the fc6 ReLU.
+    assert [name.split(":")[0] for name in units.layer_names] == [f"backbone.{n}" for n in DISSECTED_LAYERS] + [
+        "backbone.classifier.relu6"]
+    assert [a.shape[1] for a in units.activations] == [*WIDTHS, 256]

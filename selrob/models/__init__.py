@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from selrob.errors import SelrobError
+from selrob.models.alexnet_small import alexnet_small
 from selrob.models.normalize import NormalizedModel
 from selrob.models.resnet_cifar import resnet20
 from selrob.models.resnet_imagenet import resnet18, resnet50
@@ -15,6 +16,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet18": resnet18,
     "resnet50": resnet50,
+    "alexnet_small": alexnet_small,
 }
 
 
