@@ -31,7 +31,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="digits", help="digits (default), cifar10 or tinyimagenet")
+    parser.add_argument("--dataset", default="digits", help="digits (default), cifar10, tinyimagenet or shapes (the second paper's embedded world)")
     parser.add_argument("--arch", help="resnet20, resnet18, resnet50 or alexnet_small (default: the paper's for the dataset)")
     parser.add_argument("--smoke", action="store_true", help="tiny runs (2 epochs, 256 images) for checks")
     add_training_overrides(parser.add_argument_group("overrides of the preset (see selrob.config)"))

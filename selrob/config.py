@@ -44,6 +44,7 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "digits": dict(epochs=12, batch_size=128, lr=0.1, milestones=(6, 9), val_per_class=15),
     "cifar10": dict(epochs=200, batch_size=256, lr=0.1, milestones=(100, 150), val_per_class=500),
     "tinyimagenet": dict(epochs=90, batch_size=4096, lr=0.1, milestones=(35, 50, 65, 80), val_per_class=50),
+    "shapes": dict(epochs=10, batch_size=128, lr=0.05, milestones=(5, 8), val_per_class=50),
 }
 ARCH_PROTOCOLS: dict[tuple[str, str], dict[str, Any]] = {
     ("tinyimagenet", "resnet50"): dict(batch_size=1400),
@@ -52,6 +53,7 @@ GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "digits": dict(alphas=(-1.0, -0.4, 0.0, 0.4, 1.0), seeds=(0, 1, 2)),
     "cifar10": dict(alphas=CIFAR_ALPHAS, seeds=tuple(range(20))),
     "tinyimagenet": dict(alphas=(-2.0, *CIFAR_ALPHAS, 2.0), seeds=tuple(range(20))),
+    "shapes": dict(alphas=(0.0,), seeds=(0, 1)),  # the second paper's models: no selectivity regularizer
 }
 ARCH_GRIDS: dict[tuple[str, str], dict[str, tuple[Any, ...]]] = {
     ("tinyimagenet", "resnet50"): dict(seeds=tuple(range(5))),
@@ -60,8 +62,23 @@ PGD_TRAINING_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "digits": dict(steps=(1, 2, 4), seeds=(0, 1)),
     "cifar10": dict(steps=(5, 10, 20, 40), seeds=tuple(range(20))),
     "tinyimagenet": dict(steps=(5, 10, 20, 40), seeds=tuple(range(20))),
+    "shapes": dict(steps=(1,), seeds=(0, 1)),
 }
-DEFAULT_ARCH = {"digits": "resnet20", "cifar10": "resnet20", "tinyimagenet": "resnet18"}
+DEFAULT_ARCH = {"digits": "resnet20", "cifar10": "resnet20", "tinyimagenet": "resnet18", "shapes": "alexnet_small"}
+
+#: The second paper's adversarial training on ImageNet (224 x 224 x 3): L2 PGD, epsilon 3,
+#: step 0.5, 7 steps (so the path, 3.5, overshoots the budget by 7/6).
+IMAGENET_ADVERSARIAL = dict(epsilon=3.0, step_size=0.5, steps=7)
+
+
+def adversarial_budget(info_pixels: int, steps: int) -> tuple[float, float]:
+    """``(epsilon, step_size)`` of L2 adversarial training for images of ``info_pixels`` values
+    (channels x height x width) with ``steps`` steps: the ImageNet budget at the same per-value RMS
+    (epsilon scales with the square root of the values: 3 at 224 x 224 x 3 is 0.43 at 32 x 32 x 3)
+    and the same overshoot of the path over the budget (steps x step = 7/6 epsilon)."""
+    epsilon = IMAGENET_ADVERSARIAL["epsilon"] * math.sqrt(info_pixels / (3 * 224 * 224))
+    overshoot = IMAGENET_ADVERSARIAL["steps"] * IMAGENET_ADVERSARIAL["step_size"] / IMAGENET_ADVERSARIAL["epsilon"]
+    return round(epsilon, 4), round(overshoot * epsilon / steps, 4)
 
 SMOKE_PROTOCOL: dict[str, Any] = dict(epochs=2, milestones=(1,), max_train_samples=256, max_eval_samples=200)
 SMOKE_GRID: dict[str, tuple[Any, ...]] = dict(alphas=(-1.0, 0.0, 1.0), seeds=(0, 1))
@@ -99,6 +116,11 @@ class TrainConfig:
     pgd_steps: int | None = None
     pgd_epsilon: float | None = None
     pgd_step_size: float | None = None
+    # Adversarial training of the second paper's robust (R) models: L2 PGD with the robustness
+    # library's semantics (selrob.attacks.pgd_l2), the budget scaled to the input (adversarial_budget).
+    adversarial_steps: int | None = None
+    adversarial_epsilon: float | None = None
+    adversarial_step_size: float | None = None
 
     def __post_init__(self) -> None:
         check_dataset(self.dataset)
@@ -123,6 +145,17 @@ class TrainConfig:
                 raise SelrobError("PGD training needs pgd_epsilon >= 0 and a positive pgd_step_size")
         elif self.pgd_epsilon is not None or self.pgd_step_size is not None:
             raise SelrobError("pgd_epsilon and pgd_step_size only apply with pgd_steps")
+        if self.adversarial_steps is not None:
+            if self.adversarial_steps < 1:
+                raise SelrobError(f"adversarial_steps must be at least 1 (leave it unset for standard training), "
+                                  f"got {self.adversarial_steps}")
+            if self.augmix or self.pgd_steps is not None:
+                raise SelrobError("L2 adversarial training goes with neither AugMix nor PGD training")
+            if (self.adversarial_epsilon is None or self.adversarial_step_size is None or self.adversarial_epsilon <= 0
+                    or self.adversarial_step_size <= 0):
+                raise SelrobError("L2 adversarial training needs a positive adversarial_epsilon and adversarial_step_size")
+        elif self.adversarial_epsilon is not None or self.adversarial_step_size is not None:
+            raise SelrobError("adversarial_epsilon and adversarial_step_size only apply with adversarial_steps")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -185,6 +218,10 @@ def resolve_config(
         # "The same parameters for PGD sample generation when training as when testing" (A.7).
         values.setdefault("pgd_epsilon", ATTACK_PRESETS[dataset].pgd_epsilon)
         values.setdefault("pgd_step_size", ATTACK_PRESETS[dataset].pgd_step_size)
+    if values.get("adversarial_steps") is not None:
+        epsilon, step_size = adversarial_budget(info.in_channels * info.image_size ** 2, int(values["adversarial_steps"]))
+        values.setdefault("adversarial_epsilon", epsilon)
+        values.setdefault("adversarial_step_size", step_size)
     values["milestones"] = tuple(int(m) for m in values["milestones"])
     return TrainConfig(dataset=dataset, arch=arch, alpha=float(alpha) + 0.0, seed=int(seed), **values)
 

@@ -57,6 +57,7 @@ ATTACK_PRESETS: dict[str, AttackSettings] = {
     "digits": AttackSettings(fgsm_epsilons=_grid(0.2), pgd_epsilon=0.2, pgd_step_size=5e-3, pgd_steps=40),
     "cifar10": PAPER,
     "tinyimagenet": PAPER,
+    "shapes": PAPER,  # 32 x 32 x 3, as CIFAR-10
 }
 
 

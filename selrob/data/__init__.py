@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from selrob import paths
-from selrob.data import cifar10, digits, imagenet_a, tinyimagenet
+from selrob.data import cifar10, digits, imagenet_a, shape_texture, tinyimagenet
 from selrob.data.base import DatasetInfo, ImageSet, Splits
 from selrob.data.splits import validation_split
 from selrob.errors import SelrobError
@@ -29,6 +29,7 @@ DATASETS: dict[str, DatasetSource] = {
     "digits": DatasetSource(digits.INFO, lambda root: digits.load_pool_and_test(), None),
     "cifar10": DatasetSource(cifar10.INFO, cifar10.load_pool_and_test, cifar10.download),
     "tinyimagenet": DatasetSource(tinyimagenet.INFO, tinyimagenet.load_pool_and_test, tinyimagenet.download),
+    "shapes": DatasetSource(shape_texture.INFO, lambda root: shape_texture.load_pool_and_test(), None),
 }
 
 

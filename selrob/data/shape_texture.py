@@ -24,7 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
+from selrob.data.base import DatasetInfo, ImageSet
 from selrob.errors import SelrobError
 
 SHAPES: tuple[str, ...] = ("triangle", "square", "plus", "circle", "tee", "rhombus", "pentagon", "star",
@@ -237,3 +239,30 @@ def build(specs: Sequence[ImageSpec]) -> ShapeTextureSet:
         patterns=np.stack([pattern for _, _, pattern in rendered]),
         specs=tuple(specs),
     )
+
+
+#: The world's own seed: the images of its pool and test set never change.
+WORLD_SEED = 0
+POOL_PER_CLASS, TEST_PER_CLASS = 500, 100
+INFO = DatasetInfo(
+    name="shapes",
+    num_classes=len(SHAPES),
+    in_channels=3,
+    image_size=DEFAULT_SIZE,
+    # Statistics of the training pool in [0, 1]; tests recompute them.
+    mean=(0.5981, 0.5127, 0.5406),
+    std=(0.3547, 0.3146, 0.3196),
+    hflip=True,  # a mirrored shape is the same shape (rotations already span +-45 degrees)
+    crop_padding=2,
+)
+
+
+def as_image_set(data: ShapeTextureSet) -> ImageSet:
+    return ImageSet(torch.from_numpy(data.images), torch.from_numpy(data.labels))
+
+
+def load_pool_and_test() -> tuple[ImageSet, ImageSet]:
+    """The training pool (train + validation: 500 images per class, each class with its own
+    texture) and the fixed test set (100 per class), generated in about a second."""
+    return (as_image_set(build(split_specs("train", POOL_PER_CLASS, WORLD_SEED))),
+            as_image_set(build(split_specs("test", TEST_PER_CLASS, WORLD_SEED))))

@@ -13,6 +13,7 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     pgd,
     jacobian,
     natural_adversarial,
+    cue_conflict,
 )
 from selrob.evaluations.registry import (
     EVALUATIONS,

@@ -38,8 +38,8 @@ class SlurmOptions:
 
 def relative_cost(config: TrainConfig) -> float:
     """Rough training cost in units of one standard epoch: AugMix passes three views of each
-    batch, PGD training adds one forward and backward pass per attack step."""
-    return config.epochs * (1 + 2 * config.augmix + (config.pgd_steps or 0))
+    batch, PGD and adversarial training add one forward and backward pass per attack step."""
+    return config.epochs * (1 + 2 * config.augmix + (config.pgd_steps or 0) + (config.adversarial_steps or 0))
 
 
 def _failure(config: TrainConfig, reason: object) -> str:

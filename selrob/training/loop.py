@@ -23,7 +23,7 @@ from selrob.progress import progress_bar
 
 from selrob.measures.evaluate import evaluate_accuracy, evaluate_clean
 from selrob.measures.units import UnitRecorder
-from selrob.attacks import pgd_attack
+from selrob.attacks import pgd_attack, pgd_l2_attack
 from selrob.data import load_splits
 from selrob.data.base import ImageSet
 from selrob.data.batches import iterate_batches, pad_crop_flip, to_unit_float
@@ -101,6 +101,17 @@ def pgd_training_examples(model: torch.nn.Module, inputs: torch.Tensor, labels: 
                       amp=inputs.device.type == "cuda").adversarial
 
 
+def adversarial_training_examples(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                                  config: TrainConfig) -> torch.Tensor:
+    """The second paper's adversarial training inputs (Madry et al. 2018 with the robustness
+    library's L2 PGD: normalised steps, projection, no random start, the highest-loss iterate),
+    made with the model in eval mode; bf16 on CUDA like the training step."""
+    assert config.adversarial_steps is not None and config.adversarial_epsilon is not None
+    assert config.adversarial_step_size is not None
+    return pgd_l2_attack(model, inputs, labels, config.adversarial_epsilon, config.adversarial_step_size,
+                         config.adversarial_steps, amp=inputs.device.type == "cuda")
+
+
 def _train_epoch(
     model: NormalizedModel,
     optimizer: torch.optim.Optimizer,
@@ -124,6 +135,8 @@ def _train_epoch(
                 inputs = torch.cat([inputs, augment_and_mix(inputs, rng), augment_and_mix(inputs, rng)])
             elif config.pgd_steps is not None:
                 inputs = pgd_training_examples(model, inputs, labels, config)
+            elif config.adversarial_steps is not None:
+                inputs = adversarial_training_examples(model, inputs, labels, config)
             loss, cross_entropy, mu_si, logits = training_step(
                 model, optimizer, inputs, labels, config.alpha, num_classes, config.si_eps, units, config.augmix
             )
