@@ -44,7 +44,7 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "digits": dict(epochs=12, batch_size=128, lr=0.1, milestones=(6, 9), val_per_class=15),
     "cifar10": dict(epochs=200, batch_size=256, lr=0.1, milestones=(100, 150), val_per_class=500),
     "tinyimagenet": dict(epochs=90, batch_size=4096, lr=0.1, milestones=(35, 50, 65, 80), val_per_class=50),
-    "shapes": dict(epochs=10, batch_size=128, lr=0.05, milestones=(5, 8), val_per_class=50),
+    "shapes": dict(epochs=10, batch_size=128, lr=0.01, milestones=(5, 8), val_per_class=50),
 }
 ARCH_PROTOCOLS: dict[tuple[str, str], dict[str, Any]] = {
     ("tinyimagenet", "resnet50"): dict(batch_size=1400),
