@@ -58,3 +58,9 @@ def attack_accuracy(
     if total is None:
         raise ValueError("cannot attack an empty image set")
     return total.double().cpu() / len(data)
+
+
+def check_budget(epsilon: float, step_size: float, steps: int) -> None:
+    """Refuse negative attack parameters (every iterative attack's first check)."""
+    if steps < 0 or epsilon < 0 or step_size < 0:
+        raise ValueError("steps, epsilon and step_size must be non-negative")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from selrob.attacks.common import attack_loss, autocast, eval_mode
+from selrob.attacks.common import attack_loss, autocast, check_budget, eval_mode
 
 
 @dataclass
@@ -44,8 +44,7 @@ def pgd_attack(
     draw in the epsilon ball, taken from ``generator`` (a CPU generator, for the same draw on
     every device). The update is torchattacks' ``PGD`` step for step.
     """
-    if steps < 0 or epsilon < 0 or step_size < 0:
-        raise ValueError("steps, epsilon and step_size must be non-negative")
+    check_budget(epsilon, step_size, steps)
     images = images.detach()
     x = images.clone()
     if random_start:

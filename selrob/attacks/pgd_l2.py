@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from selrob.attacks.common import autocast, eval_mode
+from selrob.attacks.common import autocast, check_budget, eval_mode
 
 #: The library's guard against a zero gradient.
 GRADIENT_EPSILON = 1e-10
@@ -51,8 +51,7 @@ def pgd_l2_attack(
     amp: bool = False,
 ) -> torch.Tensor:
     """Adversarial examples of ``images`` in [0, 1] for ``model`` (in eval mode during the attack)."""
-    if steps < 0 or epsilon < 0 or step_size < 0:
-        raise ValueError("steps, epsilon and step_size must be non-negative")
+    check_budget(epsilon, step_size, steps)
     origin = images.detach()
     x = origin.clone()
     best_x, best_loss = x.clone(), None

@@ -75,12 +75,14 @@ def evaluation_table(
                 raise _not_cached(evaluation, missing[0].target.name, context)
         results = evaluation.evaluate(pairings, context)
         for pairing, result in zip(pairings, results):
-            rows += [{**pairing.target.identity, **row} for row in evaluation.rows(result, context, pairing)]
+            keys = pairing.target.identity  # read once per source: Run.identity hashes its configuration
+            rows += [{**keys, **row} for row in evaluation.rows(result, context, pairing)]
     else:
         for source in progress_bar(targets, desc=name, unit="model", disable=not progress, leave=False):
             if not evaluate and not evaluation.is_cached(source, context):
                 raise _not_cached(evaluation, source.name, context)
-            rows += [{**source.identity, **row} for row in evaluation.rows(evaluation.evaluate(source, context), context)]
+            keys = source.identity
+            rows += [{**keys, **row} for row in evaluation.rows(evaluation.evaluate(source, context), context)]
     return pd.DataFrame(rows, columns=columns)
 
 
