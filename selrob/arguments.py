@@ -26,7 +26,7 @@ TRAINING_OVERRIDES: dict[str, str] = {
     "augmix": "train with AugMix + JSD loss (appendix A.4; alpha 0)",
     "pgd_steps": "PGD training with this many steps (appendix A.7)",
     "adversarial_steps": "L2 adversarial training (second paper's R models) with this many PGD steps; the budget is "
-                         "the ImageNet one scaled to the input (selrob.config.adversarial_budget)",
+                         "the dataset's (selrob.attacks.settings.l2_attack_preset)",
 }
 
 

@@ -44,7 +44,7 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "digits": dict(epochs=12, batch_size=128, lr=0.1, milestones=(6, 9), val_per_class=15),
     "cifar10": dict(epochs=200, batch_size=256, lr=0.1, milestones=(100, 150), val_per_class=500),
     "tinyimagenet": dict(epochs=90, batch_size=4096, lr=0.1, milestones=(35, 50, 65, 80), val_per_class=50),
-    "shapes": dict(epochs=10, batch_size=128, lr=0.01, milestones=(5, 8), val_per_class=50),
+    "shapes": dict(epochs=6, batch_size=128, lr=0.01, milestones=(4, 5), val_per_class=50),
 }
 ARCH_PROTOCOLS: dict[tuple[str, str], dict[str, Any]] = {
     ("tinyimagenet", "resnet50"): dict(batch_size=1400),
@@ -66,19 +66,13 @@ PGD_TRAINING_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
 }
 DEFAULT_ARCH = {"digits": "resnet20", "cifar10": "resnet20", "tinyimagenet": "resnet18", "shapes": "alexnet_small"}
 
-#: The second paper's adversarial training on ImageNet (224 x 224 x 3): L2 PGD, epsilon 3,
-#: step 0.5, 7 steps (so the path, 3.5, overshoots the budget by 7/6).
-IMAGENET_ADVERSARIAL = dict(epsilon=3.0, step_size=0.5, steps=7)
-
-
-def adversarial_budget(info_pixels: int, steps: int) -> tuple[float, float]:
-    """``(epsilon, step_size)`` of L2 adversarial training for images of ``info_pixels`` values
-    (channels x height x width) with ``steps`` steps: the ImageNet budget at the same per-value RMS
-    (epsilon scales with the square root of the values: 3 at 224 x 224 x 3 is 0.43 at 32 x 32 x 3)
-    and the same overshoot of the path over the budget (steps x step = 7/6 epsilon)."""
-    epsilon = IMAGENET_ADVERSARIAL["epsilon"] * math.sqrt(info_pixels / (3 * 224 * 224))
-    overshoot = IMAGENET_ADVERSARIAL["steps"] * IMAGENET_ADVERSARIAL["step_size"] / IMAGENET_ADVERSARIAL["epsilon"]
-    return round(epsilon, 4), round(overshoot * epsilon / steps, 4)
+#: The second paper's standard / robust (S / R) pairs: architectures, seeds and the adversarial
+#: training steps of the R models. The paper trains with 7 steps on ImageNet; the embedded world
+#: uses 1 (the same budget and path length, :meth:`selrob.attacks.settings.L2Attack.with_steps`)
+#: to meet the laptop time budget; ``--adversarial-steps 7`` restores the paper's count.
+ROBUST_PAIR_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "shapes": dict(archs=("alexnet_small", "resnet20"), seeds=(0, 1), steps=(1,)),
+}
 
 SMOKE_PROTOCOL: dict[str, Any] = dict(epochs=2, milestones=(1,), max_train_samples=256, max_eval_samples=200)
 SMOKE_GRID: dict[str, tuple[Any, ...]] = dict(alphas=(-1.0, 0.0, 1.0), seeds=(0, 1))
@@ -117,7 +111,7 @@ class TrainConfig:
     pgd_epsilon: float | None = None
     pgd_step_size: float | None = None
     # Adversarial training of the second paper's robust (R) models: L2 PGD with the robustness
-    # library's semantics (selrob.attacks.pgd_l2), the budget scaled to the input (adversarial_budget).
+    # library's semantics (selrob.attacks.pgd_l2), the dataset's Table 1 budget (selrob.attacks.settings.l2_attack_preset).
     adversarial_steps: int | None = None
     adversarial_epsilon: float | None = None
     adversarial_step_size: float | None = None
@@ -219,9 +213,11 @@ def resolve_config(
         values.setdefault("pgd_epsilon", ATTACK_PRESETS[dataset].pgd_epsilon)
         values.setdefault("pgd_step_size", ATTACK_PRESETS[dataset].pgd_step_size)
     if values.get("adversarial_steps") is not None:
-        epsilon, step_size = adversarial_budget(info.in_channels * info.image_size ** 2, int(values["adversarial_steps"]))
-        values.setdefault("adversarial_epsilon", epsilon)
-        values.setdefault("adversarial_step_size", step_size)
+        from selrob.attacks.settings import l2_attack_preset
+
+        attack = l2_attack_preset(dataset).with_steps(int(values["adversarial_steps"]))
+        values.setdefault("adversarial_epsilon", attack.epsilon)
+        values.setdefault("adversarial_step_size", attack.step_size)
     values["milestones"] = tuple(int(m) for m in values["milestones"])
     return TrainConfig(dataset=dataset, arch=arch, alpha=float(alpha) + 0.0, seed=int(seed), **values)
 
@@ -281,4 +277,24 @@ def pgd_training_configs(
         config
         for k in as_tuple(steps) or grid_steps
         for config in sweep_configs(dataset, arch, 0.0, as_tuple(seeds) or grid_seeds, smoke, pgd_steps=int(k))
+    ]
+
+
+def robust_pair_configs(
+    dataset: str, archs: str | Sequence[str] | None = None, seeds: int | Sequence[int] | None = None,
+    smoke: bool = False, adversarial_steps: int | None = None,
+) -> list[TrainConfig]:
+    """The standard and the adversarially trained (R) run of every (arch, seed), standard first;
+    ``None`` takes :data:`ROBUST_PAIR_GRIDS` (smoke: its first architecture, the smoke seeds)."""
+    grid = ROBUST_PAIR_GRIDS.get(check_dataset(dataset))
+    if grid is None:
+        raise SelrobError(f"{dataset} has no standard / robust pairs; choose one of: {', '.join(ROBUST_PAIR_GRIDS)}")
+    arch_values = (archs,) if isinstance(archs, str) else tuple(archs or grid["archs"][:1 if smoke else None])
+    seed_values = as_tuple(seeds) or (SMOKE_GRID["seeds"] if smoke else grid["seeds"])
+    steps = adversarial_steps if adversarial_steps is not None else grid["steps"][0]
+    return [
+        resolve_config(dataset, arch, seed=seed, smoke=smoke, **robust)
+        for arch in arch_values
+        for robust in ({}, {"adversarial_steps": steps})
+        for seed in seed_values
     ]

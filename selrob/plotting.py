@@ -7,7 +7,7 @@ confidence intervals of the mean across replicates (:func:`selrob.stats.mean_ci`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -227,18 +227,54 @@ def save_figure(fig: Figure, name: str, figures_root: str | Path | None = None) 
     return written
 
 
-def plot_corruption_gallery(gallery: dict[str, np.ndarray]) -> Figure:
-    """Figure A1 style: one row per corruption, columns clean and severities 1..5."""
-    fig, axes = plt.subplots(len(gallery), 6, figsize=(6 * 0.9, len(gallery) * 0.9), squeeze=False)
-    for row, (name, stack) in zip(axes, gallery.items()):
-        for column, (ax, image) in enumerate(zip(row, stack)):
-            ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255,
-                      interpolation="nearest")
+def plot_image_grid(rows: dict[str, np.ndarray], column_titles: Sequence[str], size: float = 0.9,
+                    captions: dict[str, Sequence[str]] | None = None) -> Figure:
+    """One row of images per entry of ``rows`` (a stack of H x W x C uint8 images, labelled by its
+    key), one title per column and, if given, a caption under each image (``captions`` by row)."""
+    columns = max(len(stack) for stack in rows.values())
+    fig, axes = plt.subplots(len(rows), columns, figsize=(columns * size, len(rows) * size), squeeze=False)
+    for row, (name, stack) in zip(axes, rows.items()):
+        for column, ax in enumerate(row):
+            if column < len(stack):
+                image = stack[column]
+                ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255,
+                          interpolation="nearest")
+                if captions is not None:
+                    ax.set_xlabel(captions[name][column], fontsize="xx-small")
             ax.set_xticks([])
             ax.set_yticks([])
             if column == 0:
                 ax.set_ylabel(name.replace("_", "\n"), rotation=0, ha="right", va="center", fontsize="x-small")
-    for column, ax in enumerate(axes[0]):
-        ax.set_title("clean" if column == 0 else f"severity {column}", fontsize="x-small")
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    for ax, title in zip(axes[0], column_titles):
+        ax.set_title(title, fontsize="x-small")
+    fig.subplots_adjust(wspace=0.05, hspace=0.4 if captions is not None else 0.05)
     return fig
+
+
+def plot_corruption_gallery(gallery: dict[str, np.ndarray]) -> Figure:
+    """Figure A1 style: one row per corruption, columns clean and severities 1..5."""
+    return plot_image_grid(gallery, ["clean", *(f"severity {s}" for s in range(1, 6))])
+
+
+def plot_paired_shares(per_run: pd.DataFrame, summary: pd.DataFrame, value: str, ax: Axes | None = None) -> Axes:
+    """Per architecture, the standard (S) and robust (R) models' ``value`` (e.g. shape bias):
+    the mean over seeds with its CI (``<value>_ci_low`` / ``_ci_high`` in ``summary``) and each
+    seed's pair joined by a thin line (``per_run``)."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    archs = list(dict.fromkeys(summary["arch"]))
+    colours = {"standard": "tab:blue", "robust": "tab:red"}
+    for a, arch in enumerate(archs):
+        positions = {"standard": a - 0.15, "robust": a + 0.15}
+        for _, pair in per_run[per_run["arch"] == arch].groupby("seed"):
+            pair = pair.set_index("training")
+            if {"standard", "robust"} <= set(pair.index):
+                ax.plot([positions["standard"], positions["robust"]], [pair.loc["standard", value], pair.loc["robust", value]],
+                        color="0.6", linewidth=0.8, zorder=1)
+        for _, row in summary[summary["arch"] == arch].iterrows():
+            x = positions[row["training"]]
+            ax.errorbar([x], [row[value]], yerr=[[row[value] - row[f"{value}_ci_low"]], [row[f"{value}_ci_high"] - row[value]]],
+                        fmt="o", color=colours[row["training"]], capsize=3, zorder=2,
+                        label=row["training"] if a == 0 else None)
+    ax.set_xticks(range(len(archs)), archs)
+    ax.legend(frameon=False, fontsize="small")
+    return ax

@@ -98,3 +98,25 @@ def mean_difference_ci(differences: Sequence[float] | np.ndarray, confidence: fl
     mean = float(data.mean())
     half = stats.t.ppf((1 + confidence) / 2, data.size - 1) * data.std(ddof=1) / np.sqrt(data.size)
     return mean, float(mean - half), float(mean + half)
+
+
+def proportion_ci_across_seeds(
+    per_seed: Sequence[np.ndarray], confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0,
+) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean over training seeds of each seed's share of True among its
+    images (e.g. images classified right), with a hierarchical percentile bootstrap: resample the
+    seeds with replacement, then each drawn seed's images with replacement, and average the
+    resampled seeds' shares. A resampled share of ``n`` binary values with share ``p`` is drawn as
+    Binomial(n, p) / n, its exact distribution, instead of drawing ``n`` indices. One seed gives
+    the bootstrap over its images. Seeds without images are an error."""
+    values = [np.asarray(v, dtype=bool) for v in per_seed]
+    if not values or any(v.size == 0 for v in values):
+        raise ValueError("every seed needs at least one image")
+    counts = np.array([v.size for v in values])
+    shares = np.array([v.mean() for v in values])
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(values), size=(n_resamples, len(values)))
+    means = (rng.binomial(counts[drawn], shares[drawn]) / counts[drawn]).mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(shares.mean()), float(low), float(high)

@@ -3,6 +3,7 @@ adversarial training as a run setting with the budget scaled to the input, and a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from selrob.config import adversarial_budget, resolve_config
+from selrob.attacks.settings import IMAGENET_L2, L2_ATTACK_PRESETS, scaled_l2_attack
+from selrob.config import resolve_config
 from selrob.data import dataset_info, load_splits, load_test_set
 from selrob.data import shape_texture
 from selrob.errors import SelrobError
@@ -30,16 +32,18 @@ def test_the_world_is_a_dataset_whose_statistics_are_its_pools() -> None:
 
 
 def test_the_adversarial_budget_is_imagenets_at_the_same_rms_and_overshoot() -> None:
-    epsilon, step = adversarial_budget(3 * 224 * 224, 7)
-    assert (epsilon, step) == (3.0, 0.5)  # the paper's own values
-    epsilon, step = adversarial_budget(3 * 32 * 32, 3)
+    assert scaled_l2_attack(3 * 224 * 224) == IMAGENET_L2 and dataclasses.astuple(IMAGENET_L2) == (3.0, 0.5, 7)  # the paper's
+    epsilon, step, _ = dataclasses.astuple(scaled_l2_attack(3 * 32 * 32, 3))
     assert epsilon == pytest.approx(3 / 7, abs=1e-4) and step == pytest.approx(7 / 6 * (3 / 7) / 3, abs=1e-4)
 
 
 def test_adversarial_training_is_a_run_setting_with_its_own_key() -> None:
     standard = resolve_config("shapes")
     robust = resolve_config("shapes", adversarial_steps=3)
-    assert standard.arch == "alexnet_small" and robust.adversarial_epsilon == pytest.approx(0.4286)
+    assert standard.arch == "alexnet_small" and robust.adversarial_epsilon == L2_ATTACK_PRESETS["shapes"].epsilon
+    # Fewer steps than the test attack walk the same path length.
+    assert robust.adversarial_step_size * 3 == pytest.approx(L2_ATTACK_PRESETS["shapes"].step_size * 7, abs=1e-3)
+    assert resolve_config("digits", adversarial_steps=7).adversarial_epsilon == scaled_l2_attack(64).epsilon
     assert robust.protocol_key() != standard.protocol_key()
     assert resolve_config("digits").protocol_key() == resolve_config("digits", adversarial_steps=None).protocol_key()
     with pytest.raises(SelrobError, match="goes with neither AugMix nor PGD training"):
@@ -71,7 +75,7 @@ def test_a_robust_run_trains_on_l2_adversarial_examples(tmp_path: Path, monkeypa
     from selrob.tables.evaluations import evaluation_table
 
     table = evaluation_table("cue-conflict", [run], progress=False)
-    assert len(table) == 900 and set(table["decision"]) <= {"shape", "texture", "other"}
+    assert len(table) == 900 and set(table["cue"]) <= {"shape", "texture", "other"}
     assert (table["shape"] != table["texture"]).all() and table.groupby(["shape", "texture"]).size().eq(10).all()
 
 

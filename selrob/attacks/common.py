@@ -40,6 +40,24 @@ def attack_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return nn.functional.cross_entropy(logits.float(), labels)
 
 
+def per_image(
+    data: ImageSet,
+    correct_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int,
+    progress: bool = False,
+    desc: str = "attack",
+) -> torch.Tensor:
+    """``correct_fn(images in [0, 1], labels)`` over ``data`` batch by batch: it returns a tensor
+    ``(..., batch)`` (whether each image is classified right, or its prediction), the result is
+    ``(..., len(data))`` on the CPU."""
+    parts = [correct_fn(to_unit_float(images), labels).cpu()
+             for images, labels in progress_bar(iterate_batches(data, batch_size), total=-(-len(data) // batch_size),
+                                                desc=desc, unit="batch", disable=not progress, leave=False)]
+    if not parts:
+        raise ValueError("cannot attack an empty image set")
+    return torch.cat(parts, dim=-1)
+
+
 def attack_accuracy(
     data: ImageSet,
     correct_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -47,17 +65,9 @@ def attack_accuracy(
     progress: bool = False,
     desc: str = "attack",
 ) -> torch.Tensor:
-    """Accuracy over ``data`` from ``correct_fn(images in [0, 1], labels)``, which returns a bool
-    tensor ``(..., batch)``; the result has shape ``(...)`` (one accuracy per epsilon or step)."""
-    total: torch.Tensor | None = None
-    batches = progress_bar(iterate_batches(data, batch_size), total=-(-len(data) // batch_size), desc=desc,
-                   unit="batch", disable=not progress, leave=False)
-    for images, labels in batches:
-        counts = correct_fn(to_unit_float(images), labels).sum(dim=-1)
-        total = counts if total is None else total + counts
-    if total is None:
-        raise ValueError("cannot attack an empty image set")
-    return total.double().cpu() / len(data)
+    """Accuracy over ``data`` from a bool ``correct_fn`` as in :func:`per_image`; shape ``(...)``
+    (one accuracy per epsilon or step)."""
+    return per_image(data, correct_fn, batch_size, progress, desc).double().mean(dim=-1)
 
 
 def check_budget(epsilon: float, step_size: float, steps: int) -> None:

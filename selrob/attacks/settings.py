@@ -13,9 +13,10 @@ PGD-40 takes the digits sweep from ~98% to 1-7% accuracy and FGSM at 0.2 to 10-1
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from selrob.data import check_dataset
+from selrob.data import check_dataset, dataset_info
 from selrob.errors import SelrobError
 
 
@@ -83,3 +84,62 @@ def attack_settings(
         pgd_steps=preset.pgd_steps if pgd_steps is None else int(pgd_steps),
         random_start=preset.random_start if random_start is None else bool(random_start),
     )
+
+
+@dataclass(frozen=True)
+class L2Attack:
+    """L2 PGD with the robustness library's semantics (:func:`selrob.attacks.pgd_l2.pgd_l2_attack`):
+    the second paper's adversarial training and its Table 1 attack."""
+
+    epsilon: float
+    step_size: float
+    steps: int
+
+    def __post_init__(self) -> None:
+        if self.epsilon <= 0 or self.step_size <= 0 or self.steps < 1:
+            raise SelrobError("L2 PGD needs a positive epsilon and step size and at least one step, "
+                              f"got epsilon {self.epsilon}, step size {self.step_size}, {self.steps} steps")
+
+    def with_steps(self, steps: int) -> L2Attack:
+        """The same budget and path length (steps x step size) in ``steps`` steps: adversarial
+        training with fewer steps than the test attack."""
+        return L2Attack(self.epsilon, round(self.step_size * self.steps / steps, 4), steps)
+
+    def params(self) -> dict[str, object]:
+        """What its results depend on (cache keys)."""
+        return {"attack": "pgd-l2", "epsilon": self.epsilon, "step_size": self.step_size, "steps": self.steps}
+
+
+#: The second paper's attack on ImageNet (224 x 224 x 3), in training and in Table 1: epsilon 3,
+#: step 0.5, 7 steps (so the path, 3.5, overshoots the budget by 7/6).
+IMAGENET_L2 = L2Attack(epsilon=3.0, step_size=0.5, steps=7)
+IMAGENET_VALUES = 3 * 224 * 224
+
+
+def scaled_l2_attack(values: int, steps: int = IMAGENET_L2.steps) -> L2Attack:
+    """The ImageNet attack for images of ``values`` numbers (channels x height x width) with
+    ``steps`` steps: epsilon at the same per-value RMS (it scales with the square root of the
+    values: 3 at 224 x 224 x 3 is 0.43 at 32 x 32 x 3) and the same overshoot of the path over
+    the budget (steps x step = 7/6 epsilon)."""
+    epsilon = IMAGENET_L2.epsilon * math.sqrt(values / IMAGENET_VALUES)
+    overshoot = IMAGENET_L2.steps * IMAGENET_L2.step_size / IMAGENET_L2.epsilon
+    return L2Attack(round(epsilon, 4), round(overshoot * epsilon / steps, 4), steps)
+
+
+#: Where the scaled budget is not the paper's regime. On the embedded shape-texture world the
+#: scaled epsilon (0.43) leaves standard models 62% of their test images (on ImageNet, Table 1:
+#: under 0.4%): its high-contrast 32-pixel textures need larger perturbations. At epsilon 1.0
+#: standard alexnet_small models keep 15% (2% at 1.5), and robust ones train in the epochs the
+#: time budget allows (at 1.5 they stayed below 30% validation accuracy after 4 epochs). Chosen
+#: from those accuracies before any shape bias of a robust model was looked at.
+L2_ATTACK_PRESETS: dict[str, L2Attack] = {"shapes": L2Attack(epsilon=1.0, step_size=1 / 6, steps=7)}
+
+
+def l2_attack_preset(dataset: str) -> L2Attack:
+    """Table 1's attack, and the adversarial-training budget, for ``dataset``: the paper's on
+    ImageNet-sized images, the budget scaled to the dataset's image size otherwise
+    (:func:`scaled_l2_attack`, 7 steps), unless ``L2_ATTACK_PRESETS`` says otherwise."""
+    if dataset in L2_ATTACK_PRESETS:
+        return L2_ATTACK_PRESETS[dataset]
+    info = dataset_info(dataset)
+    return scaled_l2_attack(info.in_channels * info.image_size ** 2)

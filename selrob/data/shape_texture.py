@@ -266,3 +266,27 @@ def load_pool_and_test() -> tuple[ImageSet, ImageSet]:
     texture) and the fixed test set (100 per class), generated in about a second."""
     return (as_image_set(build(split_specs("train", POOL_PER_CLASS, WORLD_SEED))),
             as_image_set(build(split_specs("test", TEST_PER_CLASS, WORLD_SEED))))
+
+
+def _mask_image(mask: np.ndarray) -> np.ndarray:
+    """A bool map as a black-on-white uint8 3 x H x W image."""
+    return np.repeat(np.where(mask, 0, 255).astype(np.uint8)[None], 3, axis=0)
+
+
+def gallery(examples: int = 3, seed: int = WORLD_SEED) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The README's picture of the world: per class (row), ``examples`` training images, the
+    first one's shape mask and texture pattern (its stored ground truth), that image with each
+    held-out texture, and two cue-conflict images (this shape with other classes' textures).
+    Returns rows of H x W x 3 uint8 images and the column titles."""
+    rows = {}
+    for c, name in enumerate(SHAPES):
+        specs = [_random_spec(_rng(seed, "train", i * len(SHAPES) + c), c, c, DEFAULT_SIZE) for i in range(examples)]
+        first = build(specs[:1])
+        held_out = [replace(specs[0], texture=TEXTURES.index(t)) for t in HELD_OUT_TEXTURES]
+        conflict = [replace(specs[0], texture=(c + k) % len(SHAPES)) for k in (1, 2)]
+        images = [build(specs).images, _mask_image(first.masks[0])[None], _mask_image(~first.patterns[0])[None],
+                  build(held_out).images, build(conflict).images]
+        rows[f"{name}\n({CLASS_TEXTURES[c]})"] = np.concatenate(images).transpose(0, 2, 3, 1)
+    titles = ([f"train {i + 1}" for i in range(examples)] + ["mask", "pattern"]
+              + [f"held-out\n{t}" for t in HELD_OUT_TEXTURES] + ["conflict", "conflict"])
+    return rows, titles

@@ -14,6 +14,10 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     jacobian,
     natural_adversarial,
     cue_conflict,
+    cue_conflict_stimuli,
+    correct_subset,
+    predictions,
+    l2_pgd,
 )
 from selrob.evaluations.registry import (
     EVALUATIONS,

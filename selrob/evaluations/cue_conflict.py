@@ -58,13 +58,13 @@ def cue_conflict_rows(result: dict[str, list[int]], context: EvaluationContext) 
     decisions = cue_decisions(np.array(result["prediction"]), np.array(result["shape"]), np.array(result["texture"]))
     for index, (shape, texture, decision, control) in enumerate(
             zip(result["shape"], result["texture"], decisions, result["control_prediction"])):
-        yield {"image": index, "shape": shape, "texture": texture, "decision": str(decision),
+        yield {"image": index, "shape": shape, "texture": texture, "cue": str(decision),
                "control_correct": control == shape}
 
 
 CUE_CONFLICT = register(Evaluation(
     name="cue-conflict", description="decisions on the embedded world's cue-conflict images (Table 2)",
-    columns=("image", "shape", "texture", "decision", "control_correct"), value="control_correct",
+    columns=("image", "shape", "texture", "cue", "control_correct"), value="control_correct",
     evaluate=evaluate_cue_conflict, rows=cue_conflict_rows, is_cached=lambda source, context: _entry(source).exists(),
     headline_label="share of non-conflict controls classified right",
 ))

@@ -35,7 +35,9 @@ class EvaluationSettings:
     ``smoke``); ``corruption_source`` is the -C set (``generated`` or ``official``) and
     ``corruptions`` a subset of it; ``unit_gradient_samples`` limits the input-unit gradients to
     the first test images; ``amp`` runs the attacks under bf16 autocast (CUDA). ``progress``
-    shows bars inside a source's evaluation.
+    shows bars inside a source's evaluation. ``cue_conflict_preprocessing`` is how Geirhos et
+    al.'s stimuli reach ImageNet models (:data:`selrob.data.cue_conflict_stimuli.PREPROCESSING`):
+    ``resize-crop`` by default, as the paper's repository does.
     """
 
     attack: AttackSettings | None = None
@@ -48,6 +50,7 @@ class EvaluationSettings:
     data_root: str | None = None
     device: str | None = None
     progress: bool = False
+    cue_conflict_preprocessing: str = "resize-crop"
 
     def command_flags(self) -> str:
         """The ``selrob evaluate`` flags that give these settings (attack settings and

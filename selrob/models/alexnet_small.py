@@ -22,17 +22,20 @@ WIDTHS = (32, 64, 96, 96, 64)
 DISSECTED_LAYERS = tuple(f"features.relu{i}" for i in range(1, 6))
 
 
+def _conv_bn_relu(index: int, in_channels: int, out_channels: int, kernel: int) -> list[tuple[str, nn.Module]]:
+    return [(f"conv{index}", nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False)),
+            (f"bn{index}", nn.BatchNorm2d(out_channels)), (f"relu{index}", nn.ReLU(inplace=True))]
+
+
 class AlexNetSmall(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 3, hidden: int = 256) -> None:
         super().__init__()
         c1, c2, c3, c4, c5 = WIDTHS
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, c1, 7, padding=3)), ("relu1", nn.ReLU(inplace=True)),
-            ("pool1", nn.MaxPool2d(2)),
-            ("conv2", nn.Conv2d(c1, c2, 5, padding=2)), ("relu2", nn.ReLU(inplace=True)), ("pool2", nn.MaxPool2d(2)),
-            ("conv3", nn.Conv2d(c2, c3, 3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
-            ("conv4", nn.Conv2d(c3, c4, 3, padding=1)), ("relu4", nn.ReLU(inplace=True)),
-            ("conv5", nn.Conv2d(c4, c5, 3, padding=1)), ("relu5", nn.ReLU(inplace=True)), ("pool5", nn.MaxPool2d(2)),
+            *_conv_bn_relu(1, in_channels, c1, 7), ("pool1", nn.MaxPool2d(2)),
+            *_conv_bn_relu(2, c1, c2, 5), ("pool2", nn.MaxPool2d(2)),
+            *_conv_bn_relu(3, c2, c3, 3), *_conv_bn_relu(4, c3, c4, 3),
+            *_conv_bn_relu(5, c4, c5, 3), ("pool5", nn.MaxPool2d(2)),
         ]))
         # A fixed 2 x 2 grid before the classifier, so larger images need no other classifier.
         self.pool = nn.AdaptiveAvgPool2d(2)
@@ -42,7 +45,8 @@ class AlexNetSmall(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))

@@ -78,6 +78,11 @@ class Run:
         return self.config().seed
 
     @property
+    def adversarially_trained(self) -> bool:
+        """Trained with the second paper's L2 adversarial training (an R model)."""
+        return self.config().adversarial_steps is not None
+
+    @property
     def eval_samples(self) -> int | None:
         """How many images of each test set it is evaluated on (``None``: all; smoke runs use fewer)."""
         return self.config().max_eval_samples

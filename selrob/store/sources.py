@@ -40,6 +40,11 @@ class ModelSource(Protocol):
         ...
 
     @property
+    def adversarially_trained(self) -> bool:
+        """True for a robust (R) model of the second paper, trained on adversarial examples."""
+        ...
+
+    @property
     def eval_samples(self) -> int | None:
         """How many images of each test set it is evaluated on; ``None``: all."""
         ...

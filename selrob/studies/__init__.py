@@ -10,8 +10,9 @@ from selrob.pipeline.reproduce import Study
 def studies() -> dict[str, Study]:
     """Every study by name, in reproduce order."""
     from selrob.studies.selectivity import SELECTIVITY
+    from selrob.studies.shape_bias import SHAPE_BIAS
 
-    return {study.name: study for study in (SELECTIVITY,)}
+    return {study.name: study for study in (SELECTIVITY, SHAPE_BIAS)}
 
 
 def select_studies(name: str) -> list[Study]:

@@ -115,6 +115,7 @@ def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.Da
     which says what it was computed from and on which machine."""
     from selrob.studies.selectivity_claims import CLAIMS, ClaimInputs
     from selrob.tables.claims import claims_markdown, claims_table
+    from selrob.tables.runs import trained_on
 
     name = dataset or DATASET
     inputs = ClaimInputs(name, options.smoke, options.runs_dir, options.data_dir)
@@ -127,7 +128,7 @@ def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.Da
         "slopes over runs per unit alpha (or per PGD-training step) or mean paired differences, with t 95% CIs; "
         "each claim is tested on its own at the 5% level.",
         "",
-        f"Runs trained on {inputs.trained_on()}. Training is deterministic per machine and processor, not across "
+        f"Runs trained on {trained_on(runs)}. Training is deterministic per machine and processor, not across "
         "them: another machine trains other networks, and its numbers differ within the spread of seeds.",
     ]
     return table, claims_markdown(table, preamble)

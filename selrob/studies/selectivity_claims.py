@@ -109,12 +109,6 @@ class ClaimInputs:
         """Images of the test set each run is evaluated on."""
         return len(Run(Path(self.runs["run_dir"].iloc[0])).test_set(self.settings.data_root))
 
-    def trained_on(self) -> str:
-        """The devices and torch versions the runs were trained with (from their summaries)."""
-        summaries = [Run(Path(folder)).summary() for folder in self.runs["run_dir"]]
-        return "; ".join(sorted({f"{s['device']} with torch {s['torch_version'].split('+')[0]}" for s in summaries}))
-
-
 def _accuracy_for_positive_alpha(inputs: ClaimInputs) -> pd.DataFrame:
     runs = inputs.runs[inputs.runs["alpha"] >= 0]
     return runs.assign(value=runs["test_accuracy"])

@@ -156,3 +156,9 @@ def load_pgd_training(
         pd.concat([part.runs.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
         pd.concat([part.layers.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
     )
+
+
+def trained_on(runs: pd.DataFrame) -> str:
+    """The devices and torch versions the runs of a runs table were trained with (from their summaries)."""
+    summaries = [Run(Path(folder)).summary() for folder in runs["run_dir"]]
+    return "; ".join(sorted({f"{s['device']} with torch {s['torch_version'].split('+')[0]}" for s in summaries}))

@@ -1,0 +1,218 @@
+"""Tables of the second paper's standard / robust (S / R) pairs: the runs, Table 1 (clean and L2
+PGD accuracy), Table 2 (cue-conflict shape and texture shares) and the sizes of the correctly
+classified subsets, each with hierarchical bootstrap 95% CIs over seeds and images
+(:func:`selrob.stats.proportion_ci_across_seeds`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from selrob.config import ROBUST_PAIR_GRIDS, robust_pair_configs
+from selrob.errors import SelrobError
+from selrob.evaluations.registry import EvaluationSettings
+from selrob.measures.shape_bias import cue_shares_across_seeds
+from selrob.stats import proportion_ci_across_seeds
+from selrob.tables.evaluations import evaluation_table
+from selrob.tables.runs import SweepResults, load_sweep
+
+STANDARD, ROBUST = "standard", "robust"
+#: Table rows: per architecture, S then R (ImageNet has two robust ResNet-50s: ``model`` tells them apart).
+MODEL_KEYS = ["arch", "model", "training"]
+#: The cue-conflict evaluation of each dataset.
+CUE_CONFLICT = {"shapes": "cue-conflict", "imagenet": "cue-conflict-imagenet"}
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """The models of a set of S / R pairs (``sources``: one row per model with its ``arch``,
+    ``model``, ``training``, ``seed`` and ``run_dir`` or ``source``), or why there are none."""
+
+    sources: pd.DataFrame
+    unavailable: str | None = None
+
+    @property
+    def models(self) -> pd.DataFrame:
+        """The models, for display."""
+        return self.sources.drop(columns=[c for c in ("run_dir", "source") if c in self.sources])
+
+
+def load_robust_pairs(
+    dataset: str = "shapes", archs: str | Sequence[str] | None = None, seeds: int | Sequence[int] | None = None,
+    smoke: bool = False, runs_root: str | Path | None = None, adversarial_steps: int | None = None,
+) -> SweepResults:
+    """The S and R runs of every (arch, seed) (:func:`selrob.config.robust_pair_configs`) with a
+    ``training`` column; raises, naming the command, if any is not trained yet."""
+    configs = robust_pair_configs(dataset, archs, seeds, smoke, adversarial_steps)
+    parts = []
+    for arch in dict.fromkeys(c.arch for c in configs):
+        for training in (STANDARD, ROBUST):
+            chosen = [c for c in configs if c.arch == arch and (c.adversarial_steps is not None) == (training == ROBUST)]
+            steps = chosen[0].adversarial_steps
+            results = load_sweep(dataset, arch, 0.0, [c.seed for c in chosen], smoke, runs_root,
+                                 **({"adversarial_steps": steps} if steps is not None else {}))
+            labels = dict(training=training, model=f"{arch} {'R' if training == ROBUST else 'S'}")
+            parts.append(SweepResults(results.runs.assign(**labels), results.layers.assign(**labels)))
+    return SweepResults(pd.concat([p.runs for p in parts], ignore_index=True),
+                        pd.concat([p.layers for p in parts], ignore_index=True))
+
+
+def _evaluation(name: str, runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool,
+                **sources: pd.DataFrame) -> pd.DataFrame:
+    """:func:`evaluation_table` of ``runs`` with their ``training`` column."""
+    table = evaluation_table(name, runs, settings, evaluate=evaluate, progress=False, **sources)
+    keys = [key for key in ("arch", "protocol", "model", "seed") if key in table and key in runs]
+    return table.drop(columns=[c for c in MODEL_KEYS if c in table and c not in keys]).merge(
+        runs[[*keys, *(c for c in MODEL_KEYS if c not in keys)]], on=keys)
+
+
+def _per_seed(table: pd.DataFrame, column: str) -> dict[tuple[Any, ...], list[np.ndarray]]:
+    """Per (arch, training), one array of ``column`` per seed."""
+    return {key: [part[column].to_numpy() for _, part in group.groupby("seed")]
+            for key, group in table.groupby(MODEL_KEYS, sort=False)}
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    order = {STANDARD: 0, ROBUST: 1}
+    return frame.sort_values(MODEL_KEYS, key=lambda c: c.map(order) if c.name == "training" else c,
+                             kind="stable").reset_index(drop=True)
+
+
+def _correct(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> dict[str, pd.DataFrame]:
+    """Per test image and run: classified right, clean (``predictions``) and under L2 PGD."""
+    tables = {label: _evaluation(name, runs, settings, evaluate)
+              for label, name in (("clean", "predictions"), ("adversarial", "l2-pgd"))}
+    return {label: table.assign(correct=table["correct"].astype(bool)) for label, table in tables.items()}
+
+
+def accuracy_per_run(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
+                     evaluate: bool = True) -> pd.DataFrame:
+    """One row per run: its ``clean`` and ``adversarial`` (L2 PGD) test accuracy."""
+    frames = [table.groupby([*MODEL_KEYS, "seed"], as_index=False, sort=False)["correct"].mean()
+              .rename(columns={"correct": label}) for label, table in _correct(runs, settings, evaluate).items()]
+    return _ordered(frames[0].merge(frames[1], on=[*MODEL_KEYS, "seed"]))
+
+
+def accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
+                   evaluate: bool = True) -> pd.DataFrame:
+    """Table 1: per (arch, training), clean accuracy and accuracy under L2 PGD (means over seeds,
+    with CIs), and the number of seeds and test images."""
+    correct = {label: _per_seed(table, "correct") for label, table in _correct(runs, settings, evaluate).items()}
+    rows = []
+    for key, clean in correct["clean"].items():
+        row = dict(zip(MODEL_KEYS, key))
+        for label in ("clean", "adversarial"):
+            row[label], row[f"{label}_ci_low"], row[f"{label}_ci_high"] = proportion_ci_across_seeds(correct[label][key])
+        row["seeds"], row["images"] = len(clean), int(clean[0].size)
+        rows.append(row)
+    return _ordered(pd.DataFrame(rows))
+
+
+def _cue_conflict(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> pd.DataFrame:
+    """The cue-conflict decisions of ``runs`` (conflict images only) with ``cue`` and ``control_correct``."""
+    dataset = str(runs["dataset"].iloc[0])
+    table = _evaluation(CUE_CONFLICT[dataset], runs, settings, evaluate)
+    if "conflict" not in table:
+        return table
+    # Geirhos et al.'s controls are the 80 stimuli whose shape and texture agree.
+    controls = table[~table["conflict"]].assign(control_correct=lambda t: t["decision"] == t["shape"])
+    accuracy = controls.groupby("model")["control_correct"].mean()
+    conflict = table[table["conflict"]]
+    return conflict.assign(control_correct=conflict["model"].map(accuracy))
+
+
+def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
+                     evaluate: bool = True) -> pd.DataFrame:
+    """Table 2: per (arch, training), the texture and shape shares of the cue-conflict decisions
+    that follow a cue (means over seeds with hierarchical CIs), the decisions that followed
+    neither, and the accuracy on the non-conflict controls."""
+    table = _cue_conflict(runs, settings, evaluate)
+    rows = []
+    for key, group in table.groupby(MODEL_KEYS, sort=False):
+        shares = cue_shares_across_seeds([part["cue"].to_numpy() for _, part in group.groupby("seed")])
+        rows.append({**dict(zip(MODEL_KEYS, key)), "texture": shares.texture, "texture_ci_low": shares.texture_low,
+                     "texture_ci_high": shares.texture_high, "shape": shares.shape, "shape_ci_low": shares.shape_low,
+                     "shape_ci_high": shares.shape_high, "other": 1 - shares.decided / shares.images,
+                     "control_accuracy": float(group["control_correct"].astype(float).mean()), "seeds": shares.seeds,
+                     "images": shares.images // shares.seeds})
+    return _ordered(pd.DataFrame(rows))
+
+
+def per_run_shape_bias(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
+                       evaluate: bool = True) -> pd.DataFrame:
+    """One row per run: its shape bias (``shape``: shape / (shape + texture) decisions)."""
+    table = _cue_conflict(runs, settings, evaluate)
+    decided = table[table["cue"].isin(["shape", "texture"])]
+    frame = decided.assign(shape=decided["cue"] == "shape").groupby([*MODEL_KEYS, "seed"], as_index=False,
+                                                                         sort=False)["shape"].mean()
+    return _ordered(frame)
+
+
+def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True) -> pd.DataFrame:
+    """Per S / R pair (arch, seed): the size of its correctly classified subset (ImageNet-CL's
+    analogue) out of its test images."""
+    robust, standard = runs[runs["training"] == ROBUST], runs[runs["training"] == STANDARD]
+    table = _evaluation("correct-subset", robust, settings, evaluate, sources=standard)
+    return (table.groupby(["arch", "seed"], as_index=False)
+            .agg(images=("in_subset", "size"), subset=("in_subset", "sum"))
+            .assign(share=lambda f: f["subset"] / f["images"]))
+
+
+def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+               smoke: bool = False, runs_root: str | Path | None = None, adversarial_steps: int | None = None,
+               data_root: str | Path | None = None) -> Pairs:
+    """The pairs notebook 09 shows: on ``shapes`` the runs of :func:`load_robust_pairs` (raising,
+    with the command, when some are not trained), on ``imagenet`` the zoo's pairs whose models are
+    there (:func:`selrob.zoo.zoo_pairs`; none, with what to get, when nothing is)."""
+    if dataset == "imagenet":
+        from selrob.zoo import zoo_pairs
+
+        return zoo_pairs(archs, data_root)
+    if dataset not in ROBUST_PAIR_GRIDS:
+        raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose imagenet or "
+                          f"{', '.join(ROBUST_PAIR_GRIDS)}")
+    return Pairs(load_robust_pairs(dataset, archs, seeds, smoke, runs_root, adversarial_steps).runs)
+
+
+def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
+                         data_root: str | Path | None = None, columns: int = 3
+                         ) -> tuple[dict[str, np.ndarray], list[str], dict[str, list[str]]]:
+    """Cue-conflict images with the decisions of the first S / R pair of ``runs`` (its first
+    architecture and seed): per shape class (row), ``columns`` images with other textures, and
+    a caption per image (``S: <cue> / R: <cue>``). Returns rows, column titles and captions."""
+    first = runs[(runs["arch"] == runs["arch"].iloc[0]) & (runs["seed"] == runs["seed"].min())]
+    table = _cue_conflict(first, settings, evaluate=True)
+    if str(runs["dataset"].iloc[0]) == "imagenet":
+        from selrob.data.cue_conflict_stimuli import gallery_images
+
+        return gallery_images(table, data_root, columns)
+    from selrob.data.shape_texture import CLASS_TEXTURES, SHAPES, WORLD_SEED, build, cue_conflict_specs
+    from selrob.evaluations.cue_conflict import PER_PAIR
+
+    specs = cue_conflict_specs(PER_PAIR, WORLD_SEED)
+    cues = {training: part.set_index("image")["cue"] for training, part in table.groupby("training")}
+    rows, captions = {}, {}
+    for shape, name in enumerate(SHAPES):
+        textures = [(shape + 1 + k * (len(SHAPES) - 1) // columns) % len(SHAPES) for k in range(columns)]
+        chosen = [next(i for i, s in enumerate(specs) if s.shape == shape and s.texture == t) for t in textures]
+        rows[name] = build([specs[i] for i in chosen]).images.transpose(0, 2, 3, 1)
+        captions[name] = [f"{CLASS_TEXTURES[t]}\nS: {cues[STANDARD][i]} / R: {cues[ROBUST][i]}"
+                          for t, i in zip(textures, chosen)]
+    return rows, [f"texture {k + 1}" for k in range(columns)], captions
+
+
+def paired_differences(per_run: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Per (arch, seed): R minus S of ``value`` (one row per pair)."""
+    wide = per_run.pivot_table(index=["arch", "seed"], columns="training", values=value).reset_index()
+    return wide.assign(difference=wide[ROBUST] - wide[STANDARD])
+
+
+__all__ = ["ROBUST", "ROBUST_PAIR_GRIDS", "STANDARD", "Pairs", "accuracy_per_run", "accuracy_table", "cue_conflict_gallery",
+           "load_pairs", "load_robust_pairs", "paired_differences",
+           "per_run_shape_bias", "shape_bias_table", "subset_table"]

@@ -1,0 +1,139 @@
+"""Table 1 and the correctly classified subset of standard / robust pairs (the second paper's
+section 2): clean predictions, accuracy under L2 PGD and ImageNet-CL, on sources with known answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from selrob.attacks import l2_attack_preset, pgd_l2_attack
+from selrob.attacks.settings import L2Attack
+from selrob.data.base import ImageSet
+from selrob.errors import SelrobError
+from selrob.evaluations.correct_subset import correct_subset, robustness_pairings
+from selrob.evaluations.l2_pgd import evaluate_l2_pgd
+from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
+from selrob.tables.evaluations import evaluation_table
+
+IMAGES = 40
+
+
+class FlaggedClassifier(nn.Module):
+    """Reads the class from pixel (0, 0) of channel 0 and gets it wrong where channel ``flag``
+    of that pixel is set: its correct images are known by construction."""
+
+    def __init__(self, flag: int) -> None:
+        super().__init__()
+        self.flag = flag
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        label = (x[:, 0, 0, 0] * 255).round().long()
+        wrong = x[:, self.flag, 0, 0] > 0.5
+        return nn.functional.one_hot(torch.where(wrong, (label + 1) % 10, label), 10).float()
+
+
+def _test_set() -> tuple[ImageSet, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (IMAGES,), generator=generator)
+    wrong_standard, wrong_robust = (torch.rand(IMAGES, generator=generator) < 0.3 for _ in range(2))
+    images = torch.zeros(IMAGES, 3, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0, 0] = labels.to(torch.uint8)
+    images[:, 1, 0, 0] = wrong_standard.to(torch.uint8) * 255
+    images[:, 2, 0, 0] = wrong_robust.to(torch.uint8) * 255
+    return ImageSet(images, labels), wrong_standard, wrong_robust
+
+
+@dataclass(eq=False)
+class Source:
+    """A model source whose model is a :class:`FlaggedClassifier` or any module."""
+
+    folder: Path
+    robust: bool
+    model: nn.Module
+    data: ImageSet
+    arch: str = "tiny"
+    seed: int = 0
+    dataset: str = "shapes"
+    eval_samples: int | None = None
+    loads: list[int] = field(default_factory=list)
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "arch": self.arch, "training": "robust" if self.robust else "standard",
+                "seed": self.seed}
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}-{'R' if self.robust else 'S'}-{self.seed}"
+
+    @property
+    def adversarially_trained(self) -> bool:
+        return self.robust
+
+    @property
+    def evaluations_dir(self) -> Path:
+        return self.folder / self.name
+
+    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
+        self.loads.append(1)
+        return self.model.eval()
+
+    def test_set(self, data_root: str | Path | None = None) -> ImageSet:
+        return self.data
+
+
+def test_the_subset_is_what_both_models_of_a_pair_classify_right_and_is_cached(tmp_path: Path) -> None:
+    data, wrong_standard, wrong_robust = _test_set()
+    standard = Source(tmp_path, False, FlaggedClassifier(1), data)
+    robust = Source(tmp_path, True, FlaggedClassifier(2), data)
+    other_seed = Source(tmp_path, True, FlaggedClassifier(2), data, seed=1)
+    pairings = robustness_pairings([standard, robust], [standard, robust])
+    assert [(p.source, p.target) for p in pairings] == [(standard, robust)]
+    with pytest.raises(SelrobError, match="no standard partner"):
+        robustness_pairings([other_seed], [standard])
+
+    context = EvaluationContext("shapes", EvaluationSettings())
+    expected = (~wrong_standard & ~wrong_robust).nonzero().flatten().tolist()
+    assert 0 < len(expected) < IMAGES
+    assert correct_subset(pairings[0], context) == expected
+    loads = len(standard.loads) + len(robust.loads)
+    assert correct_subset(pairings[0], context) == expected and len(standard.loads) + len(robust.loads) == loads
+
+    clean = evaluation_table("predictions", [standard, robust], progress=False)
+    accuracy = clean.groupby("training")["correct"].mean()
+    assert accuracy["standard"] == pytest.approx(1 - wrong_standard.float().mean().item())
+    assert accuracy["robust"] == pytest.approx(1 - wrong_robust.float().mean().item())
+    subset = evaluation_table("correct-subset", [robust], sources=[standard], progress=False)
+    assert subset.loc[subset["in_subset"], "image"].tolist() == expected and len(subset) == IMAGES
+
+
+def test_l2_pgd_per_image_is_the_attack_of_the_preset_and_is_cached(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
+    with torch.no_grad():
+        labels = model(images.float() / 255).argmax(dim=1)  # all clean-correct
+    source = Source(tmp_path, True, model, ImageSet(images, labels))
+    context = EvaluationContext("shapes", EvaluationSettings())
+    attack = l2_attack_preset("shapes")
+    adversarial = pgd_l2_attack(model, images.float() / 255, labels, attack.epsilon, attack.step_size, attack.steps)
+    with torch.no_grad():
+        expected = (model(adversarial).argmax(dim=1) == labels).tolist()
+    assert evaluate_l2_pgd(source, context) == expected
+    assert not all(expected)  # the attack does flip some
+    loads = len(source.loads)
+    assert evaluate_l2_pgd(source, context) == expected and len(source.loads) == loads
+
+
+def test_fewer_training_steps_walk_the_test_attacks_path() -> None:
+    attack = L2Attack(1.5, 0.25, 7)
+    assert attack.with_steps(1) == L2Attack(1.5, 1.75, 1) and attack.with_steps(7) == attack
+    with pytest.raises(SelrobError, match="positive epsilon"):
+        L2Attack(0.0, 0.1, 1)
