@@ -1,4 +1,4 @@
-"""The ``selrob`` command line (parsing only): train, sweep, evaluate, reproduce, claims, results, data.
+"""The ``selrob`` command line (parsing only): train, sweep, evaluate, reproduce, claims, results, data, zoo.
 
 Errors in the user's input or files print one line (``selrob: error: ...``) and exit 2; an
 interrupted command keeps every finished epoch and run, and the same command resumes it.
@@ -71,10 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--corruptions", nargs="+", help="a subset of the -C set (default: every corruption in it)")
     evaluate.add_argument("--samples", type=int, help="unit gradients on the first N test images (default: all)")
     evaluate.add_argument("--output", type=path, help="also write the whole table to this CSV file")
+    evaluate.add_argument("--zoo", nargs="+", metavar="MODEL",
+                          help="evaluate these ImageNet zoo models (selrob zoo list) instead of a sweep's runs")
+    evaluate.add_argument("--cue-conflict-preprocessing", default="resize-crop", choices=("resize-crop", "as-is"),
+                          help="how Geirhos et al.'s stimuli reach ImageNet models: resize-crop (default, the paper's "
+                               "code) or as-is (model-vs-human)")
 
     reproduce = commands.add_parser(
         "reproduce", help="train each study's models, make its data, fill its caches, then run its notebooks and figures")
-    reproduce.add_argument("--study", default="all", help="all (default) or one study: selectivity")
+    reproduce.add_argument("--study", default="all", help="all (default) or one study: selectivity or shape_bias")
     reproduce.add_argument("--smoke", action="store_true", help="the tiny smoke version of every study")
     reproduce.add_argument("--workers", type=int)
     reproduce.add_argument("--figures-dir", type=path)
@@ -98,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser,
                                         metavar="{download,download-c,make-c}")
     download = data_commands.add_parser("download", help="download and verify a dataset")
-    download.add_argument("dataset", help="cifar10, tinyimagenet or imagenet-a (test-only, appendix A.6)")
+    download.add_argument("dataset", help="cifar10, tinyimagenet, imagenet-a (test-only, appendix A.6), cue-conflict "
+                          "(Geirhos et al.'s stimuli, checked file by file) or imagenet (your own archives, verified)")
     download.add_argument("--data-dir", type=path)
     download_c = data_commands.add_parser("download-c", help="download and verify an official corrupted test set")
     download_c.add_argument("dataset", help="cifar10 (CIFAR-10-C) or tinyimagenet (Tiny-ImageNet-C)")
@@ -109,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     make_c.add_argument("--seed", type=int, default=0)
     make_c.add_argument("--workers", type=int, help="processes (default: one per core)")
     make_c.add_argument("--data-dir", type=path)
+
+    zoo = commands.add_parser("zoo", help="the second paper's ImageNet models (standard / robust pairs)")
+    zoo_commands = zoo.add_subparsers(dest="zoo_command", required=True, parser_class=_Parser,
+                                      metavar="{list,download,import}")
+    zoo_list = zoo_commands.add_parser("list", help="each model: arch, training, status, published top-1")
+    zoo_list.add_argument("--runs-dir", type=path)
+    zoo_download = zoo_commands.add_parser("download", help="download, verify and convert a model (or all)")
+    zoo_download.add_argument("name", help="a model of `selrob zoo list`, or all")
+    zoo_download.add_argument("--runs-dir", type=path)
+    zoo_download.add_argument("--data-dir", type=path)
+    zoo_import = zoo_commands.add_parser("import", help="verify and convert a local checkpoint (AlexNet-R, GoogLeNet-R, any model)")
+    zoo_import.add_argument("name", help="a model of `selrob zoo list`")
+    zoo_import.add_argument("path", type=path, help="the checkpoint file")
+    zoo_import.add_argument("--runs-dir", type=path)
     return parser
 
 
@@ -154,27 +174,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         print("\n".join(f"{name:<28} {evaluation.description}" for name, evaluation in registered_evaluations().items()))
         return
     evaluation = get_evaluation(args.name)
-    run_seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
-    sweep = load_sweep(args.dataset, args.arch, args.alpha, run_seeds, args.smoke, args.runs_dir, **training_overrides(args))
     settings = EvaluationSettings(corruption_source=args.source,
                                   corruptions=None if args.corruptions is None else tuple(args.corruptions),
                                   unit_gradient_samples=args.samples, smoke=args.smoke,
-                                  data_root=None if args.data_dir is None else str(args.data_dir), device=args.device)
-    # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking check).
-    sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir, **training_overrides(args)).runs
-               if evaluation.pairwise else None)
-    table = evaluation_table(evaluation.name, sweep.runs, settings, sources=sources)
+                                  data_root=None if args.data_dir is None else str(args.data_dir), device=args.device,
+                                  cue_conflict_preprocessing=args.cue_conflict_preprocessing)
+    if args.zoo is not None:
+        from selrob.zoo.sources import zoo_model
+
+        targets: Any = [zoo_model(name, args.runs_dir) for name in args.zoo]
+        # A pairwise evaluation pairs the zoo models among themselves (standard with robust).
+        sources, by = (targets if evaluation.pairwise else None), "model"
+    else:
+        run_seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
+        targets = load_sweep(args.dataset, args.arch, args.alpha, run_seeds, args.smoke, args.runs_dir,
+                             **training_overrides(args)).runs
+        # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking check).
+        sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir,
+                              **training_overrides(args)).runs if evaluation.pairwise else None)
+        by = "alpha"
+    table = evaluation_table(evaluation.name, targets, settings, sources=sources)
     if args.output is not None:
         from selrob.io import write_text
 
         write_text(args.output, table.to_csv(index=False))
     value = evaluation.value
-    summary = summarize(headline_table(evaluation.name, table), "alpha", [value])
-    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(sweep.runs)} runs")
-    print(f"{value} {evaluation.headline_label}, per alpha (mean and 95% CI over seeds):")
-    print(f"  {'alpha':>6} {'n':>3} {value + ' [95% CI]':>30}")
+    summary = summarize(headline_table(evaluation.name, table), by, [value])
+    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(targets)} models")
+    print(f"{value} {evaluation.headline_label}, per {by} (mean and 95% CI over {'seeds' if by == 'alpha' else 'rows'}):")
+    print(f"  {by:>6} {'n':>3} {value + ' [95% CI]':>30}")
     for _, row in summary.iterrows():
-        print(f"  {row['alpha']:>6g} {int(row['n']):>3} {row[value]:>12.4f} [{row[value + '_ci_low']:.4f}, "
+        label = f"{row[by]:>6g}" if by == "alpha" else f"{row[by]:>6}"
+        print(f"  {label} {int(row['n']):>3} {row[value]:>12.4f} [{row[value + '_ci_low']:.4f}, "
               f"{row[value + '_ci_high']:.4f}]")
 
 
@@ -224,8 +255,19 @@ def _cmd_data(args: argparse.Namespace) -> None:
         print(make_corrupted_set(args.dataset, args.data_dir, args.corruptions, args.seed, args.workers))
 
 
+def _cmd_zoo(args: argparse.Namespace) -> None:
+    from selrob.zoo.commands import download_models, import_model, zoo_table
+
+    if args.zoo_command == "list":
+        print(zoo_table(args.runs_dir))
+    elif args.zoo_command == "download":
+        print("\n".join(download_models(args.name, args.runs_dir, args.data_dir)))
+    else:
+        print(import_model(args.name, args.path, args.runs_dir))
+
+
 COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "evaluate": _cmd_evaluate, "reproduce": _cmd_reproduce, "claims": _cmd_claims,
-            "results": _cmd_results, "data": _cmd_data}
+            "results": _cmd_results, "data": _cmd_data, "zoo": _cmd_zoo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

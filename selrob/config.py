@@ -115,6 +115,8 @@ class TrainConfig:
     adversarial_steps: int | None = None
     adversarial_epsilon: float | None = None
     adversarial_step_size: float | None = None
+    # Epochs over which the adversarial budget grows linearly to its full size (selrob.training.loop).
+    adversarial_warmup: int | None = None
 
     def __post_init__(self) -> None:
         check_dataset(self.dataset)
@@ -148,8 +150,12 @@ class TrainConfig:
             if (self.adversarial_epsilon is None or self.adversarial_step_size is None or self.adversarial_epsilon <= 0
                     or self.adversarial_step_size <= 0):
                 raise SelrobError("L2 adversarial training needs a positive adversarial_epsilon and adversarial_step_size")
-        elif self.adversarial_epsilon is not None or self.adversarial_step_size is not None:
-            raise SelrobError("adversarial_epsilon and adversarial_step_size only apply with adversarial_steps")
+            if self.adversarial_warmup is not None and self.adversarial_warmup < 1:
+                raise SelrobError(f"adversarial_warmup must be at least 1 epoch, got {self.adversarial_warmup}")
+        elif (self.adversarial_epsilon is not None or self.adversarial_step_size is not None
+              or self.adversarial_warmup is not None):
+            raise SelrobError("adversarial_epsilon, adversarial_step_size and adversarial_warmup only apply with "
+                              "adversarial_steps")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -195,6 +201,7 @@ def resolve_config(
     **overrides: Any,
 ) -> TrainConfig:
     """The preset for (dataset, arch), shrunk if ``smoke``, then ``overrides`` (None = keep)."""
+    check_dataset(dataset)  # a test-only dataset (ImageNet) has no training preset
     arch = resolve_arch(dataset, arch)
     info = dataset_info(dataset)
     values: dict[str, Any] = dict(hflip=info.hflip, crop_padding=info.crop_padding)

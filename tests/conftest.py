@@ -74,6 +74,18 @@ def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``selrob reproduce --study shape_bias --smoke`` trains: a standard and a robust
+    alexnet_small per smoke seed, 2 epochs on 256 images of the shape-texture world."""
+    from selrob.config import robust_pair_configs
+    from selrob.pipeline.sweep import run_sweep
+
+    root = tmp_path_factory.mktemp("smoke-pairs")
+    run_sweep(robust_pair_configs("shapes", smoke=True), workers=1, runs_root=root, progress=False)
+    return root
+
+
 def copy_run(run: "Run", root: Path) -> "Run":
     """``run`` copied below ``root`` in the run folder layout, without its cached evaluations."""
     from selrob.store.runs import Run

@@ -18,7 +18,8 @@ REQUIRED = {notebook.stem: notebook.parameters for study in studies().values() f
 WITHOUT_ALPHA = {stem for stem, parameters in REQUIRED.items() if "alpha" not in parameters}
 # Figure A15 needs Tiny ImageNet runs and ImageNet-A: on digits notebook 08 says so and draws nothing.
 SKIPS_ON_DIGITS = {"08_natural_adversarial"}
-RUNS = [(notebook, alpha) for notebook in NOTEBOOKS for alpha in (None, -1)
+SELECTIVITY = {notebook.stem for notebook in studies()["selectivity"].notebooks}
+RUNS = [(notebook, alpha) for notebook in NOTEBOOKS if notebook.stem in SELECTIVITY for alpha in (None, -1)
         if alpha is None or notebook.stem not in WITHOUT_ALPHA]
 
 
@@ -53,6 +54,7 @@ def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",
         "04_dimensionality.ipynb", "05_unit_gradient_variability.ipynb", "06_augmix_selectivity.ipynb", "07_pgd_training_selectivity.ipynb", "08_natural_adversarial.ipynb",
+        "09_shape_bias.ipynb",
     ]
 
 
@@ -91,3 +93,26 @@ def test_notebook_runs_on_the_smoke_sweep(
     assert {p.suffix for p in written} == {".png", ".pdf"}
     if alpha is not None:  # every figure drawn from runs says which alpha (the gallery uses none)
         assert all("alpha-1" in p.name for p in written if not p.name.startswith("figA1_corruption_gallery"))
+
+
+@pytest.mark.slow
+def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(smoke_pairs: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(smoke_pairs), "figures_dir": str(figures)}
+    text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
+    assert "Of 4 claims:" in text and "Traceback" not in text  # the computed findings are shown
+    assert sorted(p.name for p in figures.iterdir()) == sorted(
+        f"{name}.{suffix}" for name in ("fig_world_gallery_shapes_world_smoke", "table2_shape_bias_shapes_pairs_smoke",
+                                        "fig_cue_conflict_gallery_shapes_pairs_smoke") for suffix in ("png", "pdf"))
+
+
+NOTEBOOK_09 = paths_root() / "notebooks" / "09_shape_bias.ipynb"
+
+
+def test_the_shape_bias_notebook_says_what_to_get_for_the_zoo_pairs(tmp_path: Path) -> None:
+    parameters = {"dataset": "imagenet", "runs_dir": str(tmp_path / "runs"), "data_dir": str(tmp_path / "data"),
+                  "figures_dir": str(tmp_path / "figures")}
+    text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
+    assert "Tables 1 and 2 skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
+    assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text and "selrob data download cue-conflict" in text
+    assert not (tmp_path / "figures").exists()

@@ -59,7 +59,7 @@ LAYERS = [
     {"data"},
     {"models", "corruptions", "attacks"},
     {"config", "measures"},
-    {"arguments", "store"},
+    {"arguments", "store", "zoo"},
     {"evaluations", "training"},
     {"tables", "plotting", "notebook_parameters"},
     {"pipeline"},

@@ -137,3 +137,39 @@ def test_fewer_training_steps_walk_the_test_attacks_path() -> None:
     assert attack.with_steps(1) == L2Attack(1.5, 1.75, 1) and attack.with_steps(7) == attack
     with pytest.raises(SelrobError, match="positive epsilon"):
         L2Attack(0.0, 0.1, 1)
+
+
+@pytest.mark.slow
+def test_the_pair_tables_agree_with_the_runs_and_their_evaluations(smoke_pairs: Path, tmp_path: Path) -> None:
+    from selrob.tables import robust_pairs
+
+    runs = robust_pairs.load_robust_pairs("shapes", smoke=True, runs_root=smoke_pairs).runs
+    assert sorted(runs["training"]) == ["robust", "robust", "standard", "standard"]
+    assert runs.loc[runs["training"] == "robust", "adversarial_steps"].eq(1).all()
+    per_run = robust_pairs.accuracy_per_run(runs).merge(runs, on=["arch", "model", "training", "seed"])
+    # Clean accuracy from the cached predictions is the one training measured on the same images.
+    assert per_run["clean"].to_numpy() == pytest.approx(per_run["test_accuracy"].to_numpy())
+    table1 = robust_pairs.accuracy_table(runs)
+    assert table1["training"].tolist() == ["standard", "robust"] and table1["seeds"].eq(2).all()
+    for row in table1.itertuples():
+        mine = per_run[per_run["training"] == row.training]
+        assert row.clean == pytest.approx(mine["clean"].mean()) and row.clean_ci_low <= row.clean <= row.clean_ci_high
+
+    table2 = robust_pairs.shape_bias_table(runs)
+    assert (table2["shape"] + table2["texture"]).to_numpy() == pytest.approx(1.0)
+    assert table2["images"].eq(900).all()
+    bias = robust_pairs.per_run_shape_bias(runs)
+    for row in table2.itertuples():
+        assert row.shape == pytest.approx(bias.loc[bias["training"] == row.training, "shape"].mean())
+
+    subsets = robust_pairs.subset_table(runs)
+    clean = robust_pairs._correct(runs, None, True)["clean"]
+    for row in subsets.itertuples():
+        both = clean[clean["seed"] == row.seed].groupby("image")["correct"].all()
+        assert row.subset == int(both.sum()) and row.images == len(both)
+
+    differences = robust_pairs.paired_differences(per_run, "clean")
+    assert differences["difference"].to_numpy() == pytest.approx((differences["robust"] - differences["standard"]).to_numpy())
+
+    with pytest.raises(SelrobError, match=r"selrob sweep --dataset shapes --arch alexnet_small .*--adversarial-steps 1"):
+        robust_pairs.load_robust_pairs("shapes", smoke=True, runs_root=tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from selrob import paths
-from selrob.data import cifar10, digits, imagenet_a, shape_texture, tinyimagenet
+from selrob.data import cifar10, cue_conflict_stimuli, digits, imagenet, imagenet_a, shape_texture, tinyimagenet
 from selrob.data.base import DatasetInfo, ImageSet, Splits
 from selrob.data.splits import validation_split
 from selrob.errors import SelrobError
@@ -18,11 +18,18 @@ from selrob.errors import SelrobError
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """How to get one dataset: its facts, its loader and (for downloadable ones) its downloader."""
+    """How to get one dataset: its facts, its loaders and (for downloadable ones) its downloader.
+
+    ``load`` gives the training pool and the test set. A test-only dataset has no ``load`` and
+    gives its test set through ``load_test``: ImageNet, whose validation set the model zoo is
+    evaluated on (training on ImageNet is not supported yet). Its ``download`` verifies and
+    preprocesses the files the user placed, since ImageNet cannot be fetched without an account.
+    """
 
     info: DatasetInfo
-    load: Callable[[Path], tuple[ImageSet, ImageSet]]
+    load: Callable[[Path], tuple[ImageSet, ImageSet]] | None
     download: Callable[[Path], Path] | None
+    load_test: Callable[[Path], ImageSet] | None = None
 
 
 DATASETS: dict[str, DatasetSource] = {
@@ -30,23 +37,32 @@ DATASETS: dict[str, DatasetSource] = {
     "cifar10": DatasetSource(cifar10.INFO, cifar10.load_pool_and_test, cifar10.download),
     "tinyimagenet": DatasetSource(tinyimagenet.INFO, tinyimagenet.load_pool_and_test, tinyimagenet.download),
     "shapes": DatasetSource(shape_texture.INFO, lambda root: shape_texture.load_pool_and_test(), None),
+    "imagenet": DatasetSource(imagenet.INFO, None, imagenet.prepare_val, imagenet.load_val),
 }
 
 
-def check_dataset(name: str) -> str:
-    """Return ``name`` if it is registered, else raise a one-line error listing the choices."""
+def check_dataset(name: str, for_training: bool = True) -> str:
+    """Return ``name`` if it is registered, else raise a one-line error listing the choices.
+
+    By default the dataset must have a training pool (what training runs and their presets need);
+    ``for_training=False`` also accepts test-only datasets."""
+    choices = [key for key, source in DATASETS.items() if source.load is not None or not for_training]
     if name not in DATASETS:
-        raise SelrobError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+        raise SelrobError(f"unknown dataset {name!r}; choose one of: {', '.join(choices)}")
+    if name not in choices:
+        raise SelrobError(f"dataset {name!r} is test-only here (the model zoo is evaluated on its validation set, "
+                          f"`selrob zoo list`); training on it is not supported yet")
     return name
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    """The :class:`DatasetInfo` of a registered dataset."""
-    return DATASETS[check_dataset(name)].info
+    """The :class:`DatasetInfo` of a registered dataset, test-only ones included."""
+    return DATASETS[check_dataset(name, for_training=False)].info
 
 
 # Test-only sets: evaluated on, never trained on.
-EVALUATION_DOWNLOADS: dict[str, Callable[[Path], Path]] = {"imagenet-a": imagenet_a.download}
+EVALUATION_DOWNLOADS: dict[str, Callable[[Path], Path]] = {"imagenet-a": imagenet_a.download,
+                                                           "cue-conflict": cue_conflict_stimuli.download}
 
 
 def download_dataset(name: str, data_root: str | Path | None = None) -> Path:
@@ -64,12 +80,16 @@ def download_dataset(name: str, data_root: str | Path | None = None) -> Path:
 
 @lru_cache(maxsize=2)
 def _pool_and_test(name: str, root: Path) -> tuple[ImageSet, ImageSet]:
-    return DATASETS[name].load(root)
+    load = DATASETS[check_dataset(name)].load
+    assert load is not None  # check_dataset admits datasets with a training pool only
+    return load(root)
 
 
 def load_test_set(name: str, data_root: str | Path | None = None) -> ImageSet:
-    """The fixed test set of ``name`` (what its corrupted sets are made from)."""
-    return _pool_and_test(check_dataset(name), paths.data_dir(data_root))[1]
+    """The fixed test set of ``name`` (what its corrupted sets are made from; ImageNet's validation set)."""
+    load_test = DATASETS[check_dataset(name, for_training=False)].load_test
+    root = paths.data_dir(data_root)
+    return load_test(root) if load_test is not None else _pool_and_test(name, root)[1]
 
 
 def load_splits(
@@ -85,7 +105,7 @@ def load_splits(
     ``max_train_samples`` keeps a seed-dependent random subset of the training images and
     ``max_eval_samples`` the first images of the validation and test sets (smoke runs).
     """
-    pool, test = _pool_and_test(check_dataset(name), paths.data_dir(data_root))
+    pool, test = _pool_and_test(name, paths.data_dir(data_root))
     train_index, val_index = validation_split(pool.labels, val_per_class, seed)
     if max_train_samples is not None:
         keep = torch.randperm(len(train_index), generator=torch.Generator().manual_seed(seed))

@@ -62,6 +62,8 @@ class EvaluationSettings:
             flags += " --corruptions " + " ".join(self.corruptions)
         if self.unit_gradient_samples is not None:
             flags += f" --samples {self.unit_gradient_samples}"
+        if self.cue_conflict_preprocessing != "resize-crop":
+            flags += f" --cue-conflict-preprocessing {self.cue_conflict_preprocessing}"
         if self.data_root is not None:
             flags += f" --data-dir {self.data_root}"
         return flags

@@ -23,9 +23,11 @@ Sources = pd.DataFrame | Sequence[ModelSource]
 
 
 def sources_of(runs: Sources) -> list[ModelSource]:
-    """Model sources of a runs table (its ``run_dir`` column, as from :func:`selrob.load_sweep`),
-    or the sources themselves."""
+    """Model sources of a runs table (its ``source`` column, or its ``run_dir`` column as from
+    :func:`selrob.load_sweep`), or the sources themselves."""
     if isinstance(runs, pd.DataFrame):
+        if "source" in runs:
+            return list(runs["source"])
         return [Run(Path(folder)) for folder in runs["run_dir"]] if len(runs) else []
     return list(runs)
 

@@ -50,15 +50,21 @@ def load_robust_pairs(
     """The S and R runs of every (arch, seed) (:func:`selrob.config.robust_pair_configs`) with a
     ``training`` column; raises, naming the command, if any is not trained yet."""
     configs = robust_pair_configs(dataset, archs, seeds, smoke, adversarial_steps)
-    parts = []
+    parts, missing = [], []
     for arch in dict.fromkeys(c.arch for c in configs):
         for training in (STANDARD, ROBUST):
             chosen = [c for c in configs if c.arch == arch and (c.adversarial_steps is not None) == (training == ROBUST)]
             steps = chosen[0].adversarial_steps
-            results = load_sweep(dataset, arch, 0.0, [c.seed for c in chosen], smoke, runs_root,
-                                 **({"adversarial_steps": steps} if steps is not None else {}))
+            try:
+                results = load_sweep(dataset, arch, 0.0, [c.seed for c in chosen], smoke, runs_root,
+                                     **({"adversarial_steps": steps} if steps is not None else {}))
+            except SelrobError as error:  # name every missing group's command at once
+                missing.append(f"{arch} {training}: {error}")
+                continue
             labels = dict(training=training, model=f"{arch} {'R' if training == ROBUST else 'S'}")
             parts.append(SweepResults(results.runs.assign(**labels), results.layers.assign(**labels)))
+    if missing:
+        raise SelrobError("; ".join(missing))
     return SweepResults(pd.concat([p.runs for p in parts], ignore_index=True),
                         pd.concat([p.layers for p in parts], ignore_index=True))
 
@@ -80,7 +86,7 @@ def _per_seed(table: pd.DataFrame, column: str) -> dict[tuple[Any, ...], list[np
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
     order = {STANDARD: 0, ROBUST: 1}
-    return frame.sort_values(MODEL_KEYS, key=lambda c: c.map(order) if c.name == "training" else c,
+    return frame.sort_values(["arch", "training", "model"], key=lambda c: c.map(order) if c.name == "training" else c,
                              kind="stable").reset_index(drop=True)
 
 
@@ -171,33 +177,79 @@ def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seed
     with the command, when some are not trained), on ``imagenet`` the zoo's pairs whose models are
     there (:func:`selrob.zoo.zoo_pairs`; none, with what to get, when nothing is)."""
     if dataset == "imagenet":
-        from selrob.zoo import zoo_pairs
-
-        return zoo_pairs(archs, data_root)
+        return zoo_pairs(archs, runs_root, data_root)
     if dataset not in ROBUST_PAIR_GRIDS:
         raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose imagenet or "
                           f"{', '.join(ROBUST_PAIR_GRIDS)}")
     return Pairs(load_robust_pairs(dataset, archs, seeds, smoke, runs_root, adversarial_steps).runs)
 
 
+def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None = None,
+              data_root: str | Path | None = None) -> Pairs:
+    """The zoo's pairs (:data:`selrob.zoo.entries.PAIRS`; ``None``: the paper's three) whose two
+    models are downloaded or imported, as :class:`Pairs` with a ``source`` column; none, with
+    what to get, when no pair is complete or the ImageNet validation set or the cue-conflict
+    stimuli are missing."""
+    from selrob import paths
+    from selrob.data import imagenet
+    from selrob.data.cue_conflict_stimuli import how_to_get, verify_stimuli
+    from selrob.zoo.entries import PAIRS, get_pair
+    from selrob.zoo.sources import pair_sources
+    from selrob.zoo.weights import status
+
+    names = list(pairs) if pairs is not None else [pair.name for pair in PAIRS.values() if pair.paper]
+    root = None if runs_root is None else Path(runs_root)
+    sources, absent = {}, []
+    for name in names:
+        get_pair(name)
+        pair = pair_sources(name, root)
+        missing = [source.entry.name for source in pair if status(source.entry, root) == "missing"]
+        absent += missing
+        if not missing:
+            sources.update({source.name: source for source in pair})
+    reasons = []
+    if not sources:
+        reasons.append(f"no zoo pair of {', '.join(names)} has both models (missing: {', '.join(dict.fromkeys(absent))}); "
+                       "get them with `selrob zoo download all` and `selrob zoo import NAME PATH` (see `selrob zoo list`)")
+    data = paths.data_dir(data_root)
+    if (reason := imagenet.unavailable_reason(data)) is not None:
+        reasons.append(reason)
+    if not (report := verify_stimuli(data)).ok:
+        reasons.append(f"{report.summary()}; {how_to_get(data)}")
+    frame = pd.DataFrame([{**source.identity, "source": source} for source in sources.values()])
+    return Pairs(frame, "; ".join(reasons) or None)
+
+
 def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
                          data_root: str | Path | None = None, columns: int = 3
                          ) -> tuple[dict[str, np.ndarray], list[str], dict[str, list[str]]]:
     """Cue-conflict images with the decisions of the first S / R pair of ``runs`` (its first
-    architecture and seed): per shape class (row), ``columns`` images with other textures, and
-    a caption per image (``S: <cue> / R: <cue>``). Returns rows, column titles and captions."""
-    first = runs[(runs["arch"] == runs["arch"].iloc[0]) & (runs["seed"] == runs["seed"].min())]
+    architecture and seed, its first robust model): per shape class (row), ``columns`` images with
+    other textures, and a caption per image (its texture, ``S: <cue> / R: <cue>``). Returns rows,
+    column titles and captions."""
+    arch, seed = runs["arch"].iloc[0], runs["seed"].min()
+    mine = runs[(runs["arch"] == arch) & (runs["seed"] == seed)]
+    first = pd.concat([mine[mine["training"] == training].head(1) for training in (STANDARD, ROBUST)])
     table = _cue_conflict(first, settings, evaluate=True)
-    if str(runs["dataset"].iloc[0]) == "imagenet":
-        from selrob.data.cue_conflict_stimuli import gallery_images
+    imagenet = str(runs["dataset"].iloc[0]) == "imagenet"
+    key = "file" if imagenet else "image"
+    cues = {training: part.set_index(key)["cue"] for training, part in table.groupby("training")}
+    rows, captions = {}, {}
+    if imagenet:
+        from selrob import paths
+        from selrob.data.cue_conflict_stimuli import FOLDER, decode
 
-        return gallery_images(table, data_root, columns)
+        folder = paths.data_dir(data_root) / FOLDER
+        for shape, group in cues[STANDARD].groupby(lambda file: file.split("/")[0]):
+            files = list(group.index[:: max(1, len(group) // columns)][:columns])
+            rows[shape] = np.stack([decode(folder / file, "as-is") for file in files])
+            textures = table.drop_duplicates(key).set_index(key)["texture"]
+            captions[shape] = [f"{textures[f]}\nS: {cues[STANDARD][f]} / R: {cues[ROBUST][f]}" for f in files]
+        return rows, [f"image {k + 1}" for k in range(columns)], captions
     from selrob.data.shape_texture import CLASS_TEXTURES, SHAPES, WORLD_SEED, build, cue_conflict_specs
     from selrob.evaluations.cue_conflict import PER_PAIR
 
     specs = cue_conflict_specs(PER_PAIR, WORLD_SEED)
-    cues = {training: part.set_index("image")["cue"] for training, part in table.groupby("training")}
-    rows, captions = {}, {}
     for shape, name in enumerate(SHAPES):
         textures = [(shape + 1 + k * (len(SHAPES) - 1) // columns) % len(SHAPES) for k in range(columns)]
         chosen = [next(i for i, s in enumerate(specs) if s.shape == shape and s.texture == t) for t in textures]

@@ -101,14 +101,22 @@ def pgd_training_examples(model: torch.nn.Module, inputs: torch.Tensor, labels: 
                       amp=inputs.device.type == "cuda").adversarial
 
 
+def adversarial_budget_scale(config: TrainConfig, epoch: int) -> float:
+    """The share of the adversarial budget (epsilon and step size) used in ``epoch``: with
+    ``adversarial_warmup`` W it grows linearly, (epoch + 1) / W, to the full budget at epoch W - 1."""
+    warmup = config.adversarial_warmup or 1
+    return min(1.0, (epoch + 1) / warmup)
+
+
 def adversarial_training_examples(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
-                                  config: TrainConfig) -> torch.Tensor:
+                                  config: TrainConfig, epoch: int) -> torch.Tensor:
     """The second paper's adversarial training inputs (Madry et al. 2018 with the robustness
     library's L2 PGD: normalised steps, projection, no random start, the highest-loss iterate),
     made with the model in eval mode; bf16 on CUDA like the training step."""
     assert config.adversarial_steps is not None and config.adversarial_epsilon is not None
     assert config.adversarial_step_size is not None
-    return pgd_l2_attack(model, inputs, labels, config.adversarial_epsilon, config.adversarial_step_size,
+    scale = adversarial_budget_scale(config, epoch)
+    return pgd_l2_attack(model, inputs, labels, scale * config.adversarial_epsilon, scale * config.adversarial_step_size,
                          config.adversarial_steps, amp=inputs.device.type == "cuda")
 
 
@@ -136,7 +144,7 @@ def _train_epoch(
             elif config.pgd_steps is not None:
                 inputs = pgd_training_examples(model, inputs, labels, config)
             elif config.adversarial_steps is not None:
-                inputs = adversarial_training_examples(model, inputs, labels, config)
+                inputs = adversarial_training_examples(model, inputs, labels, config, epoch)
             loss, cross_entropy, mu_si, logits = training_step(
                 model, optimizer, inputs, labels, config.alpha, num_classes, config.si_eps, units, config.augmix
             )
