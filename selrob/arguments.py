@@ -21,12 +21,14 @@ TRAINING_OVERRIDES: dict[str, str] = {
     "lr": "initial learning rate",
     "milestones": "epochs at which the learning rate is multiplied by lr_gamma",
     "val_per_class": "training images per class held out for validation",
-    "max_train_samples": "train on the first N training images only",
+    "max_train_samples": "train on N of the training images (a random subset per seed)",
     "max_eval_samples": "evaluate on the first N test images only",
     "augmix": "train with AugMix + JSD loss (appendix A.4; alpha 0)",
     "pgd_steps": "PGD training with this many steps (appendix A.7)",
     "adversarial_steps": "L2 adversarial training (second paper's R models) with this many PGD steps; the budget is "
                          "the dataset's (selrob.attacks.settings.l2_attack_preset)",
+    "adversarial_epsilon": "L2 budget of adversarial training (default: the dataset's)",
+    "adversarial_warmup": "epochs over which the adversarial budget grows linearly to its full size",
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from selrob import __version__
 from selrob.arguments import add_training_overrides, device, number, path, seeds, training_overrides
+from selrob.data.cue_conflict_stimuli import DEFAULT_PREPROCESSING, PREPROCESSING
 from selrob.errors import SelrobError
 
 
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=path, help="also write the whole table to this CSV file")
     evaluate.add_argument("--zoo", nargs="+", metavar="MODEL",
                           help="evaluate these ImageNet zoo models (selrob zoo list) instead of a sweep's runs")
-    evaluate.add_argument("--cue-conflict-preprocessing", default="resize-crop", choices=("resize-crop", "as-is"),
+    evaluate.add_argument("--cue-conflict-preprocessing", default=DEFAULT_PREPROCESSING, choices=tuple(PREPROCESSING),
                           help="how Geirhos et al.'s stimuli reach ImageNet models: resize-crop (default, the paper's "
                                "code) or as-is (model-vs-human)")
 
@@ -182,6 +183,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.zoo is not None:
         from selrob.zoo.sources import zoo_model
 
+        chosen = [flag for flag, given in (("--alpha", args.alpha), ("--seeds", args.seeds), ("--arch", args.arch),
+                                           ("--smoke", args.smoke), ("--dataset", args.dataset != "digits"),
+                                           *((f"--{n.replace('_', '-')}", v) for n, v in training_overrides(args).items()))
+                  if given]
+        if chosen:
+            raise SelrobError(f"{' '.join(chosen)} select a sweep's runs; --zoo evaluates the zoo models named instead")
+
         targets: Any = [zoo_model(name, args.runs_dir) for name in args.zoo]
         # A pairwise evaluation pairs the zoo models among themselves (standard with robust).
         sources, by = (targets if evaluation.pairwise else None), "model"
@@ -200,7 +208,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         write_text(args.output, table.to_csv(index=False))
     value = evaluation.value
     summary = summarize(headline_table(evaluation.name, table), by, [value])
-    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(targets)} models")
+    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(targets)} {'models' if args.zoo else 'runs'}")
     print(f"{value} {evaluation.headline_label}, per {by} (mean and 95% CI over {'seeds' if by == 'alpha' else 'rows'}):")
     print(f"  {by:>6} {'n':>3} {value + ' [95% CI]':>30}")
     for _, row in summary.iterrows():

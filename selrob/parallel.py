@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -65,9 +67,18 @@ def _unless_stopping(function: Callable[..., Any], *args: Any) -> Any:
         _in_job = False
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose caller was killed (SIGTERM, SIGKILL: no Ctrl-C reaches it) would go on
+    working as an orphan; it exits instead (its files are written atomically)."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
+
+
 def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     # Ctrl-C reaches the workers too: they stop without a traceback and leave the message to the caller.
     signal.signal(signal.SIGINT, _stop)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     if initializer is not None:
         initializer(*initargs)
 

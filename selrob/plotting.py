@@ -258,23 +258,29 @@ def plot_corruption_gallery(gallery: dict[str, np.ndarray]) -> Figure:
 
 def plot_paired_shares(per_run: pd.DataFrame, summary: pd.DataFrame, value: str, ax: Axes | None = None) -> Axes:
     """Per architecture, the standard (S) and robust (R) models' ``value`` (e.g. shape bias):
-    the mean over seeds with its CI (``<value>_ci_low`` / ``_ci_high`` in ``summary``) and each
-    seed's pair joined by a thin line (``per_run``)."""
+    the mean over seeds with its CI (``<value>_ci_low`` / ``_ci_high`` in ``summary``, one row
+    per model) and, per seed, thin lines joining the S model to each R model (``per_run``)."""
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     archs = list(dict.fromkeys(summary["arch"]))
     colours = {"standard": "tab:blue", "robust": "tab:red"}
+    labelled: set[str] = set()
     for a, arch in enumerate(archs):
-        positions = {"standard": a - 0.15, "robust": a + 0.15}
-        for _, pair in per_run[per_run["arch"] == arch].groupby("seed"):
-            pair = pair.set_index("training")
-            if {"standard", "robust"} <= set(pair.index):
-                ax.plot([positions["standard"], positions["robust"]], [pair.loc["standard", value], pair.loc["robust", value]],
-                        color="0.6", linewidth=0.8, zorder=1)
-        for _, row in summary[summary["arch"] == arch].iterrows():
-            x = positions[row["training"]]
-            ax.errorbar([x], [row[value]], yerr=[[row[value] - row[f"{value}_ci_low"]], [row[f"{value}_ci_high"] - row[value]]],
-                        fmt="o", color=colours[row["training"]], capsize=3, zorder=2,
-                        label=row["training"] if a == 0 else None)
+        models = summary[summary["arch"] == arch]
+        offsets = np.linspace(-0.15, 0.15, len(models)) if len(models) > 1 else np.zeros(1)
+        positions = dict(zip(models["model"], a + offsets))
+        runs = per_run[per_run["arch"] == arch]
+        for _, seed in runs.groupby("seed"):
+            standard = seed[seed["training"] == "standard"]
+            for _, robust in seed[seed["training"] == "robust"].iterrows():
+                for _, partner in standard.iterrows():
+                    ax.plot([positions[partner["model"]], positions[robust["model"]]], [partner[value], robust[value]],
+                            color="0.6", linewidth=0.8, zorder=1)
+        for _, row in models.iterrows():
+            label = row["training"] if row["training"] not in labelled else None
+            labelled.add(row["training"])
+            ax.errorbar([positions[row["model"]]], [row[value]],
+                        yerr=[[row[value] - row[f"{value}_ci_low"]], [row[f"{value}_ci_high"] - row[value]]],
+                        fmt="o", color=colours[row["training"]], capsize=3, zorder=2, label=label)
     ax.set_xticks(range(len(archs)), archs)
     ax.legend(frameon=False, fontsize="small")
     return ax

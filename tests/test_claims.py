@@ -14,6 +14,7 @@ from scipy import stats
 from selrob.pipeline import report
 from selrob.errors import SelrobError
 from selrob.stats import mean_difference_ci, slope_ci
+from selrob.studies import studies
 from selrob.tables.claims import (
     CONTRADICTS,
     INCONCLUSIVE,
@@ -121,15 +122,17 @@ def _committed(pattern: str) -> list[str]:
     return [Path(line).name for line in listed.splitlines()]
 
 
-def test_the_readme_embeds_the_committed_claims_file() -> None:
-    committed = (REPO / "figures" / "claims_selectivity.md").read_text(encoding="utf-8")
-    assert report.marked_block((REPO / "README.md").read_text(encoding="utf-8"), "claims_selectivity") == committed
+@pytest.mark.parametrize("study", sorted(studies()))
+def test_the_readme_embeds_the_committed_claims_file(study: str) -> None:
+    stem = report.claims_stem(study)
+    committed = (REPO / "figures" / f"{stem}.md").read_text(encoding="utf-8")
+    assert report.marked_block((REPO / "README.md").read_text(encoding="utf-8"), stem) == committed
 
 
 def test_the_committed_figures_and_claims_come_from_one_reproduce() -> None:
     manifest = report.read_manifest(REPO / "figures")
     figures = _committed("figures/*.png") + _committed("figures/*.pdf")
     assert figures and sorted(name for name in manifest if name.endswith(report.FIGURE_SUFFIXES)) == sorted(figures)
-    assert {"claims_selectivity.md", "claims_selectivity.csv"} <= set(manifest)
+    assert {f"{report.claims_stem(study)}.{suffix}" for study in studies() for suffix in ("md", "csv")} <= set(manifest)
     for name, digest in manifest.items():
         assert report.sha256(REPO / "figures" / name) == digest, f"figures/{name} is not from the reproduce that wrote the manifest"

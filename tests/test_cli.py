@@ -179,3 +179,28 @@ def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path) ->
     assert process.returncode == 130
     assert "Traceback" not in stderr and "leaked" not in stderr
     assert stderr.count("selrob: interrupted; finished epochs and runs are saved, run the same command to resume") == 1
+
+
+@pytest.mark.slow
+def test_workers_of_a_killed_sweep_stop_instead_of_training_on(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "selrob", "sweep", "--smoke", "--epochs", "30", "--workers", "2",
+                                "--runs-dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.rglob("metrics.csv")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True,
+                                                  text=True).stdout.split()]
+    assert workers
+    process.send_signal(signal.SIGKILL)  # no Ctrl-C reaches the workers
+    process.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+              for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert not alive, f"workers {alive} outlived their caller"

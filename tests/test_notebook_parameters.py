@@ -64,7 +64,7 @@ def test_every_parameter_that_changes_a_figure_changes_its_name(notebook: str) -
     parameters = declared_parameters(notebook)
     defaults = {name: p.default for name, p in parameters.items()}
     canonical = NotebookParameters(notebook, defaults, parameters).figure_name("figX", "resnet20")
-    assert canonical == "figX_digits_resnet20"
+    assert canonical == f"figX_{defaults['dataset']}_resnet20"
     names = {canonical}
     for name, parameter in parameters.items():
         changed = NotebookParameters(notebook, {**defaults, name: _other_value(parameter.kind, parameter.default)},

@@ -135,6 +135,11 @@ def test_l2_pgd_per_image_is_the_attack_of_the_preset_and_is_cached(tmp_path: Pa
 def test_fewer_training_steps_walk_the_test_attacks_path() -> None:
     attack = L2Attack(1.5, 0.25, 7)
     assert attack.with_steps(1) == L2Attack(1.5, 1.75, 1) and attack.with_steps(7) == attack
+    assert attack.scaled_to(3.0) == L2Attack(3.0, 0.5, 7) and attack.scaled_to(None) == attack
+    from selrob.config import resolve_config
+
+    config = resolve_config("shapes", adversarial_steps=1, adversarial_epsilon=0.5)
+    assert (config.adversarial_epsilon, config.adversarial_step_size) == (0.5, pytest.approx(7 / 6 * 0.5, abs=1e-3))
     with pytest.raises(SelrobError, match="positive epsilon"):
         L2Attack(0.0, 0.1, 1)
 

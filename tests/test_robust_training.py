@@ -52,6 +52,15 @@ def test_adversarial_training_is_a_run_setting_with_its_own_key() -> None:
         resolve_config("shapes", adversarial_epsilon=0.5)
 
 
+def test_the_adversarial_budget_grows_over_the_warm_up_epochs() -> None:
+    warm = resolve_config("shapes", adversarial_steps=1)
+    assert [loop.adversarial_budget_scale(warm, epoch) for epoch in range(5)] == pytest.approx([1 / 3, 2 / 3, 1, 1, 1])
+    cold = resolve_config("shapes", adversarial_steps=1, adversarial_warmup=1)
+    assert [loop.adversarial_budget_scale(cold, epoch) for epoch in range(2)] == [1.0, 1.0]
+    with pytest.raises(SelrobError, match="adversarial_warmup must be at least 1"):
+        resolve_config("shapes", adversarial_steps=1, adversarial_warmup=0)
+
+
 @pytest.mark.slow
 def test_a_robust_run_trains_on_l2_adversarial_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = resolve_config("shapes", smoke=True, adversarial_steps=2, epochs=1, milestones=[1])
@@ -66,7 +75,11 @@ def test_a_robust_run_trains_on_l2_adversarial_examples(tmp_path: Path, monkeypa
     monkeypatch.setattr(loop, "pgd_l2_attack", recording)
     run = loop.train_run(config, tmp_path, progress=False)
     assert isinstance(run, Run) and run.is_finished() and run.config().adversarial_steps == 2
-    assert calls and all(epsilon == config.adversarial_epsilon and moved <= epsilon * (1 + 1e-5) for epsilon, moved in calls)
+    assert run.summary()["best_epoch"] == 0  # shorter than its warm-up: its last (only) epoch
+    # The first epoch of a 3-epoch warm-up attacks with a third of the budget.
+    assert config.adversarial_warmup == 3
+    assert calls and all(epsilon == pytest.approx(config.adversarial_epsilon / 3) and moved <= epsilon * (1 + 1e-5)
+                         for epsilon, moved in calls)
     assert max(moved for _, moved in calls) > 0  # the examples did move
     assert math.isfinite(run.summary()["test_accuracy"])
     with torch.no_grad():

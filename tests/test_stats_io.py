@@ -103,3 +103,18 @@ def test_checkpoints_load_weights_only(tmp_path: Path) -> None:
         load_torch(foreign)
     with pytest.raises(SelrobError, match="does not exist"):
         load_torch(tmp_path / "missing.pt")
+
+
+def test_the_hierarchical_proportion_interval_sees_seeds_and_images() -> None:
+    from selrob.stats import proportion_ci_across_seeds
+
+    assert proportion_ci_across_seeds([np.ones(50, bool), np.ones(80, bool)]) == (1.0, 1.0, 1.0)
+    # Two seeds far apart: the mean of the seeds, an interval spanning both.
+    apart = [np.arange(1000) < 200, np.arange(1000) < 800]
+    mean, low, high = proportion_ci_across_seeds(apart)
+    assert mean == pytest.approx(0.5) and low < 0.25 and high > 0.75
+    # One seed: the binomial interval over its images (about +-1.96 sqrt(p (1 - p) / n)).
+    mean, low, high = proportion_ci_across_seeds([np.arange(400) < 100])
+    assert mean == 0.25 and high - low == pytest.approx(2 * 1.96 * (0.25 * 0.75 / 400) ** 0.5, rel=0.1)
+    with pytest.raises(ValueError, match="at least one image"):
+        proportion_ci_across_seeds([np.ones(3, bool), np.ones(0, bool)])

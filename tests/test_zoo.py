@@ -214,15 +214,29 @@ def test_zoo_models_are_model_sources(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     standard, robust = pair_sources("resnet50", runs, eval_samples=3)
     assert isinstance(standard, ModelSource) and robust.entry.name == "resnet50-l2-eps3-madry"
-    assert standard.identity == {"dataset": "imagenet", "arch": "resnet50", "model": "resnet50", "training": "standard"}
-    assert (standard.name, standard.dataset, standard.seed) == ("imagenet/zoo/resnet50", "imagenet", 0)
-    assert standard.evaluations_dir == runs / "zoo" / "resnet50" / "evaluations"
+    assert standard.identity == {"dataset": "imagenet", "arch": "resnet50", "model": "resnet50", "training": "standard",
+                                 "seed": 0}
+    assert (standard.name, standard.dataset, standard.seed) == ("imagenet/zoo/resnet50@missing", "imagenet", 0)
+    assert standard.evaluations_dir == runs / "zoo" / "resnet50" / "evaluations" / "missing"
     with pytest.raises(SelrobError, match="zoo model resnet50 is not there yet; run `selrob zoo download resnet50`"):
         standard.load_model()
     imagenet.prepare_val(tmp_path, progress=False, **write_imagenet_val(tmp_path))
     test = standard.test_set(tmp_path)
     assert test.images.shape == (3, 3, 224, 224) and test.labels.tolist() == [1, 0, 0]
     assert len(dataclasses.replace(standard, eval_samples=None).test_set(tmp_path)) == 5
+
+
+def test_a_reimported_model_gets_its_own_results(tmp_path: Path) -> None:
+    entry = ENTRIES["googlenet-r"]
+    folders = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        state = {k.replace(".branch4.1.", ".branch4_conv."): v for k, v in build_network("googlenet").state_dict().items()}
+        import_checkpoint(entry, save_checkpoint(robustness_checkpoint(state), tmp_path / f"g{seed}.pt"), tmp_path / "runs")
+        model = ZooModel(entry, tmp_path / "runs")
+        folders.append((model.name, model.evaluations_dir))
+    # Cached evaluations of the first checkpoint are not those of the second.
+    assert folders[0] != folders[1] and folders[0][1].parent == folders[1][1].parent
 
 
 def test_altered_weights_are_refused(tmp_path: Path) -> None:

@@ -105,6 +105,12 @@ class L2Attack:
         training with fewer steps than the test attack."""
         return L2Attack(self.epsilon, round(self.step_size * self.steps / steps, 4), steps)
 
+    def scaled_to(self, epsilon: float | None) -> L2Attack:
+        """The same attack with budget ``epsilon`` and the step size scaled with it (``None``: itself)."""
+        if epsilon is None:
+            return self
+        return L2Attack(float(epsilon), round(self.step_size * epsilon / self.epsilon, 4), self.steps)
+
     def params(self) -> dict[str, object]:
         """What its results depend on (cache keys)."""
         return {"attack": "pgd-l2", "epsilon": self.epsilon, "step_size": self.step_size, "steps": self.steps}

@@ -69,6 +69,17 @@ PREPROCESSING: dict[str, str] = {
     "as-is": "the 224 px images as they are (model-vs-human)",
     "resize-crop": "Resize(256, bilinear) + CenterCrop(224) (the paper's repository, anguyen8/shape-bias)",
 }
+#: The paper's repository's choice.
+DEFAULT_PREPROCESSING = "resize-crop"
+
+
+def check_preprocessing(preprocessing: str) -> str:
+    """``preprocessing`` if it is a key of :data:`PREPROCESSING`, else a one-line error."""
+    if preprocessing not in PREPROCESSING:
+        raise SelrobError(f"unknown cue-conflict preprocessing {preprocessing!r}; choose one of: {', '.join(PREPROCESSING)}")
+    return preprocessing
+
+
 _NAME = re.compile(r"(?P<shape>[a-z]+)(?P<i>\d+)-(?P<texture>[a-z]+)(?P<j>\d+)\.png")
 
 
@@ -301,14 +312,12 @@ def decode(path: Path, preprocessing: str) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_stimuli(root: Path, preprocessing: str = "resize-crop", manifest: Sequence[Stimulus] | None = None,
+def load_stimuli(root: Path, preprocessing: str = DEFAULT_PREPROCESSING, manifest: Sequence[Stimulus] | None = None,
                  progress: bool = False) -> CueConflictStimuli:
     """All stimuli of ``manifest`` (default: the packaged one) from ``<root>/cue-conflict``, in the
     manifest's order, verified first (decisions are cached by the manifest's fingerprint, so the
     files must be those it lists)."""
-    if preprocessing not in PREPROCESSING:
-        raise SelrobError(f"unknown cue-conflict preprocessing {preprocessing!r}; choose one of: "
-                          f"{', '.join(PREPROCESSING)}")
+    check_preprocessing(preprocessing)
     manifest = read_manifest() if manifest is None else manifest
     folder = Path(root) / FOLDER
     if not folder.is_dir():

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from selrob.attacks import per_image
 from selrob.data.base import ImageSet
-from selrob.data.batches import iterate_batches, to_unit_float
 from selrob.data.shape_texture import WORLD_SEED, as_image_set, build, control_specs, cue_conflict_specs
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
@@ -33,9 +33,7 @@ def _entry(source: ModelSource) -> CacheEntry:
 
 @torch.no_grad()
 def _predictions(model: torch.nn.Module, data: ImageSet) -> list[int]:
-    model.eval()
-    return torch.cat([model(to_unit_float(images)).argmax(dim=1).cpu()
-                      for images, _ in iterate_batches(data, BATCH_SIZE)]).tolist()
+    return per_image(data, lambda x, y: model(x).argmax(dim=1), BATCH_SIZE).tolist()
 
 
 def evaluate_cue_conflict(source: ModelSource, context: EvaluationContext) -> dict[str, list[int]]:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from selrob.attacks import l2_attack_preset, per_image, pgd_l2_attack
-from selrob.evaluations.common import BATCH_SIZE, entry, model_and_test_set
+from selrob.evaluations.common import entry, per_image_batches
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -26,7 +26,7 @@ def evaluate_l2_pgd(source: ModelSource, context: EvaluationContext) -> list[boo
     """Per test image: whether the model classifies its L2 PGD adversarial example right."""
 
     def compute() -> list[bool]:
-        model, data = model_and_test_set(source, context)
+        model, data, batch_size, device = per_image_batches(source, context)
         attack, amp = l2_attack_preset(source.dataset), context.settings.amp
 
         def correct(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -34,7 +34,7 @@ def evaluate_l2_pgd(source: ModelSource, context: EvaluationContext) -> list[boo
             with torch.no_grad():
                 return model(adversarial).argmax(dim=1) == y
 
-        return per_image(data, correct, BATCH_SIZE, context.settings.progress, "L2 PGD").tolist()
+        return per_image(data, correct, batch_size, context.settings.progress, "L2 PGD", device).tolist()
 
     return l2_pgd_entry(source, context).get_or_compute(compute)
 

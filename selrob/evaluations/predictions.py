@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from selrob.attacks import per_image
-from selrob.evaluations.common import BATCH_SIZE, entry, model_and_test_set
+from selrob.evaluations.common import entry, per_image_batches
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -23,11 +23,11 @@ def evaluate_predictions(source: ModelSource, context: EvaluationContext) -> dic
     """``{"label", "prediction"}``: each test image's class and the model's top-1 class."""
 
     def compute() -> dict[str, list[int]]:
-        model, data = model_and_test_set(source, context)
+        model, data, batch_size, device = per_image_batches(source, context)
         with torch.no_grad():
-            predictions = per_image(data, lambda x, y: model(x).argmax(dim=1), BATCH_SIZE,
-                                            context.settings.progress, "predictions")
-        return {"label": data.labels.cpu().tolist(), "prediction": predictions.tolist()}
+            predictions = per_image(data, lambda x, y: model(x).argmax(dim=1), batch_size,
+                                    context.settings.progress, "predictions", device)
+        return {"label": data.labels.tolist(), "prediction": predictions.tolist()}
 
     return predictions_entry(source).get_or_compute(compute)
 

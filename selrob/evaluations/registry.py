@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from selrob.attacks import AttackSettings, attack_settings
+from selrob.data.cue_conflict_stimuli import DEFAULT_PREPROCESSING, check_preprocessing
 from selrob.errors import SelrobError
 from selrob.measures.representations import DimensionalitySettings
 from selrob.store.sources import ModelSource
@@ -50,7 +51,7 @@ class EvaluationSettings:
     data_root: str | None = None
     device: str | None = None
     progress: bool = False
-    cue_conflict_preprocessing: str = "resize-crop"
+    cue_conflict_preprocessing: str = DEFAULT_PREPROCESSING
 
     def command_flags(self) -> str:
         """The ``selrob evaluate`` flags that give these settings (attack settings and
@@ -62,7 +63,7 @@ class EvaluationSettings:
             flags += " --corruptions " + " ".join(self.corruptions)
         if self.unit_gradient_samples is not None:
             flags += f" --samples {self.unit_gradient_samples}"
-        if self.cue_conflict_preprocessing != "resize-crop":
+        if self.cue_conflict_preprocessing != DEFAULT_PREPROCESSING:
             flags += f" --cue-conflict-preprocessing {self.cue_conflict_preprocessing}"
         if self.data_root is not None:
             flags += f" --data-dir {self.data_root}"
@@ -73,6 +74,7 @@ class EvaluationSettings:
             object.__setattr__(self, "corruptions", tuple(self.corruptions))
         if self.unit_gradient_samples is not None and self.unit_gradient_samples < 2:
             raise SelrobError(f"unit-gradient statistics need at least 2 samples, got {self.unit_gradient_samples}")
+        check_preprocessing(self.cue_conflict_preprocessing)
 
 
 class EvaluationContext:

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from selrob.config import ROBUST_PAIR_GRIDS, robust_pair_configs
+from selrob.config import ROBUST_PAIR_GRIDS, SMOKE_PROTOCOL, robust_pair_configs
 from selrob.errors import SelrobError
 from selrob.evaluations.registry import EvaluationSettings
-from selrob.measures.shape_bias import cue_shares_across_seeds
+from selrob.measures.shape_bias import cue_shares_across_seeds, shape_bias
 from selrob.stats import proportion_ci_across_seeds
 from selrob.tables.evaluations import evaluation_table
 from selrob.tables.runs import SweepResults, load_sweep
@@ -79,7 +79,7 @@ def _evaluation(name: str, runs: pd.DataFrame, settings: EvaluationSettings | No
 
 
 def _per_seed(table: pd.DataFrame, column: str) -> dict[tuple[Any, ...], list[np.ndarray]]:
-    """Per (arch, training), one array of ``column`` per seed."""
+    """Per model (``MODEL_KEYS``), one array of ``column`` per seed."""
     return {key: [part[column].to_numpy() for _, part in group.groupby("seed")]
             for key, group in table.groupby(MODEL_KEYS, sort=False)}
 
@@ -154,18 +154,16 @@ def per_run_shape_bias(runs: pd.DataFrame, settings: EvaluationSettings | None =
                        evaluate: bool = True) -> pd.DataFrame:
     """One row per run: its shape bias (``shape``: shape / (shape + texture) decisions)."""
     table = _cue_conflict(runs, settings, evaluate)
-    decided = table[table["cue"].isin(["shape", "texture"])]
-    frame = decided.assign(shape=decided["cue"] == "shape").groupby([*MODEL_KEYS, "seed"], as_index=False,
-                                                                         sort=False)["shape"].mean()
-    return _ordered(frame)
+    frame = table.groupby([*MODEL_KEYS, "seed"], as_index=False, sort=False)["cue"].agg(shape_bias)
+    return _ordered(frame.rename(columns={"cue": "shape"}))
 
 
 def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True) -> pd.DataFrame:
-    """Per S / R pair (arch, seed): the size of its correctly classified subset (ImageNet-CL's
-    analogue) out of its test images."""
+    """Per S / R pair (a robust ``model`` with the standard one of its arch and seed): the size of
+    its correctly classified subset (ImageNet-CL's analogue) out of its test images."""
     robust, standard = runs[runs["training"] == ROBUST], runs[runs["training"] == STANDARD]
     table = _evaluation("correct-subset", robust, settings, evaluate, sources=standard)
-    return (table.groupby(["arch", "seed"], as_index=False)
+    return (table.groupby(["arch", "model", "seed"], as_index=False)
             .agg(images=("in_subset", "size"), subset=("in_subset", "sum"))
             .assign(share=lambda f: f["subset"] / f["images"]))
 
@@ -177,7 +175,10 @@ def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seed
     with the command, when some are not trained), on ``imagenet`` the zoo's pairs whose models are
     there (:func:`selrob.zoo.zoo_pairs`; none, with what to get, when nothing is)."""
     if dataset == "imagenet":
-        return zoo_pairs(archs, runs_root, data_root)
+        if seeds is not None or adversarial_steps is not None:
+            raise SelrobError("seeds and adversarial_steps choose the embedded world's pairs; a zoo model is one "
+                              "checkpoint (choose the zoo's pairs with archs)")
+        return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None)
     if dataset not in ROBUST_PAIR_GRIDS:
         raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose imagenet or "
                           f"{', '.join(ROBUST_PAIR_GRIDS)}")
@@ -185,15 +186,15 @@ def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seed
 
 
 def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None = None,
-              data_root: str | Path | None = None) -> Pairs:
+              data_root: str | Path | None = None, eval_samples: int | None = None) -> Pairs:
     """The zoo's pairs (:data:`selrob.zoo.entries.PAIRS`; ``None``: the paper's three) whose two
     models are downloaded or imported, as :class:`Pairs` with a ``source`` column; none, with
     what to get, when no pair is complete or the ImageNet validation set or the cue-conflict
-    stimuli are missing."""
+    stimuli are missing. ``eval_samples`` limits Table 1 to the first validation images."""
     from selrob import paths
     from selrob.data import imagenet
     from selrob.data.cue_conflict_stimuli import how_to_get, verify_stimuli
-    from selrob.zoo.entries import PAIRS, get_pair
+    from selrob.zoo.entries import PAIRS
     from selrob.zoo.sources import pair_sources
     from selrob.zoo.weights import status
 
@@ -201,8 +202,7 @@ def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None =
     root = None if runs_root is None else Path(runs_root)
     sources, absent = {}, []
     for name in names:
-        get_pair(name)
-        pair = pair_sources(name, root)
+        pair = pair_sources(name, root, eval_samples)
         missing = [source.entry.name for source in pair if status(source.entry, root) == "missing"]
         absent += missing
         if not missing:
@@ -240,10 +240,10 @@ def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None
         from selrob.data.cue_conflict_stimuli import FOLDER, decode
 
         folder = paths.data_dir(data_root) / FOLDER
+        textures = table.drop_duplicates(key).set_index(key)["texture"]
         for shape, group in cues[STANDARD].groupby(lambda file: file.split("/")[0]):
             files = list(group.index[:: max(1, len(group) // columns)][:columns])
             rows[shape] = np.stack([decode(folder / file, "as-is") for file in files])
-            textures = table.drop_duplicates(key).set_index(key)["texture"]
             captions[shape] = [f"{textures[f]}\nS: {cues[STANDARD][f]} / R: {cues[ROBUST][f]}" for f in files]
         return rows, [f"image {k + 1}" for k in range(columns)], captions
     from selrob.data.shape_texture import CLASS_TEXTURES, SHAPES, WORLD_SEED, build, cue_conflict_specs
@@ -260,9 +260,12 @@ def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None
 
 
 def paired_differences(per_run: pd.DataFrame, value: str) -> pd.DataFrame:
-    """Per (arch, seed): R minus S of ``value`` (one row per pair)."""
-    wide = per_run.pivot_table(index=["arch", "seed"], columns="training", values=value).reset_index()
-    return wide.assign(difference=wide[ROBUST] - wide[STANDARD])
+    """Per pair (each robust model with the standard one of its arch and seed): R minus S of
+    ``value``, with both values (``robust``, ``standard``)."""
+    standard = per_run[per_run["training"] == STANDARD][["arch", "seed", value]].rename(columns={value: STANDARD})
+    robust = per_run[per_run["training"] == ROBUST][["arch", "model", "seed", value]].rename(columns={value: ROBUST})
+    pairs = robust.merge(standard, on=["arch", "seed"])
+    return pairs.assign(difference=pairs[ROBUST] - pairs[STANDARD])
 
 
 __all__ = ["ROBUST", "ROBUST_PAIR_GRIDS", "STANDARD", "Pairs", "accuracy_per_run", "accuracy_table", "cue_conflict_gallery",

@@ -217,7 +217,11 @@ def train_run(
         row["val_accuracy"] = evaluate_accuracy(model, val)
         row["seconds"] = time.perf_counter() - started
         state.history.append(row)
-        if row["val_accuracy"] > state.best_val_accuracy:
+        # A robust run keeps an epoch trained at its full adversarial budget, never a warm-up one
+        # (a run shorter than its warm-up keeps its last epoch).
+        warming_up = (config.adversarial_steps is not None and adversarial_budget_scale(config, epoch) < 1
+                      and epoch < config.epochs - 1)
+        if row["val_accuracy"] > state.best_val_accuracy and not warming_up:
             state.best_val_accuracy, state.best_epoch = row["val_accuracy"], epoch
             save_torch(model.state_dict(), run.best_path)
         state.next_epoch = epoch + 1

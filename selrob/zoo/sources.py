@@ -15,7 +15,7 @@ from selrob.data import imagenet
 from selrob.data.base import ImageSet
 from selrob.zoo.entries import ZooEntry, get_entry, get_pair
 from selrob.zoo.networks import build_model
-from selrob.zoo.weights import WEIGHTS, load_weights, model_dir
+from selrob.zoo.weights import WEIGHTS, load_weights, model_dir, weights_digest
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,16 @@ class ZooModel:
                 "training": self.entry.training, "seed": self.seed}
 
     @property
+    def _weights(self) -> str:
+        """The first 12 hex digits of the converted weights' SHA-256 (``missing`` before they exist):
+        results cached for other weights of the same name (a re-import) are not reused."""
+        digest = weights_digest(self.entry, self.runs_root)
+        return digest[:12] if digest is not None else "missing"
+
+    @property
     def name(self) -> str:
-        """``imagenet/zoo/<name>``."""
-        return f"{self.dataset}/zoo/{self.entry.name}"
+        """``imagenet/zoo/<name>@<weights>``: the pairs cached with it name these weights."""
+        return f"{self.dataset}/zoo/{self.entry.name}@{self._weights}"
 
     @property
     def dataset(self) -> str:
@@ -57,8 +64,8 @@ class ZooModel:
 
     @property
     def evaluations_dir(self) -> Path:
-        """``<runs>/zoo/<name>/evaluations``."""
-        return model_dir(self.entry, self.runs_root) / "evaluations"
+        """``<runs>/zoo/<name>/evaluations/<weights>``: one folder per converted checkpoint."""
+        return model_dir(self.entry, self.runs_root) / "evaluations" / self._weights
 
     def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
         """The model on [0, 1] images in eval mode, from the converted weights (checked against their

@@ -111,6 +111,12 @@ def import_checkpoint(entry: ZooEntry, checkpoint: Path, runs_root: str | Path |
     return convert(entry, checkpoint, "imported", str(checkpoint.resolve()), runs_root)
 
 
+def weights_digest(entry: ZooEntry, runs_root: str | Path | None = None) -> str | None:
+    """The recorded SHA-256 of the converted weights, ``None`` while the model is missing."""
+    record = model_dir(entry, runs_root) / RECORD
+    return str(read_json(record)["sha256"]) if record.is_file() else None
+
+
 def load_weights(entry: ZooEntry, runs_root: str | Path | None = None) -> dict[str, Any]:
     """The converted state dict, after checking it against its recorded SHA-256."""
     folder = model_dir(entry, runs_root)
