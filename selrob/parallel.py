@@ -35,6 +35,10 @@ def completed_in_processes(
         futures = {pool.submit(_unless_stopping, function, *args): index for index, args in enumerate(arguments)}
         try:
             for future in as_completed(futures):
+                # A worker stopped by Ctrl-C (SystemExit) can report before the caller's own
+                # KeyboardInterrupt is raised: it is the same interruption.
+                if not future.cancelled() and isinstance(future.exception(), SystemExit):
+                    raise KeyboardInterrupt
                 yield futures[future], future
         except BaseException:  # includes GeneratorExit when the caller's loop is interrupted
             pool.shutdown(wait=False, cancel_futures=True)

@@ -178,3 +178,24 @@ def test_the_pair_tables_agree_with_the_runs_and_their_evaluations(smoke_pairs: 
 
     with pytest.raises(SelrobError, match=r"selrob sweep --dataset shapes --arch alexnet_small .*--adversarial-steps 1"):
         robust_pairs.load_robust_pairs("shapes", smoke=True, runs_root=tmp_path)
+
+
+def test_two_robust_models_of_one_architecture_are_two_pairs() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from selrob.plotting import plot_paired_shares
+    from selrob.tables.robust_pairs import paired_differences
+
+    # ImageNet's resnet50 pairs: torchvision's standard model with two different robust ones.
+    per_run = pd.DataFrame({"arch": ["resnet50"] * 3, "model": ["resnet50", "madry", "salman"],
+                            "training": ["standard", "robust", "robust"], "seed": [0, 0, 0], "shape": [0.2, 0.6, 0.7]})
+    pairs = paired_differences(per_run, "shape")
+    assert pairs.set_index("model")["difference"].to_dict() == pytest.approx({"madry": 0.4, "salman": 0.5})
+    summary = per_run.assign(shape_ci_low=per_run["shape"] - 0.05, shape_ci_high=per_run["shape"] + 0.05)
+    ax = plot_paired_shares(per_run, summary, "shape")
+    assert len(ax.lines) >= 2  # one line from the standard model to each robust one
+    xs = {round(float(c.get_children()[0].get_xdata()[0]), 3) for c in ax.containers}
+    assert len(xs) == 3  # each model at its own place
