@@ -142,6 +142,11 @@ def test_fewer_training_steps_walk_the_test_attacks_path() -> None:
     assert (config.adversarial_epsilon, config.adversarial_step_size) == (0.5, pytest.approx(7 / 6 * 0.5, abs=1e-3))
     with pytest.raises(SelrobError, match="positive epsilon"):
         L2Attack(0.0, 0.1, 1)
+    from selrob.attacks import attack_settings
+
+    assert l2_attack_preset("imagenet") == L2Attack(3.0, 0.5, 7)  # the paper's own attack
+    with pytest.raises(SelrobError, match="no preset for imagenet; its models get the second paper's L2 PGD"):
+        attack_settings("imagenet")
 
 
 @pytest.mark.slow

@@ -73,7 +73,10 @@ def attack_settings(
 ) -> AttackSettings:
     """The preset of ``dataset`` with any given value replacing the preset's; ``smoke`` shrinks
     the preset to 5 PGD steps and 3 FGSM epsilons (checks, like smoke training runs)."""
-    preset = ATTACK_PRESETS[check_dataset(dataset)]
+    if check_dataset(dataset, for_training=False) not in ATTACK_PRESETS:
+        raise SelrobError(f"the first paper's FGSM and L-infinity PGD have no preset for {dataset}; its models get "
+                          "the second paper's L2 PGD (selrob evaluate l2-pgd)")
+    preset = ATTACK_PRESETS[dataset]
     if smoke:
         eps = preset.fgsm_epsilons
         preset = AttackSettings((eps[0], eps[len(eps) // 2], eps[-1]), preset.pgd_epsilon, preset.pgd_step_size, SMOKE_PGD_STEPS)
