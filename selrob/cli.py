@@ -197,9 +197,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         run_seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
         targets = load_sweep(args.dataset, args.arch, args.alpha, run_seeds, args.smoke, args.runs_dir,
                              **training_overrides(args)).runs
-        # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking check).
-        sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir,
-                              **training_overrides(args)).runs if evaluation.pairwise else None)
+        # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking
+        # check), trained without adversarial training (the standard partners of robust runs).
+        standard = {k: v for k, v in training_overrides(args).items() if not k.startswith("adversarial_")}
+        sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir, **standard).runs
+                   if evaluation.pairwise else None)
         by = "alpha"
     table = evaluation_table(evaluation.name, targets, settings, sources=sources)
     if args.output is not None:

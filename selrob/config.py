@@ -245,10 +245,10 @@ def resolve_config(
 
 def default_grid(dataset: str, arch: str | None = None, smoke: bool = False) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """The ``(alphas, seeds)`` of the paper's sweep for (dataset, arch), or the smoke grid."""
-    if smoke:
-        return SMOKE_GRID["alphas"], SMOKE_GRID["seeds"]
     arch = resolve_arch(dataset, arch)
     grid = dict(GRIDS[dataset])
+    if smoke:  # a dataset without an alpha grid (shapes) keeps its one alpha
+        return (SMOKE_GRID["alphas"] if len(grid["alphas"]) > 1 else grid["alphas"]), SMOKE_GRID["seeds"]
     grid.update(ARCH_GRIDS.get((dataset, arch), {}))
     return tuple(grid["alphas"]), tuple(grid["seeds"])
 

@@ -111,8 +111,11 @@ def _items(value: Any, item: str) -> list[Any]:
         try:
             parsed = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            raise SelrobError(f"{value!r} is not a list") from None
-        return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+            if item != "str" or not text.endswith("]"):
+                raise SelrobError(f"{value!r} is not a list") from None
+            text = text[1:-1]  # names without quotes, as shells pass them: [alexnet_small, resnet20]
+        else:
+            return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
     parts = [part for part in re.split(r"[,\s]+", text) if part]
     if item == "int" and len(parts) == 1 and re.fullmatch(r"\d+-\d+", parts[0]):
         first, last = map(int, parts[0].split("-"))

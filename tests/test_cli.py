@@ -204,3 +204,11 @@ def test_workers_of_a_killed_sweep_stop_instead_of_training_on(tmp_path: Path) -
     alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
              and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
     assert not alive, f"workers {alive} outlived their caller"
+
+
+@pytest.mark.slow
+def test_the_correct_subset_of_robust_runs_pairs_them_with_the_standard_ones(smoke_pairs: Path) -> None:
+    result = selrob("evaluate", "correct-subset", "--dataset", "shapes", "--smoke", "--adversarial-steps", "1",
+                    "--runs-dir", str(smoke_pairs))
+    assert result.returncode == 0, result.stderr
+    assert "rows of 2 runs" in result.stdout and "share of the test images in the subset" in result.stdout

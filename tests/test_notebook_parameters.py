@@ -29,6 +29,14 @@ def test_values_convert_in_the_forms_papermill_users_type(name: str, value: obje
     assert convert(value, declared("01_selectivity_accuracy", name)) == expected
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    ("[alexnet_small]", ["alexnet_small"]), ("[alexnet_small, resnet20]", ["alexnet_small", "resnet20"]),
+    ('["resnet20"]', ["resnet20"]), ("alexnet_small,resnet20", ["alexnet_small", "resnet20"]),
+])
+def test_names_in_a_list_need_no_quotes(value: str, expected: list[str]) -> None:
+    assert convert(value, declared("09_shape_bias", "archs")) == expected
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("alpha", "abc", "parameter alpha = 'abc' is not a number"),
     ("alpha", True, "parameter alpha = True is not a number"),

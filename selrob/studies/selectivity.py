@@ -79,6 +79,9 @@ def _variant(runs: Any) -> str:
         return " with AugMix"
     if "pgd_steps" in runs and runs["pgd_steps"].notna().any():
         return f" with PGD training ({int(runs['pgd_steps'].iloc[0])} steps)"
+    if "adversarial_steps" in runs and runs["adversarial_steps"].notna().any():
+        return (f" robust: L2 adversarial training ({int(runs['adversarial_steps'].iloc[0])} steps, epsilon "
+                f"{runs['adversarial_epsilon'].iloc[0]:g})")
     return ""
 
 
