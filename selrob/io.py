@@ -78,12 +78,20 @@ def save_torch(obj: Any, path: Path) -> None:
     atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
-def load_torch(path: Path) -> Any:
-    """Load a checkpoint as untrusted data (``weights_only=True``: no code runs) onto the CPU."""
+def load_torch(path: Path, refusal: Callable[[Exception], str] | None = None) -> Any:
+    """Load a checkpoint as untrusted data (``weights_only=True``: no code runs) onto the CPU; a
+    file that does not load is one error line (``refusal(err)`` says why, for foreign files)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SelrobError(f"checkpoint {path} does not exist") from None
+    except Exception as err:  # torch raises many types for truncated, foreign or malicious files
+        if refusal is not None:
+            raise SelrobError(f"refusing {path}: {refusal(err)}") from None
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SelrobError(
+            f"checkpoint {path} is unreadable ({reason}); delete it to restart that run"
+        ) from None
     except Exception as err:  # torch raises many types for truncated or foreign files
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SelrobError(

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 
 from selrob import paths
+from selrob.attacks import per_image
 from selrob.data import cue_conflict_stimuli as stimuli
-from selrob.data.batches import iterate_batches, to_unit_float
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
 from selrob.evaluations.common import BATCH_SIZE, entry
@@ -45,9 +45,7 @@ def _entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
 
 @torch.no_grad()
 def _decisions(model: torch.nn.Module, data: stimuli.CueConflictStimuli, device: torch.device) -> list[int]:
-    model.eval()
-    return torch.cat([decisions_from_logits(model(to_unit_float(images.to(device)))).cpu()
-                      for images, _ in iterate_batches(data.data, BATCH_SIZE)]).tolist()
+    return per_image(data.data, lambda x, y: decisions_from_logits(model(x)), BATCH_SIZE, device=device).tolist()
 
 
 def evaluate_cue_conflict_imagenet(source: ModelSource, context: EvaluationContext) -> dict[str, list[Any]]:

@@ -24,6 +24,7 @@ import torch
 
 from selrob.data.download import file_digest
 from selrob.errors import SelrobError
+from selrob.io import load_torch
 from selrob.zoo.entries import KeyMapping, ZooEntry
 
 MODEL_PREFIX = "module.model."
@@ -45,12 +46,7 @@ def _refusal_reason(err: Exception) -> str:
 
 def read_untrusted(path: Path) -> Any:
     """The object in a PyTorch file, unpickled without running code (``weights_only=True``), on the CPU."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise SelrobError(f"checkpoint {path} does not exist") from None
-    except Exception as err:  # torch raises many types for foreign, truncated or malicious files
-        raise SelrobError(f"refusing {path}: {_refusal_reason(err)}") from None
+    return load_torch(path, _refusal_reason)
 
 
 def check_sha256(path: Path, prefix: str | None, what: str) -> str:
