@@ -256,13 +256,74 @@ def plot_corruption_gallery(gallery: dict[str, np.ndarray]) -> Figure:
     return plot_image_grid(gallery, ["clean", *(f"severity {s}" for s in range(1, 6))])
 
 
+#: The second paper's colours: standard models blue, robust (R) models red.
+TRAINING_COLOURS = {"standard": "tab:blue", "robust": "tab:red"}
+
+
+def plot_accuracy_vs_grid(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Fig A1: accuracy against the scrambling grid (1 = the real images) per model of each pair
+    (``table`` from :func:`selrob.tables.distorted_images.scrambled_by_grid`), with CIs."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    styles = ["-", "--", ":", "-."]
+    for k, ((pair, model, training), group) in enumerate(table.groupby(["pair", "model", "training"], sort=False)):
+        group = group.sort_values("grid")
+        ax.errorbar(group["grid"].astype(str) + "x" + group["grid"].astype(str), group["accuracy"],
+                    yerr=[group["accuracy"] - group["ci_low"], group["ci_high"] - group["accuracy"]],
+                    color=TRAINING_COLOURS[training], linestyle=styles[(k // 2) % len(styles)], marker="o", capsize=3,
+                    label=model if table["pair"].nunique() == table["arch"].nunique() else f"{model} ({pair})")
+    ax.set_xlabel("scrambling grid")
+    ax.set_ylabel("accuracy on the correct subset")
+    ax.set_ylim(0, 1.05)
+    ax.legend(frameon=False, fontsize="x-small")
+    return ax
+
+
+def plot_layer_values(table: pd.DataFrame, value: str, ax: Axes | None = None) -> Axes:
+    """A per-layer value (e.g. Fig A27's mean kernel TV) against layer depth, one line per model
+    (the mean over seeds; a band from the lowest to the highest seed), S blue and R red."""
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    styles = ["-", "--", ":", "-."]
+    for k, ((arch, model, training), group) in enumerate(table.groupby(["arch", "model", "training"], sort=False)):
+        stats = group.groupby("depth")[value].agg(["mean", "min", "max"])
+        ax.plot(stats.index, stats["mean"], marker="o", color=TRAINING_COLOURS[training],
+                linestyle=styles[list(dict.fromkeys(table["arch"])).index(arch) % len(styles)], label=model)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=TRAINING_COLOURS[training], alpha=0.15)
+    ax.set_xlabel("conv layer")
+    ax.legend(frameon=False, fontsize="x-small")
+    return ax
+
+
+def plot_clean_vs_noisy_tv(table: pd.DataFrame, title: str = "") -> Figure:
+    """Fig 3 / A5: per dissected layer (a panel), each channel's mean activation TV on clean
+    (x) against noisy (y) images, S blue and R red, with the diagonal (no change)."""
+    layers = list(dict.fromkeys(table.sort_values("depth")["layer"]))
+    fig, axes = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 2.8), squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        part = table[table["layer"] == layer]
+        for training, group in part.groupby("training", sort=False):
+            ax.scatter(group["clean"], group["noisy"], s=6, alpha=0.5, color=TRAINING_COLOURS[training],
+                       label=training, linewidths=0)
+        top = float(max(part["clean"].max(), part["noisy"].max())) * 1.05 or 1.0
+        ax.plot([0, top], [0, top], color="0.4", linewidth=0.8, linestyle="--")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_title(layer, fontsize="small")
+        ax.set_xlabel("TV, clean images", fontsize="x-small")
+        ax.tick_params(labelsize="xx-small")
+    axes[0][0].set_ylabel("TV, noisy images", fontsize="x-small")
+    axes[0][0].legend(frameon=False, fontsize="x-small", markerscale=2)
+    if title:
+        fig.suptitle(title, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
 def plot_paired_shares(per_run: pd.DataFrame, summary: pd.DataFrame, value: str, ax: Axes | None = None) -> Axes:
     """Per architecture, the standard (S) and robust (R) models' ``value`` (e.g. shape bias):
     the mean over seeds with its CI (``<value>_ci_low`` / ``_ci_high`` in ``summary``, one row
     per model) and, per seed, thin lines joining the S model to each R model (``per_run``)."""
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     archs = list(dict.fromkeys(summary["arch"]))
-    colours = {"standard": "tab:blue", "robust": "tab:red"}
     labelled: set[str] = set()
     for a, arch in enumerate(archs):
         models = summary[summary["arch"] == arch]
@@ -280,7 +341,7 @@ def plot_paired_shares(per_run: pd.DataFrame, summary: pd.DataFrame, value: str,
             labelled.add(row["training"])
             ax.errorbar([positions[row["model"]]], [row[value]],
                         yerr=[[row[value] - row[f"{value}_ci_low"]], [row[f"{value}_ci_high"] - row[value]]],
-                        fmt="o", color=colours[row["training"]], capsize=3, zorder=2, label=label)
+                        fmt="o", color=TRAINING_COLOURS[row["training"]], capsize=3, zorder=2, label=label)
     ax.set_xticks(range(len(archs)), archs)
     ax.legend(frameon=False, fontsize="small")
     return ax

@@ -95,6 +95,19 @@ def copy_run(run: "Run", root: Path) -> "Run":
     return copy
 
 
+#: The corruptions of the shapes-C set the tests generate (the reproduce makes all 15 common ones).
+SHAPES_C = ["gaussian_noise", "contrast", "jpeg_compression"]
+
+
+@pytest.fixture(scope="session")
+def shapes_c() -> Path:
+    """Three corruptions of the shape-texture world's generated -C set in the session's data
+    folder (Table 3c of the second paper reads whatever the set holds)."""
+    from selrob.corruptions.generate import make_corrupted_set
+
+    return make_corrupted_set("shapes", corruptions=SHAPES_C, workers=1, progress=False)
+
+
 @pytest.fixture(scope="session")
 def digits_c(stand_in_frost_photos: dict[str, str]) -> Path:
     """The generated digits-C set in the session's data folder (in-process: the stand-in frost

@@ -118,7 +118,8 @@ def test_evaluate_lists_the_registry() -> None:
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"corruptions", "fgsm", "pgd", "jacobian", "gradient-masking", "dimensionality-clean", "dimensionality-pgd",
             "dimensionality-corruptions", "unit-gradients", "natural-adversarial", "cue-conflict",
-            "cue-conflict-imagenet", "correct-subset", "predictions", "l2-pgd"} == set(names)
+            "cue-conflict-imagenet", "correct-subset", "predictions", "l2-pgd", "distorted-images",
+            "corruption-predictions", "kernel-tv", "activation-tv"} == set(names)
 
 
 def test_train_command_reports_the_result(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ clear errors for bad files."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tarfile
 from pathlib import Path
@@ -178,4 +179,143 @@ def test_official_checksums_are_the_published_ones() -> None:
         "CIFAR-10-C.tar": "56bf5dcef84df0e2308c6dcbcbbd8499",
         "Tiny-ImageNet-C.tar": "f9c9a9dbdc11469f0b850190f7ad8be1",
         "Tiny-ImageNet-C-extra.tar": "0db0588d243cf403ef93449ec52b70eb",
+        # ImageNet-C (Zenodo 2235448), as third-party loaders check them
+        "blur.tar": "2d8e81fdd8e07fef67b9334fa635e45c",
+        "digital.tar": "89157860d7b10d5797849337ca2e5c03",
+        "extra.tar": "d492dfba5fc162d8ec2c3cd8ee672984",
+        "noise.tar": "e80562d7f6c3f8834afb1ecf27252745",
+        "weather.tar": "33ffea4db4d93fe4a428c40a6ce0c25d",
     }
+    imagenet_urls = [url for url, _ in corrupted_module.FORMATS["imagenet"].downloads]
+    assert all(url.startswith("https://zenodo.org/records/2235448/files/") for url in imagenet_urls)
+
+
+def test_npy_cells_read_only_the_indices_asked_for(digits_c: Path) -> None:
+    loaded = CorruptedSet("digits", "generated")
+    whole = loaded.load("contrast", 2)
+    some = loaded.load("contrast", 2, indices=[3, 0, 3])
+    np.testing.assert_array_equal(some.images.numpy(), whole.images.numpy()[[3, 0, 3]])
+    np.testing.assert_array_equal(some.labels.numpy(), whole.labels.numpy()[[3, 0, 3]])
+    assert len(loaded.load("contrast", 2, indices=[])) == 0
+    with pytest.raises(SelrobError, match=f"index {len(whole)} is out of range: .* holds {len(whole)} images"):
+        loaded.load("contrast", 2, indices=[0, len(whole)])
+    with pytest.raises(SelrobError, match="indices must be a sequence of integers"):
+        loaded.load("contrast", 2, indices=[0.5])
+
+
+def test_generated_shapes_set_round_trips(tmp_path: Path) -> None:
+    folder = make_corrupted_set("shapes", tmp_path, ["contrast", "gaussian_noise"], workers=1, progress=False)
+    assert folder == tmp_path / "generated" / "shapes-C"
+    test = load_test_set("shapes")
+    assert test.images.shape == (1000, 3, 32, 32)
+    images = test.images.numpy().transpose(0, 2, 3, 1)
+    raw = np.load(folder / "gaussian_noise.npy", mmap_mode="r")
+    assert raw.shape == (5000, 32, 32, 3) and raw.dtype == np.uint8
+    loaded = CorruptedSet("shapes", "generated", tmp_path)
+    assert loaded.corruptions() == ["gaussian_noise", "contrast"]
+    for name in ("contrast", "gaussian_noise"):
+        cell = loaded.load(name, 4, indices=range(0, 1000, 97))
+        np.testing.assert_array_equal(cell.labels.numpy(), test.labels.numpy()[::97])
+        # the 32-pixel CIFAR-10-C table; chunk 0 holds the first 500 images
+        expected = _expected(images[:500], name, 4, "cifar10")[::97]
+        np.testing.assert_array_equal(cell.images.numpy().transpose(0, 2, 3, 1)[:len(expected)], expected)
+
+
+# --- ImageNet-C: the official release only, read aligned with the clean validation set ----------
+
+IMAGENET_WNIDS = ["n01440764", "n01443537", "n01484850"]  # sorted: class index = position
+# validation file number -> its class folder; two files per class, classes not in file order
+WNID_OF_FILE = {1: IMAGENET_WNIDS[1], 2: IMAGENET_WNIDS[0], 3: IMAGENET_WNIDS[2],
+                4: IMAGENET_WNIDS[1], 5: IMAGENET_WNIDS[0], 6: IMAGENET_WNIDS[2]}
+IMAGENET_C = {"fog": "weather", "zoom_blur": "blur"}  # corruption -> the release's category
+
+
+def _val_name(number: int) -> str:
+    return f"ILSVRC2012_val_{number:08d}.JPEG"
+
+
+def _write_imagenet_c(folder: Path, categories: bool) -> None:
+    """A tiny ImageNet-C in the release's layout, 224-pixel flat images whose green channel says the
+    file number and whose red channel says the severity; with or without the category folders."""
+    for name, category in IMAGENET_C.items():
+        base = folder / category / name if categories else folder / name
+        for severity in range(1, 6):
+            for number, wnid in WNID_OF_FILE.items():
+                path = base / str(severity) / wnid / _val_name(number)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (224, 224), (40 * severity, 30 * number, 100 if name == "fog" else 200)).save(path, quality=95)
+
+
+@pytest.mark.parametrize("categories", [False, True], ids=["flat", "category-folders"])
+def test_official_imagenet_c_is_aligned_with_the_validation_order(
+    tmp_path: Path, categories: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_imagenet_c(tmp_path / "ImageNet-C", categories)
+    loaded = CorruptedSet("imagenet", "official", tmp_path)
+    assert loaded.corruptions() == ["zoom_blur", "fog"]  # release order
+    assert loaded.class_ids() == IMAGENET_WNIDS
+    cell = loaded.load("fog", 3)
+    assert cell.images.shape == (6, 3, 224, 224)
+    np.testing.assert_array_equal(cell.labels.numpy(), [IMAGENET_WNIDS.index(WNID_OF_FILE[n]) for n in range(1, 7)])
+    assert np.abs(cell.images[:, 1, 0, 0].numpy().astype(int) - 30 * np.arange(1, 7)).max() <= 2  # file i + 1
+    assert np.abs(cell.images[:, 0, 0, 0].numpy().astype(int) - 120).max() <= 2  # severity 3
+    assert abs(int(loaded.load("zoom_blur", 1).images[0, 2, 0, 0]) - 200) <= 2
+    assert not (tmp_path / "ImageNet-C" / "selrob-cache").exists()  # nothing decoded ahead
+
+    read = []
+    decode = corrupted_module._decode_square
+    monkeypatch.setattr(corrupted_module, "_decode_square", lambda path, size: read.append(path.name) or decode(path, size))
+    some = loaded.load("fog", 5, indices=[4, 0])
+    assert sorted(read) == [_val_name(1), _val_name(5)]  # only the files asked for
+    np.testing.assert_array_equal(some.labels.numpy(), [0, 1])  # files 5 and 1 are in the first two classes
+    assert np.abs(some.images[:, 1, 0, 0].numpy().astype(int) - [150, 30]).max() <= 2
+
+
+def test_official_imagenet_c_errors_name_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "ImageNet-C"
+    _write_imagenet_c(folder, categories=False)
+    loaded = CorruptedSet("imagenet", "official", tmp_path)
+    (folder / "fog" / "2" / WNID_OF_FILE[3] / _val_name(3)).unlink()
+    with pytest.raises(SelrobError, match=r"fog/2/<wnid>/ILSVRC2012_val_00000003\.JPEG \(image 2\) is missing"):
+        loaded.load("fog", 2)
+    assert len(loaded.load("fog", 2, indices=[0, 1, 3])) == 3  # the other files still read
+    with pytest.raises(SelrobError, match="index 6 is out of range"):
+        loaded.load("fog", 1, indices=[6])
+    broken = folder / "fog" / "4" / WNID_OF_FILE[2] / _val_name(2)
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(SelrobError, match=f"cannot read {broken}"):
+        loaded.load("fog", 4, indices=[1])
+    Image.new("RGB", (64, 64)).save(broken)
+    with pytest.raises(SelrobError, match="is 64x64, expected 224x224"):
+        loaded.load("fog", 4, indices=[1])
+    with pytest.raises(SelrobError, match="has no snow folder"):
+        loaded.load("snow", 1)
+    (folder / "blur" / "fog").mkdir(parents=True)
+    with pytest.raises(SelrobError, match="fog is in 2 places"):
+        loaded.load("fog", 1)
+
+
+def test_imagenet_c_is_official_only(tmp_path: Path) -> None:
+    with pytest.raises(SelrobError, match="ImageNet-C is official only"):
+        CorruptedSet("imagenet", "generated", tmp_path)
+    with pytest.raises(SelrobError, match="ImageNet-C is official only"):
+        make_corrupted_set("imagenet", tmp_path, ["fog"], workers=1, progress=False)
+
+
+def test_official_imagenet_c_download_extracts_into_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "src"
+    _write_imagenet_c(source, categories=False)
+    downloads = []
+    for name, category in IMAGENET_C.items():  # weather.tar with its category folder, blur.tar without
+        archive = tmp_path / f"{category}.tar"
+        with tarfile.open(archive, "w") as tar:
+            tar.add(source / name, arcname=f"weather/{name}" if category == "weather" else name)
+        downloads.append((archive.as_uri(), hashlib.md5(archive.read_bytes()).hexdigest()))
+    fmt = corrupted_module.FORMATS["imagenet"]
+    monkeypatch.setitem(corrupted_module.FORMATS, "imagenet", dataclasses.replace(fmt, downloads=tuple(downloads)))
+    root = tmp_path / "data"
+    assert download_corrupted("imagenet", root, progress=False) == root / "ImageNet-C"
+    assert (root / "ImageNet-C" / "weather" / "fog").is_dir() and (root / "ImageNet-C" / "zoom_blur").is_dir()
+    loaded = CorruptedSet("imagenet", "official", root)
+    assert loaded.corruptions() == ["zoom_blur", "fog"]
+    np.testing.assert_array_equal(loaded.load("fog", 1, indices=[2]).labels.numpy(), [2])

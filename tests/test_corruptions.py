@@ -20,6 +20,8 @@ RANDOM = sorted(set(CORRUPTIONS) - DETERMINISTIC)
 # image weight as it raises the frost weight; spatter switches from water to mud at severity 4;
 # CIFAR glass blur lowers sigma at severity 4 as it doubles the iterations.
 MONOTONE = sorted(set(CORRUPTIONS) - {"saturate", "elastic_transform", "frost", "spatter", "glass_blur"})
+# ImageNet's snow raises the flakes' threshold at severity 3 (fewer flakes) as it raises their mean.
+NOT_MONOTONE_IN = {"imagenet": {"snow"}}
 
 
 def images(n: int = 8, size: int = 32, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -38,8 +40,10 @@ def test_shape_dtype_and_determinism(name: str, table: str) -> None:
     assert np.array_equal(corrupt(batch, name, 3, table, seed=3), other_seed) == (name in DETERMINISTIC)
 
 
-@pytest.mark.parametrize("table", sorted(SEVERITIES))
-@pytest.mark.parametrize("name", MONOTONE)
+@pytest.mark.parametrize(("name", "table"), [
+    pytest.param(name, table, id=f"{name}-{table}")
+    for table in sorted(SEVERITIES) for name in MONOTONE if name not in NOT_MONOTONE_IN.get(table, ())
+])
 def test_distortion_grows_with_severity(name: str, table: str) -> None:
     batch = images(n=16)
     change = [np.abs(corrupt(batch, name, s, table).astype(float) - batch).mean() for s in range(1, 6)]

@@ -54,7 +54,7 @@ def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",
         "04_dimensionality.ipynb", "05_unit_gradient_variability.ipynb", "06_augmix_selectivity.ipynb", "07_pgd_training_selectivity.ipynb", "08_natural_adversarial.ipynb",
-        "09_shape_bias.ipynb",
+        "09_shape_bias.ipynb", "10_distorted_images.ipynb", "11_smoothness.ipynb",
     ]
 
 
@@ -100,7 +100,7 @@ def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(smoke_pairs: Path, tmp_
     figures = tmp_path / "figures"
     parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(smoke_pairs), "figures_dir": str(figures)}
     text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
-    assert "Of 4 claims:" in text and "Traceback" not in text  # the computed findings are shown
+    assert "Of 11 claims:" in text and "Traceback" not in text  # the computed findings are shown
     # Named by every parameter that changes them (here the smoke flag and the runs folder).
     written = sorted(p.name for p in figures.iterdir() if not p.name.startswith("fig_world_gallery_shapes_32px."))
     assert (figures / "fig_world_gallery_shapes_32px.png").is_file()  # the world alone: one name
@@ -110,12 +110,37 @@ def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(smoke_pairs: Path, tmp_
 
 
 NOTEBOOK_09 = paths_root() / "notebooks" / "09_shape_bias.ipynb"
+#: Notebooks 10 and 11: the figures each draws on the smoke pairs (one alexnet_small pair).
+PAIR_NOTEBOOKS = {
+    "10_distorted_images": ["fig1_distortion_gallery_shapes_pairs", "table3_distorted_accuracy_shapes_pairs",
+                            "figA1_scrambled_accuracy_shapes_pairs", "figA6_scrambled_top5_shapes_pairs"],
+    "11_smoothness": ["figA27_kernel_tv_per_layer_shapes_pairs", "fig2_matched_filters_shapes_alexnet_small",
+                      "figA3_first_layer_filters_shapes_alexnet_small", "fig3_activation_tv_shapes_alexnet_small"],
+}
+CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2}
 
 
-def test_the_shape_bias_notebook_says_what_to_get_for_the_zoo_pairs(tmp_path: Path) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", PAIR_NOTEBOOKS)
+def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, smoke_pairs: Path, shapes_c: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(smoke_pairs), "figures_dir": str(figures)}
+    text = execute_notebook(paths_root() / "notebooks" / f"{stem}.ipynb", tmp_path / "out", parameters).read_text()
+    assert f"Of {CLAIMS_SHOWN[stem]} claims:" in text and "Traceback" not in text
+    written = sorted(p.name for p in figures.iterdir())
+    assert all("_smoke_runs_dir-" in name for name in written)
+    assert sorted({name.split("_smoke")[0] for name in written}) == sorted(PAIR_NOTEBOOKS[stem])
+    assert len(written) == 2 * len(PAIR_NOTEBOOKS[stem])  # PNG and PDF
+
+
+@pytest.mark.parametrize(("stem", "what"), [("09_shape_bias", "Tables 1 and 2"), ("10_distorted_images", "Table 3"),
+                                            ("11_smoothness", "Table 4")])
+def test_the_pair_notebooks_say_what_to_get_for_the_zoo_pairs(stem: str, what: str, tmp_path: Path) -> None:
     parameters = {"dataset": "imagenet", "runs_dir": str(tmp_path / "runs"), "data_dir": str(tmp_path / "data"),
                   "figures_dir": str(tmp_path / "figures")}
-    text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
-    assert "Tables 1 and 2 skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
-    assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text and "selrob data download cue-conflict" in text
+    text = execute_notebook(paths_root() / "notebooks" / f"{stem}.ipynb", tmp_path / "out", parameters).read_text()
+    assert f"{what} skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
+    assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text
+    # Only notebook 09 reads Geirhos et al.'s cue-conflict stimuli.
+    assert ("selrob data download cue-conflict" in text) == (stem == "09_shape_bias")
     assert not (tmp_path / "figures").exists()

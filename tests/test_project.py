@@ -8,6 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"pytorch": "torch", "py-opencv": "opencv-python-headless"}  # conda-forge name -> PyPI name
+PIP_ONLY = {"potracer"}  # not on conda-forge: environment.yml installs them with pip
 
 
 def _requirement(spec: str) -> tuple[str, str]:
@@ -31,7 +32,13 @@ def test_environment_yml_matches_pyproject() -> None:
             section = "pip"
             continue
         if section == "pip" and stripped.startswith("- "):
-            pip_lines.append(stripped[2:].split("#")[0].strip())
+            requirement = stripped[2:].split("#")[0].strip()
+            if requirement == "-e .":
+                pip_lines.append(requirement)
+            else:
+                name, version = _requirement(requirement)
+                assert name in PIP_ONLY, f"{name} is on conda-forge: list it under dependencies"
+                conda_side[name] = version
         if section != "dependencies" or not stripped.startswith("- "):
             continue
         name, version = _requirement(stripped[2:])
@@ -57,7 +64,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 LAYERS = [
     {"errors", "io", "paths", "device", "stats", "parallel", "progress"},
     {"data"},
-    {"models", "corruptions", "attacks"},
+    {"models", "corruptions", "attacks", "distortions"},
     {"config", "measures"},
     {"arguments", "store", "zoo"},
     {"evaluations", "training"},

@@ -10,7 +10,13 @@ import numpy as np
 from scipy import ndimage
 
 from selrob.corruptions.common import from_unit, to_unit
-from selrob.corruptions.resample import apply_pixel_operator, motion_blur_batch, zoom_operator
+from selrob.corruptions.resample import (
+    DENSE_PIXELS,
+    apply_pixel_operator,
+    motion_blur_batch,
+    separable_zoom,
+    zoom_operator,
+)
 
 
 def _gaussian(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -88,15 +94,29 @@ def motion_blur(images: np.ndarray, params: tuple[float, float], rng: np.random.
     return motion_blur_batch(images, radius, sigma, rng.uniform(-45, 45, size=len(images)))
 
 
-def zoom_blur(images: np.ndarray, top: float, rng: np.random.Generator) -> np.ndarray:
-    """Mean of the image and its centre zooms by 1, 1.01, ... up to (excluding) ``top``.
+def zoom_factors(params: tuple[float, float]) -> np.ndarray:
+    """The zoom factors of ``params`` = (top, step): ``np.arange(1, top, step)``, the reference's own
+    call, so that floating-point edge cases give the same count (``arange(1, 1.11, 0.01)`` has 12
+    factors, 1.11 included)."""
+    top, step = params
+    return np.arange(1, top, step)
 
-    The reference lists ``np.arange(1, top, 0.01)``; the factors are built the same way so that
-    floating-point edge cases give the same count. Every zoom is linear, so the mean of all of
-    them and the identity is one pixel operator, applied in float32 as the reference computes.
-    Deterministic.
+
+def zoom_blur(images: np.ndarray, params: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
+    """Mean of the image and its centre zooms by :func:`zoom_factors` (``params`` = top and step of
+    the factors' ``arange``: step 0.01 for CIFAR and Tiny ImageNet, 0.01 to 0.03 for ImageNet).
+
+    Computed in float32 as the reference. Every zoom is linear, so for small images the mean of all
+    of them and the identity is one pixel operator; larger ones sum the zooms one by one (see
+    :mod:`selrob.corruptions.resample`). Deterministic.
     """
-    factors = np.arange(1, top, 0.01)
+    factors = zoom_factors(params)
+    x = to_unit(images).astype(np.float32)
     height, width = images.shape[1:3]
+    if height * width > DENSE_PIXELS:
+        zooms = np.zeros_like(x)  # summed apart from x, in the reference's order
+        for factor in factors:
+            zooms += separable_zoom(x, float(factor))
+        return from_unit((x + zooms) / np.float32(len(factors) + 1))
     operator = (np.eye(height * width) + zoom_operator(height, width, factors)) / (len(factors) + 1)
-    return from_unit(apply_pixel_operator(to_unit(images).astype(np.float32), operator))
+    return from_unit(apply_pixel_operator(x, operator))

@@ -52,9 +52,22 @@ def _affine_points(size: int) -> np.ndarray:
     return np.array([[centre + third, centre + third], [centre + third, centre - third], [centre - third, centre - third]], dtype=np.float32)
 
 
-def elastic_transform(images: np.ndarray, params: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
+def elastic_pixels(params: tuple[float, ...], size: int) -> tuple[float, float, float]:
+    """(alpha, sigma, affine) in pixels: the fractions ``params[:3]`` times ``params[3]`` if given,
+    else times the image ``size``.
+
+    The ImageNet script multiplies by 244 where it meant 224 (its own comment says so), and
+    ImageNet-C was made that way; its table gives 244 as a fourth entry so that the products are the
+    script's own floats (``2 * 244`` is 488.0, ``(2 * 244 / 224) * 224`` is not).
+    """
+    base = params[3] if len(params) > 3 else size
+    alpha, sigma, affine = (value * base for value in params[:3])
+    return alpha, sigma, affine
+
+
+def elastic_transform(images: np.ndarray, params: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
     """Random affine warp, then a smooth random displacement (``params`` = alpha, sigma, affine, each
-    a fraction of the image size).
+    a fraction of the image size or of an optional fourth entry; see :func:`elastic_pixels`).
 
     As the reference: the three anchor points move by U(-affine, affine) pixels, and OpenCV's
     ``warpAffine`` (bilinear, reflect-101 borders) maps them; then per-pixel displacements are
@@ -63,7 +76,7 @@ def elastic_transform(images: np.ndarray, params: tuple[float, float, float], rn
     """
     x = to_unit(images).astype(np.float32)
     n, size, width, channels = x.shape
-    alpha, sigma, affine = (value * size for value in params)
+    alpha, sigma, affine = elastic_pixels(params, size)
     anchors = _affine_points(size)
     moves = rng.uniform(-affine, affine, size=(n, 3, 2)).astype(np.float32)
     warped = np.empty_like(x)

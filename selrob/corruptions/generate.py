@@ -72,6 +72,9 @@ def make_corrupted_set(
     """Write the generated -C set of ``dataset`` (all 19 corruptions unless ``corruptions`` is
     given) and return its folder. Finished corruptions are skipped."""
     fmt = corrupted_format(dataset)
+    if fmt.aligned:  # its files must carry the clean files' names; write_jpeg_block names them by position
+        raise SelrobError(f"{fmt.folder} is official only: selrob does not generate it; download it with "
+                          f"`selrob data download-c {dataset}`")
     chosen = list(CORRUPTIONS) if corruptions is None else corruptions
     unknown = [name for name in chosen if name not in CORRUPTIONS]
     if unknown:

@@ -39,13 +39,15 @@ def snow(images: np.ndarray, params: tuple[float, ...], rng: np.random.Generator
 
 @functools.lru_cache(maxsize=8)
 def _scaled_frost(index: int, scale: float) -> np.ndarray:
-    """A frost photograph resized by ``scale`` with OpenCV's bilinear ``resize``, as the reference."""
-    return cv2.resize(frost_photos()[index], (0, 0), fx=scale, fy=scale)
+    """A frost photograph resized by ``scale`` with OpenCV's bilinear ``resize``, as the reference;
+    at scale 1 (ImageNet) the reference does not resize, so neither does this."""
+    photo = frost_photos()[index]
+    return photo if scale == 1 else cv2.resize(photo, (0, 0), fx=scale, fy=scale)
 
 
 def frost(images: np.ndarray, params: tuple[float, float, float], rng: np.random.Generator) -> np.ndarray:
     """``image_weight * x + frost_weight * patch`` on 0..255 values (``params`` = image weight,
-    frost weight, photograph scale: 0.2 for 32-pixel, 0.3 for 64-pixel images).
+    frost weight, photograph scale: 0.2 for 32-pixel, 0.3 for 64-pixel, 1 for 224-pixel images).
 
     Each image gets one of the first five photographs, resized by the scale, and a random crop of
     the image's size from it.
@@ -99,7 +101,8 @@ def plasma_fractal(n: int, size: int, wibble_decay: float, rng: np.random.Genera
 def fog(images: np.ndarray, params: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
     """Add ``strength`` times a plasma fractal and rescale by max / (max + strength)
     (``params`` = strength, wibble decay). The fractal's side is the image size rounded up to a
-    power of two (32 for CIFAR, 64 for Tiny ImageNet, as the reference), cropped to the image."""
+    power of two (32 for CIFAR, 64 for Tiny ImageNet, 256 for ImageNet's 224, as the reference),
+    cropped to the image."""
     strength, decay = params
     x = to_unit(images)
     n, height, width = x.shape[:3]

@@ -265,12 +265,27 @@ def load_pool_and_test() -> tuple[ImageSet, ImageSet]:
     """The training pool (train + validation: 500 images per class, each class with its own
     texture) and the fixed test set (100 per class), generated in about a second."""
     return (as_image_set(build(split_specs("train", POOL_PER_CLASS, WORLD_SEED))),
-            as_image_set(build(split_specs("test", TEST_PER_CLASS, WORLD_SEED))))
+            as_image_set(build(load_test_specs())))
 
 
-def _mask_image(mask: np.ndarray) -> np.ndarray:
-    """A bool map as a black-on-white uint8 3 x H x W image."""
-    return np.repeat(np.where(mask, 0, 255).astype(np.uint8)[None], 3, axis=0)
+def silhouettes(masks: np.ndarray) -> np.ndarray:
+    """Bool maps (N x H x W) as black-on-white uint8 N x 3 x H x W images: the silhouettes of the
+    second paper's Table 3g, exactly the stored shape masks filled black."""
+    return np.repeat(np.where(masks, 0, 255).astype(np.uint8)[:, None], 3, axis=1)
+
+
+def stylized_specs(specs: Sequence[ImageSpec], seed: int = WORLD_SEED) -> list[ImageSpec]:
+    """The stylized versions of ``specs`` (the second paper's Table 3e on this world): each image
+    with its shape, colours and geometry kept and its texture replaced by one of the textures no
+    class uses in training, drawn per image (``default_rng((seed, 5, position))``)."""
+    held_out = [TEXTURES.index(name) for name in HELD_OUT_TEXTURES]
+    return [replace(spec, texture=held_out[int(np.random.default_rng((seed, 5, i)).integers(len(held_out)))])
+            for i, spec in enumerate(specs)]
+
+
+def load_test_specs() -> list[ImageSpec]:
+    """The specs of the fixed test set of :func:`load_pool_and_test`, in its order."""
+    return split_specs("test", TEST_PER_CLASS, WORLD_SEED)
 
 
 def gallery(examples: int = 3, seed: int = WORLD_SEED) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -284,7 +299,7 @@ def gallery(examples: int = 3, seed: int = WORLD_SEED) -> tuple[dict[str, np.nda
         first = build(specs[:1])
         held_out = [replace(specs[0], texture=TEXTURES.index(t)) for t in HELD_OUT_TEXTURES]
         conflict = [replace(specs[0], texture=(c + k) % len(SHAPES)) for k in (1, 2)]
-        images = [build(specs).images, _mask_image(first.masks[0])[None], _mask_image(~first.patterns[0])[None],
+        images = [build(specs).images, silhouettes(first.masks[:1]), silhouettes(~first.patterns[:1]),
                   build(held_out).images, build(conflict).images]
         rows[f"{name}\n({CLASS_TEXTURES[c]})"] = np.concatenate(images).transpose(0, 2, 3, 1)
     titles = ([f"train {i + 1}" for i in range(examples)] + ["mask", "pattern"]

@@ -18,6 +18,9 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     correct_subset,
     predictions,
     l2_pgd,
+    distorted_images,
+    corruption_predictions,
+    smoothness,
 )
 from selrob.evaluations.registry import (
     EVALUATIONS,

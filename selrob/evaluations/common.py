@@ -1,13 +1,19 @@
-"""What every per-source evaluation starts with: its model and test set on the chosen device."""
+"""What every per-source evaluation starts with: its model and test set on the chosen device, and
+its cache (whole, or in cells that resume)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import torch
 
+from selrob.attacks import per_image
 from selrob.data.base import ImageSet
 from selrob.device import resolve_device
 from selrob.evaluations.registry import EvaluationContext
-from selrob.store.cache import CacheEntry
+from selrob.progress import progress_bar
+from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
 
 #: Images per batch of the attacks and the Jacobian.
@@ -28,6 +34,33 @@ def per_image_batches(source: ModelSource, context: EvaluationContext) -> tuple[
     data = source.test_set(context.data_root)
     values = int(data.images[0].numel())
     return source.load_model(device), data, max(64, min(BATCH_SIZE, BATCH_SIZE * 3 * 32 * 32 // values)), device
+
+
+@torch.no_grad()
+def top1_predictions(model: torch.nn.Module, data: ImageSet, batch_size: int = BATCH_SIZE, progress: bool = False,
+                     desc: str = "predictions", device: torch.device | None = None) -> torch.Tensor:
+    """The model's top-1 class for every image of ``data``, batch by batch (int64, on the CPU)."""
+    return per_image(data, lambda x, y: model(x).argmax(dim=1), batch_size, progress, desc, device)
+
+
+def resumable_cells(source: ModelSource, context: EvaluationContext, cache: CacheEntry, names: Sequence[str],
+                    compute: Callable[[torch.nn.Module, str, torch.device], Any], desc: str, unit: str,
+                    stored: Callable[[str, Any], None] | None = None) -> dict[str, Any]:
+    """The cells ``names`` of ``cache``: the missing ones computed one at a time by
+    ``compute(model, name, device)`` and stored as soon as each is done, so an interrupted
+    evaluation resumes; ``stored(name, cell)`` runs after each (e.g. to fill another cache)."""
+    cells = cache.cells()
+    todo = missing_cells(cells, names)
+    if todo:
+        device = resolve_device(context.device)
+        model = source.load_model(device)
+        for name in progress_bar(todo, desc=f"{desc} {source.name}", unit=unit, disable=not context.settings.progress,
+                                 leave=False):
+            cells[name] = compute(model, name, device)
+            cache.write_cells(cells)
+            if stored is not None:
+                stored(name, cells[name])
+    return {name: cells[name] for name in names}
 
 
 def entry(source: ModelSource, kind: str, params: dict[str, object]) -> CacheEntry:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from selrob.progress import progress_bar
+import torch
 
 from selrob.data.corrupted import SEVERITY_LEVELS
-from selrob.device import resolve_device
 from selrob.errors import SelrobError
-from selrob.evaluations.common import entry
+from selrob.evaluations.common import entry, resumable_cells
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.measures.evaluate import evaluate_accuracy
-from selrob.store.cache import CacheEntry, missing_cells
+from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
 
 #: ``{corruption: {severity: accuracy}}``
@@ -64,20 +63,15 @@ def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cel
     """Top-1 accuracy of ``source``'s model on each (corruption, severity) of the chosen
     corruptions. Sources evaluated on fewer images (smoke runs) use the first ones of each cell
     (in test-set order for npy sets)."""
-    chosen = chosen_corruptions(context)
-    cache = corruption_entry(source, context)
-    cells = cache.cells()
-    todo = missing_cells(cells, chosen)
-    if todo:
-        device = resolve_device(context.device)
-        model, limit = source.load_model(device), source.eval_samples
-        for name in progress_bar(todo, desc=f"corruptions {source.name}", unit="corruption",
-                         disable=not context.settings.progress, leave=False):
-            cells[name] = _stored({
-                severity: evaluate_accuracy(model, context.corrupted.load(name, severity).head(limit).to(device), BATCH_SIZE)
-                for severity in SEVERITY_LEVELS})
-            cache.write_cells(cells)
-    return {name: {int(s): float(a) for s, a in cells[name].items()} for name in chosen}
+
+    def compute(model: torch.nn.Module, name: str, device: torch.device) -> dict[str, float]:
+        return _stored({severity: evaluate_accuracy(
+            model, context.corrupted.load(name, severity).head(source.eval_samples).to(device), BATCH_SIZE)
+            for severity in SEVERITY_LEVELS})
+
+    cells = resumable_cells(source, context, corruption_entry(source, context), chosen_corruptions(context), compute,
+                            "corruptions", "corruption")
+    return {name: {int(s): float(a) for s, a in by_severity.items()} for name, by_severity in cells.items()}
 
 
 def corruption_rows(result: Mapping[str, Mapping[int, float]], context: EvaluationContext) -> Iterator[dict[str, Any]]:

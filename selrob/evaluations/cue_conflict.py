@@ -10,14 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import torch
 
-from selrob.attacks import per_image
-from selrob.data.base import ImageSet
 from selrob.data.shape_texture import WORLD_SEED, as_image_set, build, control_specs, cue_conflict_specs
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
-from selrob.evaluations.common import BATCH_SIZE, entry
+from selrob.evaluations.common import entry, top1_predictions
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.measures.shape_bias import cue_decisions
 from selrob.store.cache import CacheEntry
@@ -31,11 +28,6 @@ def _entry(source: ModelSource) -> CacheEntry:
     return entry(source, "cue-conflict", {"world": "shape-texture", "seed": WORLD_SEED, "per_pair": PER_PAIR})
 
 
-@torch.no_grad()
-def _predictions(model: torch.nn.Module, data: ImageSet) -> list[int]:
-    return per_image(data, lambda x, y: model(x).argmax(dim=1), BATCH_SIZE).tolist()
-
-
 def evaluate_cue_conflict(source: ModelSource, context: EvaluationContext) -> dict[str, list[int]]:
     """``{"shape", "texture", "prediction", "control_prediction"}``, one entry per cue-conflict image."""
     if source.dataset != "shapes":
@@ -47,7 +39,8 @@ def evaluate_cue_conflict(source: ModelSource, context: EvaluationContext) -> di
         specs = cue_conflict_specs(PER_PAIR, WORLD_SEED)
         conflict, control = (as_image_set(build(s)).to(device) for s in (specs, control_specs(specs)))
         return {"shape": [s.shape for s in specs], "texture": [s.texture for s in specs],
-                "prediction": _predictions(model, conflict), "control_prediction": _predictions(model, control)}
+                "prediction": top1_predictions(model, conflict).tolist(),
+                "control_prediction": top1_predictions(model, control).tolist()}
 
     return _entry(source).get_or_compute(compute)
 

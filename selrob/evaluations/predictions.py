@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from selrob.attacks import per_image
-from selrob.evaluations.common import entry, per_image_batches
+from selrob.evaluations.common import entry, per_image_batches, top1_predictions
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -24,9 +23,7 @@ def evaluate_predictions(source: ModelSource, context: EvaluationContext) -> dic
 
     def compute() -> dict[str, list[int]]:
         model, data, batch_size, device = per_image_batches(source, context)
-        with torch.no_grad():
-            predictions = per_image(data, lambda x, y: model(x).argmax(dim=1), batch_size,
-                                    context.settings.progress, "predictions", device)
+        predictions = top1_predictions(model, data, batch_size, context.settings.progress, "predictions", device)
         return {"label": data.labels.tolist(), "prediction": predictions.tolist()}
 
     return predictions_entry(source).get_or_compute(compute)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from selrob.errors import SelrobError
+from selrob.models import alexnet_small as _alexnet_small
+from selrob.models import resnet_cifar as _resnet_cifar
 from selrob.models.alexnet_small import alexnet_small
 from selrob.models.normalize import NormalizedModel
 from selrob.models.resnet_cifar import resnet20
@@ -17,6 +19,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
     "resnet50": resnet50,
     "alexnet_small": alexnet_small,
+}
+
+
+#: Post-ReLU modules of each architecture's backbone that the second paper's analyses read
+#: (activation smoothness, Network Dissection).
+_DISSECTED: dict[str, tuple[str, ...]] = {
+    "alexnet_small": _alexnet_small.DISSECTED_LAYERS,
+    "resnet20": _resnet_cifar.DISSECTED_LAYERS,
 }
 
 
@@ -40,4 +50,12 @@ def build_model(
     return NormalizedModel(backbone, mean, std)
 
 
-__all__ = ["MODELS", "NormalizedModel", "build_model", "check_arch"]
+def dissected_layers(arch: str) -> tuple[str, ...]:
+    """Names, in a :func:`build_model` network, of the post-ReLU modules of ``arch`` that the
+    second paper's layer-wise analyses read; a one-line error for architectures without them."""
+    if check_arch(arch) not in _DISSECTED:
+        raise SelrobError(f"{arch} has no dissected layers; choose one of: {', '.join(_DISSECTED)}")
+    return tuple(f"backbone.{name}" for name in _DISSECTED[arch])
+
+
+__all__ = ["MODELS", "NormalizedModel", "build_model", "check_arch", "dissected_layers"]

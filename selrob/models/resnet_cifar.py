@@ -52,6 +52,11 @@ class BasicBlock(nn.Module):
         return self.relu2(out + self.shortcut(x))
 
 
+#: The dissected layers (the second paper's section 3.3, as ResNet-50's stem ReLU and stages): the
+#: stem's ReLU and each stage, whose last block ends in a ReLU.
+DISSECTED_LAYERS = ("relu", "layer1", "layer2", "layer3")
+
+
 class CifarResNet(nn.Module):
     """ResNet of depth ``6 * blocks_per_stage + 2`` for small (e.g. 32x32) images."""
 

@@ -83,6 +83,13 @@ class Run:
         return self.config().adversarial_steps is not None
 
     @property
+    def dissected_layers(self) -> tuple[str, ...]:
+        """The post-ReLU modules of its network that layer-wise analyses read."""
+        from selrob.models import dissected_layers
+
+        return dissected_layers(self.config().arch)
+
+    @property
     def eval_samples(self) -> int | None:
         """How many images of each test set it is evaluated on (``None``: all; smoke runs use fewer)."""
         return self.config().max_eval_samples

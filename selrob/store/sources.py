@@ -45,6 +45,12 @@ class ModelSource(Protocol):
         ...
 
     @property
+    def dissected_layers(self) -> tuple[str, ...]:
+        """Names of the post-ReLU modules of :meth:`load_model`'s network that the second paper's
+        layer-wise analyses read (activation smoothness, Network Dissection)."""
+        ...
+
+    @property
     def eval_samples(self) -> int | None:
         """How many images of each test set it is evaluated on; ``None``: all."""
         ...

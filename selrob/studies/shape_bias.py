@@ -3,12 +3,15 @@ Agarwal & Nguyen, ICLR 2021 submission), on the embedded shape-texture world by 
 
 Models: per architecture of :data:`selrob.config.ROBUST_PAIR_GRIDS` and seed, a standard (S) and
 an adversarially trained (R) model (:func:`selrob.config.robust_pair_configs`). Plan: every model
-gets its clean predictions, its accuracy under L2 PGD (Table 1) and its cue-conflict decisions
-(Table 2); every pair its correctly classified subset. Notebook 09.
+gets its clean predictions, its accuracy under L2 PGD (Table 1), its cue-conflict decisions
+(Table 2), its predictions on the world's -C set and distorted images (Table 3) and its kernels'
+total variation (Table 4); every pair its correctly classified subset and the activation TV of
+both models on it (Fig 3). Notebooks 09 (Tables 1, 2), 10 (Table 3) and 11 (Table 4, filters).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -22,26 +25,34 @@ from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
 
 DATASET = "shapes"
-NOTEBOOKS = (StudyNotebook("09_shape_bias", frozenset({"dataset", "smoke", "runs_dir", "figures_dir", "data_dir"})),)
+_PARAMETERS = frozenset({"dataset", "smoke", "runs_dir", "figures_dir", "data_dir"})
+NOTEBOOKS = tuple(StudyNotebook(stem, _PARAMETERS) for stem in ("09_shape_bias", "10_distorted_images", "11_smoothness"))
 #: What every model gets.
-EVALUATIONS = ("predictions", "l2-pgd", "cue-conflict")
+EVALUATIONS = ("predictions", "l2-pgd", "cue-conflict", "corruption-predictions", "distorted-images", "kernel-tv")
+#: What every pair gets.
+PAIR_EVALUATIONS = ("correct-subset", "activation-tv")
 TITLE = "The shape and simplicity biases of adversarially robust ImageNet-trained CNNs"
 
 
 def prepare(options: ReproduceOptions) -> None:
-    """Train the S and R model of every (arch, seed)."""
+    """Train the S and R model of every (arch, seed) and generate the world's -C set (the 15
+    common corruptions of Table 3c)."""
+    from selrob.corruptions import COMMON
+    from selrob.corruptions.generate import make_corrupted_set
     from selrob.pipeline.sweep import run_sweep
 
     run_sweep(robust_pair_configs(DATASET, smoke=options.smoke), workers=options.workers, runs_root=options.runs_dir,
               data_root=options.data_dir, device=options.device)
+    make_corrupted_set(DATASET, options.data_dir, list(COMMON), workers=options.workers)
 
 
 def plan(options: ReproduceOptions) -> EvaluationPlan:
     runs = [Run.for_config(c, options.runs_dir) for c in robust_pair_configs(DATASET, smoke=options.smoke)]
     settings = EvaluationSettings(smoke=options.smoke, device=options.device,
                                   data_root=None if options.data_dir is None else str(paths.data_dir(options.data_dir)))
-    return EvaluationPlan({name: list(runs) for name in EVALUATIONS},
-                          {"correct-subset": robustness_pairings(runs, runs)}, settings)
+    pairings = robustness_pairings(runs, runs)
+    return EvaluationPlan({name: list(runs) for name in EVALUATIONS}, {name: pairings for name in PAIR_EVALUATIONS},
+                          settings)
 
 
 def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
@@ -50,27 +61,38 @@ def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
 
 
 def summary(options: ReproduceOptions) -> str:
-    """Table 1 and Table 2 of the pairs, as text."""
+    """Tables 1 to 4 of the pairs, as text."""
+    from selrob.tables.distorted_images import COLUMNS, distorted_accuracy_table
     from selrob.tables.robust_pairs import accuracy_table, load_robust_pairs, shape_bias_table
+    from selrob.tables.smoothness import kernel_tv_table
 
     runs = load_robust_pairs(DATASET, smoke=options.smoke, runs_root=options.runs_dir).runs
-    settings = EvaluationSettings(smoke=options.smoke)
+    settings = EvaluationSettings(smoke=options.smoke,
+                                  data_root=None if options.data_dir is None else str(paths.data_dir(options.data_dir)))
+    table3 = distorted_accuracy_table(runs, settings, evaluate=False)
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
         return "\n".join([f"Table 1 ({DATASET}): clean and L2 PGD accuracy, mean over seeds [95% CI]",
                           accuracy_table(runs, settings, evaluate=False).to_string(index=False),
                           f"Table 2 ({DATASET}): shares of the cue-conflict decisions that follow a cue",
-                          shape_bias_table(runs, settings, evaluate=False).to_string(index=False)])
+                          shape_bias_table(runs, settings, evaluate=False).to_string(index=False),
+                          f"Table 3 ({DATASET}): accuracy on the pair's correctly classified subset, mean over seeds",
+                          table3[["pair", "model", *COLUMNS, "images"]].to_string(index=False),
+                          f"Table 4 ({DATASET}): mean total variation of the conv kernels",
+                          kernel_tv_table(runs, settings, evaluate=False).to_string(index=False)])
 
 
-def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.DataFrame, str]:
-    """The claims table of the S / R pairs and its markdown report."""
+def claims(options: ReproduceOptions, dataset: str | None = None,
+           keys: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """The claims table of the S / R pairs and its markdown report (only the claims ``keys``
+    when given, e.g. :data:`selrob.studies.shape_bias_claims.SMOOTHNESS_CLAIMS`)."""
     from selrob.studies.shape_bias_claims import CLAIMS, PairInputs
     from selrob.tables.claims import claims_markdown, claims_table
     from selrob.tables.runs import trained_on
 
     name = dataset or DATASET
     inputs = PairInputs(name, options.smoke, options.runs_dir, options.data_dir)
-    table = claims_table(CLAIMS, inputs)
+    chosen = CLAIMS if keys is None else [claim for claim in CLAIMS if claim.key in keys]
+    table = claims_table(chosen, inputs)
     runs = inputs.runs
     robust = runs[runs["training"] == "robust"].iloc[0]
     preamble = [

@@ -3,9 +3,11 @@ submission), each tested on the pairs trained here (:mod:`selrob.tables.claims`)
 
 Every claim is a mean over pairs (one pair = the S and the R model of one architecture and
 seed) of R minus S, with its t 95% CI: Table 1's clean and adversarial accuracies, Table 2's
-shape bias (shape / (shape + texture) decisions on cue-conflict images). The texture bias of
-the standard models (Geirhos et al. 2019, the premise of section 3.1) is their shape bias minus
-one half, one row per standard model.
+shape bias (shape / (shape + texture) decisions on cue-conflict images), Table 3's accuracies on
+distorted images of the pair's correctly classified subset, Table 4's mean kernel total variation
+and Fig 3's rise of the first layer's activation TV under noise. The texture bias of the standard
+models (Geirhos et al. 2019, the premise of section 3.1) is their shape bias minus one half, one
+row per standard model.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from selrob.evaluations.registry import EvaluationSettings
+from selrob.tables import distorted_images, smoothness
 from selrob.tables.claims import Claim, PairedDifference
 from selrob.tables.robust_pairs import (
     STANDARD,
@@ -46,6 +49,18 @@ class PairInputs:
     def shape_bias(self) -> pd.DataFrame:
         return per_run_shape_bias(self.runs, self.settings, evaluate=False)
 
+    @functools.cached_property
+    def distorted(self) -> pd.DataFrame:
+        return distorted_images.per_run_accuracy(distorted_images.decisions(self.runs, self.settings, evaluate=False))
+
+    @functools.cached_property
+    def kernel_tv(self) -> pd.DataFrame:
+        return smoothness.per_run_kernel_tv(self.runs, self.settings, evaluate=False)
+
+    @functools.cached_property
+    def noise_sensitivity(self) -> pd.DataFrame:
+        return smoothness.per_run_noise_sensitivity(smoothness.activation_tv_table(self.runs, self.settings, evaluate=False))
+
     def pairs(self, frame: pd.DataFrame, value: str) -> pd.DataFrame:
         return paired_differences(frame, value)
 
@@ -64,4 +79,23 @@ CLAIMS = (
           "Sec 3.1 (Geirhos et al.)", PairedDifference(), -1, _texture_bias, "shape bias - 0.5"),
     Claim("robust_shape_bias", "Robust models are more shape-biased than standard ones", "Table 2, Sec 3.1",
           PairedDifference(), +1, lambda inputs: inputs.pairs(inputs.shape_bias, "shape"), "shape bias (R - S)"),
+    Claim("corruption_accuracy", "Robust models do not generalise better to common corruptions", "Table 3c, A1",
+          PairedDifference(), -1, lambda inputs: inputs.pairs(inputs.distorted, "corruptions"), "accuracy (R - S)"),
+    Claim("scrambled_accuracy", "Robust models are less accurate on scrambled (shape-less) images", "Table 3d, Fig A1",
+          PairedDifference(), -1, lambda inputs: inputs.pairs(inputs.distorted, "scrambled"), "accuracy (R - S)"),
+    Claim("stylized_accuracy", "Robust models are more accurate on stylized (texture-replaced) images", "Table 3e",
+          PairedDifference(), +1, lambda inputs: inputs.pairs(inputs.distorted, "stylized"), "accuracy (R - S)"),
+    Claim("contour_accuracy", "Robust models are more accurate on B&W contour images", "Table 3f",
+          PairedDifference(), +1, lambda inputs: inputs.pairs(inputs.distorted, "contour"), "accuracy (R - S)"),
+    Claim("silhouette_accuracy", "Robust models are more accurate on silhouettes", "Table 3g",
+          PairedDifference(), +1, lambda inputs: inputs.pairs(inputs.distorted, "silhouette"), "accuracy (R - S)"),
+    Claim("kernel_smoothness", "Robust models have smoother filters (lower kernel total variation)", "Table 4, Fig A27",
+          PairedDifference(), -1, lambda inputs: inputs.pairs(inputs.kernel_tv, "mean_tv"), "mean kernel TV (R - S)"),
+    Claim("noise_blocking", "Noise raises the activation TV of robust models' first layer less", "Fig 3, A5",
+          PairedDifference(), -1, lambda inputs: inputs.pairs(inputs.noise_sensitivity, "increase"),
+          "relative TV rise (R - S)"),
 )
+#: The claims each notebook shows beside its figures.
+DISTORTED_IMAGE_CLAIMS = ("corruption_accuracy", "scrambled_accuracy", "stylized_accuracy", "contour_accuracy",
+                          "silhouette_accuracy")
+SMOOTHNESS_CLAIMS = ("kernel_smoothness", "noise_blocking")

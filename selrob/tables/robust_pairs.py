@@ -69,7 +69,7 @@ def load_robust_pairs(
                         pd.concat([p.layers for p in parts], ignore_index=True))
 
 
-def _evaluation(name: str, runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool,
+def pair_evaluation(name: str, runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool,
                 **sources: pd.DataFrame) -> pd.DataFrame:
     """:func:`evaluation_table` of ``runs`` with their ``training`` column."""
     table = evaluation_table(name, runs, settings, evaluate=evaluate, progress=False, **sources)
@@ -92,7 +92,7 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _correct(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> dict[str, pd.DataFrame]:
     """Per test image and run: classified right, clean (``predictions``) and under L2 PGD."""
-    tables = {label: _evaluation(name, runs, settings, evaluate)
+    tables = {label: pair_evaluation(name, runs, settings, evaluate)
               for label, name in (("clean", "predictions"), ("adversarial", "l2-pgd"))}
     return {label: table.assign(correct=table["correct"].astype(bool)) for label, table in tables.items()}
 
@@ -123,7 +123,7 @@ def accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | None = Non
 def _cue_conflict(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> pd.DataFrame:
     """The cue-conflict decisions of ``runs`` (conflict images only) with ``cue`` and ``control_correct``."""
     dataset = str(runs["dataset"].iloc[0])
-    table = _evaluation(CUE_CONFLICT[dataset], runs, settings, evaluate)
+    table = pair_evaluation(CUE_CONFLICT[dataset], runs, settings, evaluate)
     if "conflict" not in table:
         return table
     # Geirhos et al.'s controls are the 80 stimuli whose shape and texture agree.
@@ -162,7 +162,7 @@ def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
     """Per S / R pair (a robust ``model`` with the standard one of its arch and seed): the size of
     its correctly classified subset (ImageNet-CL's analogue) out of its test images."""
     robust, standard = runs[runs["training"] == ROBUST], runs[runs["training"] == STANDARD]
-    table = _evaluation("correct-subset", robust, settings, evaluate, sources=standard)
+    table = pair_evaluation("correct-subset", robust, settings, evaluate, sources=standard)
     return (table.groupby(["arch", "model", "seed"], as_index=False)
             .agg(images=("in_subset", "size"), subset=("in_subset", "sum"))
             .assign(share=lambda f: f["subset"] / f["images"]))
@@ -170,15 +170,16 @@ def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
 
 def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                smoke: bool = False, runs_root: str | Path | None = None, adversarial_steps: int | None = None,
-               data_root: str | Path | None = None) -> Pairs:
-    """The pairs notebook 09 shows: on ``shapes`` the runs of :func:`load_robust_pairs` (raising,
+               data_root: str | Path | None = None, stimuli: bool = True) -> Pairs:
+    """The pairs notebooks 09-11 show: on ``shapes`` the runs of :func:`load_robust_pairs` (raising,
     with the command, when some are not trained), on ``imagenet`` the zoo's pairs whose models are
-    there (:func:`selrob.zoo.zoo_pairs`; none, with what to get, when nothing is)."""
+    there (:func:`zoo_pairs`; none, with what to get, when nothing is; ``stimuli``: the
+    cue-conflict stimuli are needed too)."""
     if dataset == "imagenet":
         if seeds is not None or adversarial_steps is not None:
             raise SelrobError("seeds and adversarial_steps choose the embedded world's pairs; a zoo model is one "
                               "checkpoint (choose the zoo's pairs with archs)")
-        return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None)
+        return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None, stimuli)
     if dataset not in ROBUST_PAIR_GRIDS:
         raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose imagenet or "
                           f"{', '.join(ROBUST_PAIR_GRIDS)}")
@@ -186,11 +187,11 @@ def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seed
 
 
 def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None = None,
-              data_root: str | Path | None = None, eval_samples: int | None = None) -> Pairs:
+              data_root: str | Path | None = None, eval_samples: int | None = None, stimuli: bool = True) -> Pairs:
     """The zoo's pairs (:data:`selrob.zoo.entries.PAIRS`; ``None``: the paper's three) whose two
     models are downloaded or imported, as :class:`Pairs` with a ``source`` column; none, with
-    what to get, when no pair is complete or the ImageNet validation set or the cue-conflict
-    stimuli are missing. ``eval_samples`` limits Table 1 to the first validation images."""
+    what to get, when no pair is complete or the ImageNet validation set or (``stimuli``) the
+    cue-conflict stimuli are missing. ``eval_samples`` limits Table 1 to the first validation images."""
     from selrob import paths
     from selrob.data import imagenet
     from selrob.data.cue_conflict_stimuli import how_to_get, verify_stimuli
@@ -214,7 +215,7 @@ def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None =
     data = paths.data_dir(data_root)
     if (reason := imagenet.unavailable_reason(data)) is not None:
         reasons.append(reason)
-    if not (report := verify_stimuli(data)).ok:
+    if stimuli and not (report := verify_stimuli(data)).ok:
         reasons.append(f"{report.summary()}; {how_to_get(data)}")
     frame = pd.DataFrame([{**source.identity, "source": source} for source in sources.values()])
     return Pairs(frame, "; ".join(reasons) or None)
@@ -261,10 +262,13 @@ def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None
 
 def paired_differences(per_run: pd.DataFrame, value: str) -> pd.DataFrame:
     """Per pair (each robust model with the standard one of its arch and seed): R minus S of
-    ``value``, with both values (``robust``, ``standard``)."""
-    standard = per_run[per_run["training"] == STANDARD][["arch", "seed", value]].rename(columns={value: STANDARD})
-    robust = per_run[per_run["training"] == ROBUST][["arch", "model", "seed", value]].rename(columns={value: ROBUST})
-    pairs = robust.merge(standard, on=["arch", "seed"])
+    ``value``, with both values (``robust``, ``standard``). Rows measured per pair (a ``pair``
+    column, e.g. on the pair's correctly classified subset) are matched within their pair."""
+    keys = ["pair", "arch", "seed"] if "pair" in per_run else ["arch", "seed"]
+    standard = per_run[per_run["training"] == STANDARD][[*keys, value]].rename(columns={value: STANDARD})
+    robust = per_run[per_run["training"] == ROBUST][list(dict.fromkeys([*keys, "model", value]))].rename(
+        columns={value: ROBUST})
+    pairs = robust.merge(standard, on=keys)
     return pairs.assign(difference=pairs[ROBUST] - pairs[STANDARD])
 
 

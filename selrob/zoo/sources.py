@@ -14,7 +14,7 @@ from selrob import paths
 from selrob.data import imagenet
 from selrob.data.base import ImageSet
 from selrob.zoo.entries import ZooEntry, get_entry, get_pair
-from selrob.zoo.networks import build_model
+from selrob.zoo.networks import build_model, dissected_layers
 from selrob.zoo.weights import WEIGHTS, load_weights, model_dir, weights_digest
 
 
@@ -61,6 +61,11 @@ class ZooModel:
     def adversarially_trained(self) -> bool:
         """True for the robust (R) models."""
         return self.entry.training == "robust"
+
+    @property
+    def dissected_layers(self) -> tuple[str, ...]:
+        """The paper's post-ReLU layers of its architecture, in the model :meth:`load_model` builds."""
+        return tuple(f"backbone.{name}" for name in dissected_layers(self.entry.arch))
 
     @property
     def evaluations_dir(self) -> Path:
