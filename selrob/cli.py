@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(evaluate)
     evaluate.add_argument("--alpha", type=number, nargs="+", help="alphas (default: the preset's grid)")
     evaluate.add_argument("--seeds", type=seeds, nargs="+", help="seeds or ranges like 0-19 (default: the preset's)")
-    evaluate.add_argument("--source", default="generated", help="-C set: generated (default; selrob data make-c) or official")
+    evaluate.add_argument("--source", help="-C set: generated (default; selrob data make-c) or official "
+                          "(the default for ImageNet-C, which is official only)")
     evaluate.add_argument("--corruptions", nargs="+", help="a subset of the -C set (default: every corruption in it)")
     evaluate.add_argument("--samples", type=int, help="unit gradients on the first N test images (default: all)")
     evaluate.add_argument("--output", type=path, help="also write the whole table to this CSV file")
@@ -104,14 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser,
                                         metavar="{download,download-c,make-c}")
     download = data_commands.add_parser("download", help="download and verify a dataset")
-    download.add_argument("dataset", help="cifar10, tinyimagenet, imagenet-a (test-only, appendix A.6), cue-conflict "
+    download.add_argument("dataset", help="cifar10, tinyimagenet, imagenet-a (test-only, appendix A.6), stylized-16 "
+                          "(model-vs-human's 16-class stylized images, Table 3e of the second paper), cue-conflict "
                           "(Geirhos et al.'s stimuli, checked file by file) or imagenet (your own archives, verified)")
     download.add_argument("--data-dir", type=path)
     download_c = data_commands.add_parser("download-c", help="download and verify an official corrupted test set")
-    download_c.add_argument("dataset", help="cifar10 (CIFAR-10-C) or tinyimagenet (Tiny-ImageNet-C)")
+    download_c.add_argument("dataset", help="cifar10 (CIFAR-10-C), tinyimagenet (Tiny-ImageNet-C) or imagenet (ImageNet-C)")
     download_c.add_argument("--data-dir", type=path)
     make_c = data_commands.add_parser("make-c", help="generate a corrupted test set in the official format (resumes)")
-    make_c.add_argument("--dataset", default="digits", help="digits (default), cifar10 or tinyimagenet")
+    make_c.add_argument("--dataset", default="digits", help="digits (default), cifar10, tinyimagenet or shapes (the "
+                        "second paper's embedded world)")
     make_c.add_argument("--corruptions", nargs="+", help="a subset (default: all 19)")
     make_c.add_argument("--seed", type=int, default=0)
     make_c.add_argument("--workers", type=int, help="processes (default: one per core)")

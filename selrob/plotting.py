@@ -16,6 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from selrob import paths
 from selrob.io import atomic_write
@@ -288,6 +289,7 @@ def plot_layer_values(table: pd.DataFrame, value: str, ax: Axes | None = None) -
         ax.plot(stats.index, stats["mean"], marker="o", color=TRAINING_COLOURS[training],
                 linestyle=styles[list(dict.fromkeys(table["arch"])).index(arch) % len(styles)], label=model)
         ax.fill_between(stats.index, stats["min"], stats["max"], color=TRAINING_COLOURS[training], alpha=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("conv layer")
     ax.legend(frameon=False, fontsize="x-small")
     return ax
@@ -321,25 +323,28 @@ def plot_clean_vs_noisy_tv(table: pd.DataFrame, title: str = "") -> Figure:
 def plot_paired_shares(per_run: pd.DataFrame, summary: pd.DataFrame, value: str, ax: Axes | None = None) -> Axes:
     """Per architecture, the standard (S) and robust (R) models' ``value`` (e.g. shape bias):
     the mean over seeds with its CI (``<value>_ci_low`` / ``_ci_high`` in ``summary``, one row
-    per model) and, per seed, thin lines joining the S model to each R model (``per_run``)."""
+    per model) and, per seed, thin lines joining the S model to each R model (``per_run``). With
+    a ``pair`` column (values measured per pair, e.g. on its subset) a standard model shared by
+    two pairs is drawn once per pair, joined to that pair's R model."""
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     archs = list(dict.fromkeys(summary["arch"]))
+    keys = ["pair", "model"] if "pair" in summary else ["model"]
     labelled: set[str] = set()
     for a, arch in enumerate(archs):
         models = summary[summary["arch"] == arch]
         offsets = np.linspace(-0.15, 0.15, len(models)) if len(models) > 1 else np.zeros(1)
-        positions = dict(zip(models["model"], a + offsets))
+        positions = dict(zip(models[keys].itertuples(index=False, name=None), a + offsets))
         runs = per_run[per_run["arch"] == arch]
-        for _, seed in runs.groupby("seed"):
-            standard = seed[seed["training"] == "standard"]
-            for _, robust in seed[seed["training"] == "robust"].iterrows():
+        for _, group in runs.groupby(["seed", *keys[:-1]]):
+            standard = group[group["training"] == "standard"]
+            for _, robust in group[group["training"] == "robust"].iterrows():
                 for _, partner in standard.iterrows():
-                    ax.plot([positions[partner["model"]], positions[robust["model"]]], [partner[value], robust[value]],
-                            color="0.6", linewidth=0.8, zorder=1)
+                    ax.plot([positions[tuple(partner[keys])], positions[tuple(robust[keys])]],
+                            [partner[value], robust[value]], color="0.6", linewidth=0.8, zorder=1)
         for _, row in models.iterrows():
             label = row["training"] if row["training"] not in labelled else None
             labelled.add(row["training"])
-            ax.errorbar([positions[row["model"]]], [row[value]],
+            ax.errorbar([positions[tuple(row[keys])]], [row[value]],
                         yerr=[[row[value] - row[f"{value}_ci_low"]], [row[f"{value}_ci_high"] - row[value]]],
                         fmt="o", color=TRAINING_COLOURS[row["training"]], capsize=3, zorder=2, label=label)
     ax.set_xticks(range(len(archs)), archs)

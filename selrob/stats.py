@@ -120,3 +120,32 @@ def proportion_ci_across_seeds(
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(shares.mean()), float(low), float(high)
+
+
+def mean_ci_across_seeds(
+    per_seed: Sequence[np.ndarray], confidence: float = 0.95, n_resamples: int = 10_000, seed: int = 0,
+) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean over training seeds of each seed's mean value (e.g. each
+    image's share of corrupted versions classified right), with the hierarchical percentile
+    bootstrap of :func:`proportion_ci_across_seeds` for values that are not binary: resample the
+    seeds, then each drawn seed's values with replacement (drawn as indices)."""
+    values = [np.asarray(v, dtype=float) for v in per_seed]
+    if not values or any(v.size == 0 for v in values):
+        raise ValueError("every seed needs at least one value")
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(values), size=(n_resamples, len(values)))
+    means = np.zeros(n_resamples)
+    for k, v in enumerate(values):
+        uses = (drawn == k).sum(axis=1)  # how often each resample drew seed k
+        for count in np.unique(uses[uses > 0]):
+            rows = np.flatnonzero(uses == count)
+            block = max(1, 2_000_000 // (count * v.size))  # bounds the indices drawn at once
+            for start in range(0, len(rows), block):
+                part = rows[start : start + block]
+                # ``count`` independent resamples of seed k's values for each of these resamples
+                drawn_values = v[rng.integers(0, v.size, size=(len(part), count, v.size))]
+                means[part] += drawn_values.mean(axis=2).sum(axis=1)
+    means /= len(values)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(np.mean([v.mean() for v in values])), float(low), float(high)

@@ -115,7 +115,8 @@ PAIR_NOTEBOOKS = {
     "10_distorted_images": ["fig1_distortion_gallery_shapes_pairs", "table3_distorted_accuracy_shapes_pairs",
                             "figA1_scrambled_accuracy_shapes_pairs", "figA6_scrambled_top5_shapes_pairs"],
     "11_smoothness": ["figA27_kernel_tv_per_layer_shapes_pairs", "fig2_matched_filters_shapes_alexnet_small",
-                      "figA3_first_layer_filters_shapes_alexnet_small", "fig3_activation_tv_shapes_alexnet_small"],
+                      "figA2_matched_filters_all_shapes_alexnet_small", "figA3_first_layer_filters_shapes_alexnet_small",
+                      "fig3_activation_tv_shapes_alexnet_small"],
 }
 CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2}
 
@@ -141,6 +142,9 @@ def test_the_pair_notebooks_say_what_to_get_for_the_zoo_pairs(stem: str, what: s
     text = execute_notebook(paths_root() / "notebooks" / f"{stem}.ipynb", tmp_path / "out", parameters).read_text()
     assert f"{what} skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
     assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text
-    # Only notebook 09 reads Geirhos et al.'s cue-conflict stimuli.
+    # Each says what it needs: 09 Geirhos et al.'s stimuli, 10 ImageNet-C, the stylized set and the
+    # segmentation weights, 11 nothing more.
     assert ("selrob data download cue-conflict" in text) == (stem == "09_shape_bias")
+    needs_table3 = ("selrob data download-c imagenet", "selrob data download stylized-16", "segmentation weights at")
+    assert all((need in text) == (stem == "10_distorted_images") for need in needs_table3)
     assert not (tmp_path / "figures").exists()

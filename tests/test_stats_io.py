@@ -118,3 +118,18 @@ def test_the_hierarchical_proportion_interval_sees_seeds_and_images() -> None:
     assert mean == 0.25 and high - low == pytest.approx(2 * 1.96 * (0.25 * 0.75 / 400) ** 0.5, rel=0.1)
     with pytest.raises(ValueError, match="at least one image"):
         proportion_ci_across_seeds([np.ones(3, bool), np.ones(0, bool)])
+
+
+def test_mean_ci_across_seeds_is_the_proportion_interval_on_binary_values_and_shrinks_with_averaging() -> None:
+    from selrob.stats import mean_ci_across_seeds, proportion_ci_across_seeds
+
+    rng = np.random.default_rng(3)
+    binary = [rng.random(400) < 0.7, rng.random(300) < 0.6]
+    mean, low, high = mean_ci_across_seeds([b.astype(float) for b in binary])
+    reference = proportion_ci_across_seeds(binary)
+    assert mean == pytest.approx(reference[0]) and low == pytest.approx(reference[1], abs=0.01)
+    assert high == pytest.approx(reference[2], abs=0.01)
+    # One seed: the bootstrap over its values, whose half-width is about 2 standard errors.
+    values = rng.random(900)
+    mean, low, high = mean_ci_across_seeds([values])
+    assert low < mean < high and (high - low) / 2 == pytest.approx(1.96 * values.std() / np.sqrt(900), rel=0.15)

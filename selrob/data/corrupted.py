@@ -117,6 +117,11 @@ def corrupted_format(dataset: str) -> CorruptedFormat:
     return FORMATS[dataset]
 
 
+def default_source(dataset: str) -> str:
+    """``generated``, or ``official`` for a set selrob cannot generate (ImageNet-C)."""
+    return "official" if corrupted_format(dataset).aligned else "generated"
+
+
 def check_source(source: str) -> str:
     """Return ``source`` if it is ``generated`` or ``official``."""
     if source not in SOURCES:
@@ -176,6 +181,8 @@ class CorruptedSet:
         self.path = corrupted_dir(dataset, source, data_root)
         #: The flag that keeps the user's data folder in the commands hints name.
         self.data_flag = "" if data_root is None else f" --data-dir {paths.data_dir(data_root)}"
+        # An ImageNet-C cell lists 50,000 files: listed once per object, not per batch read.
+        self._listings: dict[Path, dict[int, tuple[Path, int]]] = {}
         if source == "generated" and self.format.aligned:
             raise SelrobError(f"{self.format.folder} is official only (selrob does not generate it); use source "
                               f"'official' after `selrob data download-c {dataset}{self.data_flag}`")
@@ -290,6 +297,8 @@ class CorruptedSet:
 
     def _numbered_files(self, cell: Path) -> dict[int, tuple[Path, int]]:
         """Validation file number -> (path, class index from its wnid folder) of one cell."""
+        if cell in self._listings:
+            return self._listings[cell]
         if not cell.is_dir():
             raise SelrobError(f"{cell} is missing")
         label_of = {wnid: label for label, wnid in enumerate(self.class_ids())}
@@ -308,6 +317,7 @@ class CorruptedSet:
                 if number in files:
                     raise SelrobError(f"{path} and {files[number][0]} are the same validation image; keep one")
                 files[number] = (path, label_of[folder.name])
+        self._listings[cell] = files
         return files
 
     def _all_severities(self, corruption: str) -> tuple[np.ndarray, np.ndarray]:

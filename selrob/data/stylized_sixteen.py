@@ -68,6 +68,17 @@ def how_to_get(root: Path) -> str:
     return f"download it with `{COMMAND} --data-dir {root}`"
 
 
+_VALIDATION = re.compile(r"ILSVRC2012-val-(\d{8})")
+
+
+def validation_position(name: str) -> int | None:
+    """The position in the ImageNet validation set (file number - 1) of the image a stylized file
+    was made from, which its name carries (``...-ILSVRC2012-val-00049427.png`` -> 49426), or
+    ``None`` when it does not."""
+    match = _VALIDATION.search(name)
+    return None if match is None else int(match[1]) - 1
+
+
 def category_of(name: str) -> str:
     """The category of a file name of the set, e.g. ``0350_sty_dnn_0_car_00_car-0149-ILSVRC2012-val-00049427.png``
     -> ``"car"``."""

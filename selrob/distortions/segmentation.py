@@ -19,7 +19,8 @@ classifier included, as the published state dict has one.
 
 Only ImageNet-CL images of the 16 categories are segmented in the paper; which images those are
 needs the 1000-to-16 class lists of :mod:`selrob.measures.human_categories`, a higher layer than
-this one: the caller passes them to :func:`sixteen_class_images`.
+this one: the caller passes them to :func:`sixteen_class_images`. The masks become silhouettes as
+the embedded world's do (:func:`selrob.data.shape_texture.silhouettes`).
 """
 
 from __future__ import annotations
@@ -175,15 +176,6 @@ def foreground_masks(model: nn.Module, images: torch.Tensor, batch_size: int = 3
                 logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
             masks.append((logits.argmax(dim=1) != BACKGROUND).cpu())
     return torch.cat(masks) if masks else torch.zeros((0, *size), dtype=torch.bool)
-
-
-def silhouettes(masks: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) images from bool (N, H, W) ``masks``: black (0) on the object, white
-    (255) elsewhere, the paper's filled silhouettes."""
-    if masks.dtype != torch.bool or masks.dim() != 3:
-        raise SelrobError(f"expected bool masks of shape (N, H, W), got {masks.dtype} {tuple(masks.shape)}")
-    white = (~masks).to(torch.uint8).mul_(255)
-    return white.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
 
 
 def sixteen_class_images(labels: torch.Tensor | Sequence[int],

@@ -21,6 +21,7 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     distorted_images,
     corruption_predictions,
     smoothness,
+    stylized_sixteen,
 )
 from selrob.evaluations.registry import (
     EVALUATIONS,

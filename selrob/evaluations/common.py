@@ -12,6 +12,8 @@ from selrob.attacks import per_image
 from selrob.data.base import ImageSet
 from selrob.device import resolve_device
 from selrob.evaluations.registry import EvaluationContext
+from selrob.distortions.segmentation import sixteen_class_images
+from selrob.measures.human_categories import IMAGENET_INDICES
 from selrob.progress import progress_bar
 from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
@@ -32,8 +34,13 @@ def per_image_batches(source: ModelSource, context: EvaluationContext) -> tuple[
     32 x 32 x 3 values, at least 64 (ImageNet's 224 px: 64, for L2 PGD through a ResNet-50)."""
     device = resolve_device(context.device)
     data = source.test_set(context.data_root)
+    return source.load_model(device), data, batch_size_for(data), device
+
+
+def batch_size_for(data: ImageSet) -> int:
+    """Images per batch for ``data``'s image size: 500 of 32 x 32 x 3 values, at least 64."""
     values = int(data.images[0].numel())
-    return source.load_model(device), data, max(64, min(BATCH_SIZE, BATCH_SIZE * 3 * 32 * 32 // values)), device
+    return max(64, min(BATCH_SIZE, BATCH_SIZE * 3 * 32 * 32 // values))
 
 
 @torch.no_grad()
@@ -41,6 +48,14 @@ def top1_predictions(model: torch.nn.Module, data: ImageSet, batch_size: int = B
                      desc: str = "predictions", device: torch.device | None = None) -> torch.Tensor:
     """The model's top-1 class for every image of ``data``, batch by batch (int64, on the CPU)."""
     return per_image(data, lambda x, y: model(x).argmax(dim=1), batch_size, progress, desc, device)
+
+
+def sixteen_class_top1(model: torch.nn.Module, data: ImageSet, batch_size: int = BATCH_SIZE,
+                       device: torch.device | None = None) -> torch.Tensor:
+    """The category among Geirhos et al.'s 16 of a 1000-class ImageNet model's top-1 class for
+    every image of ``data`` (-1 where it is in none): the second paper's rule for silhouettes and
+    stylized images, "correct if its ImageNet predicted label is a subclass of the correct class"."""
+    return sixteen_class_images(top1_predictions(model, data, batch_size, device=device), IMAGENET_INDICES)
 
 
 def resumable_cells(source: ModelSource, context: EvaluationContext, cache: CacheEntry, names: Sequence[str],

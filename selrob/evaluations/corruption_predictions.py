@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from selrob.data.corrupted import SEVERITY_LEVELS
-from selrob.evaluations.common import entry, resumable_cells, top1_predictions
+from selrob.evaluations.common import batch_size_for, entry, resumable_cells, top1_predictions
 from selrob.evaluations.corruptions import chosen_corruptions, corrupted_set_params, store_corruption_accuracy
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.store.cache import CacheEntry
@@ -34,7 +34,7 @@ def evaluate_corruption_predictions(source: ModelSource, context: EvaluationCont
             labels, predictions = [], []
             for data in context.corrupted.cell_batches(name, severity, source.eval_samples):
                 labels += data.labels.tolist()
-                predictions += top1_predictions(model, data, device=device).tolist()
+                predictions += top1_predictions(model, data, batch_size_for(data), device=device).tolist()
             cell[str(severity)] = {"label": labels, "prediction": predictions}
         return cell
 

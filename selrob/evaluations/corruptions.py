@@ -45,8 +45,10 @@ def chosen_corruptions(context: EvaluationContext) -> list[str]:
 
 
 def corruption_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    """Where ``source``'s accuracies on the context's -C set are cached."""
-    return entry(source, "corruptions", {"set": corrupted_set_params(context)})
+    """Where ``source``'s accuracies on the context's -C set are cached (keyed by its number of
+    images when limited: a zoo model's smoke and full evaluations share a folder)."""
+    limit = {} if source.eval_samples is None else {"images": source.eval_samples}
+    return entry(source, "corruptions", {"set": corrupted_set_params(context), **limit})
 
 
 def _stored(by_severity: Mapping[int, float]) -> dict[str, float]:
@@ -64,10 +66,13 @@ def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cel
     corruptions. Sources evaluated on fewer images (smoke runs) use the first ones of each cell
     (in test-set order for npy sets)."""
 
+    def accuracy(model: torch.nn.Module, name: str, severity: int, device: torch.device) -> float:
+        parts = [(evaluate_accuracy(model, batch.to(device), BATCH_SIZE), len(batch))
+                 for batch in context.corrupted.cell_batches(name, severity, source.eval_samples)]
+        return sum(a * n for a, n in parts) / sum(n for _, n in parts)
+
     def compute(model: torch.nn.Module, name: str, device: torch.device) -> dict[str, float]:
-        return _stored({severity: evaluate_accuracy(
-            model, context.corrupted.load(name, severity).head(source.eval_samples).to(device), BATCH_SIZE)
-            for severity in SEVERITY_LEVELS})
+        return _stored({severity: accuracy(model, name, severity, device) for severity in SEVERITY_LEVELS})
 
     cells = resumable_cells(source, context, corruption_entry(source, context), chosen_corruptions(context), compute,
                             "corruptions", "corruption")

@@ -21,10 +21,11 @@ import pandas as pd
 import torch
 
 from selrob import paths
-from selrob.attacks import per_image
 from selrob.data import cue_conflict_stimuli as stimuli
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
+from selrob.attacks import per_image
+from selrob.data.base import ImageSet
 from selrob.evaluations.common import BATCH_SIZE, entry
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.measures.human_categories import decisions_from_logits
@@ -44,8 +45,9 @@ def _entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
 
 
 @torch.no_grad()
-def _decisions(model: torch.nn.Module, data: stimuli.CueConflictStimuli, device: torch.device) -> list[int]:
-    return per_image(data.data, lambda x, y: decisions_from_logits(model(x)), BATCH_SIZE, device=device).tolist()
+def _decisions(model: torch.nn.Module, data: ImageSet, device: torch.device) -> torch.Tensor:
+    """Each stimulus's category: the arg-max of the mean softmax probability per category."""
+    return per_image(data, lambda x, y: decisions_from_logits(model(x)), BATCH_SIZE, device=device)
 
 
 def evaluate_cue_conflict_imagenet(source: ModelSource, context: EvaluationContext) -> dict[str, list[Any]]:
@@ -59,7 +61,7 @@ def evaluate_cue_conflict_imagenet(source: ModelSource, context: EvaluationConte
         data = stimuli.load_stimuli(paths.data_dir(context.data_root), context.settings.cue_conflict_preprocessing,
                                     progress=context.settings.progress)
         return {"file": list(data.files), "shape": data.shapes.tolist(), "texture": data.textures.tolist(),
-                "conflict": data.conflict.tolist(), "decision": _decisions(source.load_model(device), data, device)}
+                "conflict": data.conflict.tolist(), "decision": _decisions(source.load_model(device), data.data, device).tolist()}
 
     return _entry(source, context).get_or_compute(compute)
 

@@ -33,7 +33,8 @@ class EvaluationSettings:
     """What evaluations depend on besides the model; ``None`` takes the dataset's preset.
 
     ``attack`` defaults to :func:`selrob.attacks.attack_settings` of the dataset (shrunk when
-    ``smoke``); ``corruption_source`` is the -C set (``generated`` or ``official``) and
+    ``smoke``); ``corruption_source`` is the -C set (``generated`` or ``official``; ``None``: the
+    generated one, or the official one of a dataset without a generator, ImageNet-C) and
     ``corruptions`` a subset of it; ``unit_gradient_samples`` limits the input-unit gradients to
     the first test images; ``amp`` runs the attacks under bf16 autocast (CUDA). ``progress``
     shows bars inside a source's evaluation. ``cue_conflict_preprocessing`` is how Geirhos et
@@ -43,7 +44,7 @@ class EvaluationSettings:
 
     attack: AttackSettings | None = None
     dimensionality: DimensionalitySettings = DimensionalitySettings()
-    corruption_source: str = "generated"
+    corruption_source: str | None = None
     corruptions: Sequence[str] | None = None
     unit_gradient_samples: int | None = None
     amp: bool = False
@@ -57,7 +58,7 @@ class EvaluationSettings:
         """The ``selrob evaluate`` flags that give these settings (attack settings and
         dimensionality thresholds other than the presets are notebook parameters only)."""
         flags = " --smoke" if self.smoke else ""
-        if self.corruption_source != "generated":
+        if self.corruption_source is not None:
             flags += f" --source {self.corruption_source}"
         if self.corruptions is not None:
             flags += " --corruptions " + " ".join(self.corruptions)
@@ -92,9 +93,10 @@ class EvaluationContext:
     @functools.cached_property
     def corrupted(self) -> Any:
         """The :class:`~selrob.data.corrupted.CorruptedSet` of ``settings.corruption_source``."""
-        from selrob.data.corrupted import CorruptedSet
+        from selrob.data.corrupted import CorruptedSet, default_source
 
-        return CorruptedSet(self.dataset, self.settings.corruption_source, self.settings.data_root)
+        source = self.settings.corruption_source or default_source(self.dataset)
+        return CorruptedSet(self.dataset, source, self.settings.data_root)
 
     @functools.cached_property
     def natural(self) -> Any:

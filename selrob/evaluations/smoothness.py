@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from selrob.corruptions import corrupt
+from selrob.corruptions import SEVERITIES, corrupt
 from selrob.data.base import ImageSet
 from selrob.data.batches import to_unit_float
 from selrob.data.corrupted import corrupted_format
@@ -58,9 +58,11 @@ KERNEL_TV = register(Evaluation(
 
 
 def activation_tv_entry(pairing: Pairing) -> CacheEntry:
+    table = corrupted_format(pairing.target.dataset).table
     return entry(pairing.target, "activation-tv", {
         "standard": pairing.source.name, "subset": subset_entry(pairing).params, "noise": list(NOISE),
-        "table": corrupted_format(pairing.target.dataset).table, "chunk": CHUNK,
+        "table": table, "sigma": SEVERITIES[table][NOISE[0]][NOISE[1] - 1], "chunk": CHUNK,
+        "layers": [list(pairing.source.dissected_layers), list(pairing.target.dissected_layers)],
     })
 
 

@@ -5,8 +5,9 @@ paper, only on the images of each pair's correctly classified subset (so ``real`
 construction: the table checks it). Rows are per pair (``pair``: its robust model) and model.
 
 Intervals are hierarchical bootstrap 95% CIs over seeds and images
-(:func:`selrob.stats.proportion_ci_across_seeds`); a column pooling several cells (the
-corruptions' 15 x 5, the three grids) resamples (image, cell) decisions.
+(:func:`selrob.stats.proportion_ci_across_seeds`); a column pooling several cells per image (the
+corruptions' 15 x 5, the three grids) averages each image over them first
+(:func:`selrob.stats.mean_ci_across_seeds`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ import pandas as pd
 import torch
 
 from selrob.distortions.image_types import SCRAMBLED
-from selrob.evaluations.registry import EvaluationSettings
-from selrob.stats import proportion_ci_across_seeds
-from selrob.store.sources import ModelSource
-from selrob.tables.evaluations import sources_of
-from selrob.tables.robust_pairs import MODEL_KEYS, ROBUST, STANDARD, pair_evaluation
+from selrob.errors import SelrobError
+from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
+from selrob.corruptions import COMMON
+from selrob.stats import mean_ci_across_seeds, proportion_ci_across_seeds
+from selrob.tables.evaluations import source_of
+from selrob.tables.robust_pairs import MODEL_KEYS, ROBUST, STANDARD, first_pair, ordered, pair_evaluation
 
 #: Table 3's columns a-g.
 COLUMNS = ("real", "adversarial", "corruptions", "scrambled", "stylized", "contour", "silhouette")
 #: The rows' keys: the pair (its robust model), then the model evaluated.
 ROW_KEYS = ["pair", *MODEL_KEYS]
+#: Rows in order: per architecture and pair, the standard model first.
+ORDER = ("arch", "pair", "training")
 
 
 def pair_subsets(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True) -> pd.DataFrame:
@@ -48,46 +52,53 @@ def _on_subsets(table: pd.DataFrame, subsets: pd.DataFrame) -> pd.DataFrame:
 
 def _column_rows(name: str, runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> pd.DataFrame:
     """Per model and image, correct or not, with the Table 3 ``column`` and the ``cell`` it counts in."""
+    table = pair_evaluation(name, runs, settings, evaluate)
     if name == "predictions":
-        table = pair_evaluation(name, runs, settings, evaluate)
         return table.assign(column="real", cell="real")
     if name == "l2-pgd":
-        return pair_evaluation(name, runs, settings, evaluate).assign(column="adversarial", cell="adversarial")
+        return table.assign(column="adversarial", cell="adversarial")
     if name == "corruption-predictions":
-        table = pair_evaluation(name, runs, settings, evaluate)
         return table.assign(column="corruptions", cell=table["corruption"] + "-" + table["severity"].astype(str))
-    table = pair_evaluation("distorted-images", runs, settings, evaluate)
+    if name == "stylized-sixteen":
+        return table.assign(column="stylized", cell="stylized")
     column = table["image_type"].where(~table["image_type"].isin(list(SCRAMBLED)), "scrambled")
     return table.assign(column=column, cell=table["image_type"])
 
 
 def decisions(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True) -> pd.DataFrame:
     """Every counted decision: per pair, model, seed, Table 3 ``column``, ``cell`` and subset
-    image, whether the model is right (``correct``)."""
-    subsets = pair_subsets(runs, settings, evaluate)
+    image, whether the model is right (``correct``). Column c counts the 15 common corruptions of
+    the -C set (the 4 extras of a full set are left out, as in the paper). On ImageNet the
+    stylized column is the 16-class stylized set's images whose source validation image is in the
+    subset (:mod:`selrob.evaluations.stylized_sixteen`)."""
+    names = ["predictions", "l2-pgd", "corruption-predictions", "distorted-images"]
+    if str(runs["dataset"].iloc[0]) == "imagenet":
+        names.append("stylized-sixteen")
     keep = [*MODEL_KEYS, "seed", "image", "column", "cell", "correct"]
-    parts = [_column_rows(name, runs, settings, evaluate)
-             for name in ("predictions", "l2-pgd", "corruption-predictions", "distorted-images")]
-    table = pd.concat([part[[*keep, *(["corruption"] if "corruption" in part else [])]] for part in parts],
-                      ignore_index=True)
-    return _on_subsets(table.assign(correct=table["correct"].astype(bool)), subsets).reset_index(drop=True)
-
-
-def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    order = {STANDARD: 0, ROBUST: 1}
-    return frame.sort_values(["arch", "pair", "training"], key=lambda c: c.map(order) if c.name == "training" else c,
-                             kind="stable").reset_index(drop=True)
+    parts = []
+    for name in names:
+        part = _column_rows(name, runs, settings, evaluate)
+        if "corruption" in part:
+            part = part[part["corruption"].isin(COMMON)]
+        parts.append(part[[*keep, *(["corruption"] if "corruption" in part else [])]])
+    table = pd.concat(parts, ignore_index=True)
+    counted = _on_subsets(table.assign(correct=table["correct"].astype(bool)), pair_subsets(runs, settings, evaluate))
+    return counted.reset_index(drop=True)
 
 
 def _summary(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Per group of ``by`` (which includes the model's keys), the mean over seeds of the share
-    correct with its CI, the seeds and the mean subset images per seed."""
+    correct with its CI, the seeds and the mean subset images per seed. A group pooling several
+    cells per image (Table 3c's corruptions, 3d's grids) averages each image over them first, so
+    the CI resamples images, not (image, cell) decisions."""
     rows = []
     for key, group in table.groupby(list(by), sort=False):
-        per_seed = [part["correct"].to_numpy() for _, part in group.groupby("seed")]
-        accuracy, low, high = proportion_ci_across_seeds(per_seed)
+        per_image = group.groupby(["seed", "image"])["correct"].mean()
+        per_seed = [part.to_numpy() for _, part in per_image.groupby(level="seed")]
+        pooled = bool(group.duplicated(["seed", "image"]).any())
+        accuracy, low, high = (mean_ci_across_seeds if pooled else proportion_ci_across_seeds)(per_seed)
         rows.append({**dict(zip(by, key)), "accuracy": accuracy, "ci_low": low, "ci_high": high,
-                     "seeds": len(per_seed), "images": float(group.groupby("seed")["image"].nunique().mean())})
+                     "seeds": len(per_seed), "images": float(np.mean([len(part) for part in per_seed]))})
     return pd.DataFrame(rows)
 
 
@@ -100,18 +111,18 @@ def distorted_accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | 
     long = _summary(table, [*ROW_KEYS, "column"])
     wide = long.pivot_table(index=ROW_KEYS, columns="column", values=["accuracy", "ci_low", "ci_high"], sort=False)
     out = pd.DataFrame(index=wide.index)
-    for column in COLUMNS:
-        out[column] = wide[("accuracy", column)]
-        out[f"{column}_ci_low"], out[f"{column}_ci_high"] = wide[("ci_low", column)], wide[("ci_high", column)]
+    for column in COLUMNS:  # a column without decisions (no data for it) stays empty
+        for stat, name in (("accuracy", column), ("ci_low", f"{column}_ci_low"), ("ci_high", f"{column}_ci_high")):
+            out[name] = wide[(stat, column)] if (stat, column) in wide else np.nan
     sizes = long[long["column"] == "real"].set_index(ROW_KEYS)[["seeds", "images"]]
-    return _ordered(out.join(sizes).reset_index())
+    return ordered(out.join(sizes).reset_index(), ORDER)
 
 
 def per_corruption_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True,
                          table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Table A1: per pair, model and corruption, the accuracy over its five severities."""
     table = decisions(runs, settings, evaluate) if table is None else table
-    return _ordered(_summary(table[table["column"] == "corruptions"], [*ROW_KEYS, "corruption"]))
+    return ordered(_summary(table[table["column"] == "corruptions"], [*ROW_KEYS, "corruption"]), ORDER)
 
 
 def scrambled_by_grid(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True,
@@ -120,18 +131,12 @@ def scrambled_by_grid(runs: pd.DataFrame, settings: EvaluationSettings | None = 
     table = decisions(runs, settings, evaluate) if table is None else table
     grids = {"real": 1, **SCRAMBLED}
     chosen = table[table["cell"].isin(list(grids))]
-    return _ordered(_summary(chosen.assign(grid=chosen["cell"].map(grids)), [*ROW_KEYS, "grid"]))
+    return ordered(_summary(chosen.assign(grid=chosen["cell"].map(grids)), [*ROW_KEYS, "grid"]), ORDER)
 
 
-def _first_pair(runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """The S and R run of the first pair: the first architecture's lowest seed, its first robust model."""
-    arch, seed = runs["arch"].iloc[0], runs["seed"].min()
-    mine = runs[(runs["arch"] == arch) & (runs["seed"] == seed)]
-    return mine[mine["training"] == STANDARD].iloc[0], mine[mine["training"] == ROBUST].iloc[0]
-
-
-def _source(row: pd.Series) -> ModelSource:
-    return sources_of(pd.DataFrame([row]))[0]
+def _world_only(runs: pd.DataFrame, figure: str) -> None:
+    if (dataset := str(runs["dataset"].iloc[0])) != "shapes":
+        raise SelrobError(f"{figure} is drawn for the embedded world (shapes), not {dataset}")
 
 
 def distortion_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None = None, images: Sequence[int] = (0, 1, 2, 3, 4),
@@ -141,18 +146,18 @@ def distortion_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None =
     (at ``noise_severity``), scrambled 2 x 2 / 4 x 4 / 8 x 8, stylized, contour and silhouette."""
     from selrob.attacks import l2_attack_preset, pgd_l2_attack
     from selrob.data.batches import to_unit_float
-    from selrob.data.corrupted import CorruptedSet
     from selrob.data.shape_texture import SHAPES
     from selrob.distortions.image_types import IMAGE_TYPES, distorted_set
 
     settings = settings or EvaluationSettings()
-    standard = _source(_first_pair(runs)[0])
+    _world_only(runs, "Fig 1 / A4")
+    standard = source_of(first_pair(runs)[0])
     data = standard.test_set(settings.data_root)
     index = torch.as_tensor(list(images))
     attack = l2_attack_preset(standard.dataset)
     adversarial = pgd_l2_attack(standard.load_model("cpu"), to_unit_float(data.images[index]), data.labels[index],
                                 attack.epsilon, attack.step_size, attack.steps)
-    corrupted = CorruptedSet(standard.dataset, settings.corruption_source, settings.data_root)
+    corrupted = EvaluationContext(standard.dataset, settings).corrupted
     columns = {"real": data.images[index], "adversarial": (adversarial * 255).round().to(torch.uint8),
                f"noise (s{noise_severity})": corrupted.load("gaussian_noise", noise_severity).images[index],
                **{t: distorted_set(standard.dataset, t, settings.data_root).images[index] for t in IMAGE_TYPES}}
@@ -171,8 +176,9 @@ def scrambled_top5(runs: pd.DataFrame, settings: EvaluationSettings | None = Non
     from selrob.distortions.image_types import distorted_set
 
     settings = settings or EvaluationSettings()
-    pair = _first_pair(runs)
-    sources = [_source(row) for row in pair]
+    _world_only(runs, "Fig A6")
+    pair = first_pair(runs)
+    sources = [source_of(row) for row in pair]
     subset = pair_subsets(runs[runs["model"].isin([row["model"] for row in pair]) & (runs["seed"] == pair[0]["seed"])],
                           settings, evaluate)
     chosen = torch.as_tensor(subset["image"].to_numpy()[:count])

@@ -32,6 +32,11 @@ def sources_of(runs: Sources) -> list[ModelSource]:
     return list(runs)
 
 
+def source_of(row: pd.Series) -> ModelSource:
+    """The model source of one row of a runs table."""
+    return sources_of(pd.DataFrame([row]))[0]
+
+
 def single_dataset(sources: Sequence[ModelSource]) -> str:
     """The one dataset of ``sources``; mixing datasets is an error."""
     datasets = sorted({source.dataset for source in sources})

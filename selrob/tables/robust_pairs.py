@@ -84,9 +84,10 @@ def _per_seed(table: pd.DataFrame, column: str) -> dict[tuple[Any, ...], list[np
             for key, group in table.groupby(MODEL_KEYS, sort=False)}
 
 
-def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+def ordered(frame: pd.DataFrame, by: Sequence[str] = ("arch", "training", "model")) -> pd.DataFrame:
+    """``frame`` sorted by ``by``, standard models before robust ones (stable otherwise)."""
     order = {STANDARD: 0, ROBUST: 1}
-    return frame.sort_values(["arch", "training", "model"], key=lambda c: c.map(order) if c.name == "training" else c,
+    return frame.sort_values(list(by), key=lambda c: c.map(order) if c.name == "training" else c,
                              kind="stable").reset_index(drop=True)
 
 
@@ -102,7 +103,7 @@ def accuracy_per_run(runs: pd.DataFrame, settings: EvaluationSettings | None = N
     """One row per run: its ``clean`` and ``adversarial`` (L2 PGD) test accuracy."""
     frames = [table.groupby([*MODEL_KEYS, "seed"], as_index=False, sort=False)["correct"].mean()
               .rename(columns={"correct": label}) for label, table in _correct(runs, settings, evaluate).items()]
-    return _ordered(frames[0].merge(frames[1], on=[*MODEL_KEYS, "seed"]))
+    return ordered(frames[0].merge(frames[1], on=[*MODEL_KEYS, "seed"]))
 
 
 def accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
@@ -117,7 +118,7 @@ def accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | None = Non
             row[label], row[f"{label}_ci_low"], row[f"{label}_ci_high"] = proportion_ci_across_seeds(correct[label][key])
         row["seeds"], row["images"] = len(clean), int(clean[0].size)
         rows.append(row)
-    return _ordered(pd.DataFrame(rows))
+    return ordered(pd.DataFrame(rows))
 
 
 def _cue_conflict(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> pd.DataFrame:
@@ -147,7 +148,7 @@ def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = N
                      "shape_ci_high": shares.shape_high, "other": 1 - shares.decided / shares.images,
                      "control_accuracy": float(group["control_correct"].astype(float).mean()), "seeds": shares.seeds,
                      "images": shares.images // shares.seeds})
-    return _ordered(pd.DataFrame(rows))
+    return ordered(pd.DataFrame(rows))
 
 
 def per_run_shape_bias(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
@@ -155,7 +156,7 @@ def per_run_shape_bias(runs: pd.DataFrame, settings: EvaluationSettings | None =
     """One row per run: its shape bias (``shape``: shape / (shape + texture) decisions)."""
     table = _cue_conflict(runs, settings, evaluate)
     frame = table.groupby([*MODEL_KEYS, "seed"], as_index=False, sort=False)["cue"].agg(shape_bias)
-    return _ordered(frame.rename(columns={"cue": "shape"}))
+    return ordered(frame.rename(columns={"cue": "shape"}))
 
 
 def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None, evaluate: bool = True) -> pd.DataFrame:
@@ -170,16 +171,16 @@ def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
 
 def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                smoke: bool = False, runs_root: str | Path | None = None, adversarial_steps: int | None = None,
-               data_root: str | Path | None = None, stimuli: bool = True) -> Pairs:
+               data_root: str | Path | None = None, needs: Sequence[str] = ("cue-conflict",)) -> Pairs:
     """The pairs notebooks 09-11 show: on ``shapes`` the runs of :func:`load_robust_pairs` (raising,
     with the command, when some are not trained), on ``imagenet`` the zoo's pairs whose models are
-    there (:func:`zoo_pairs`; none, with what to get, when nothing is; ``stimuli``: the
-    cue-conflict stimuli are needed too)."""
+    there (:func:`zoo_pairs`; none, with what to get, when nothing is or the data in ``needs`` is
+    missing)."""
     if dataset == "imagenet":
         if seeds is not None or adversarial_steps is not None:
             raise SelrobError("seeds and adversarial_steps choose the embedded world's pairs; a zoo model is one "
                               "checkpoint (choose the zoo's pairs with archs)")
-        return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None, stimuli)
+        return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None, needs)
     if dataset not in ROBUST_PAIR_GRIDS:
         raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose imagenet or "
                           f"{', '.join(ROBUST_PAIR_GRIDS)}")
@@ -187,14 +188,15 @@ def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seed
 
 
 def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None = None,
-              data_root: str | Path | None = None, eval_samples: int | None = None, stimuli: bool = True) -> Pairs:
+              data_root: str | Path | None = None, eval_samples: int | None = None,
+              needs: Sequence[str] = ("cue-conflict",)) -> Pairs:
     """The zoo's pairs (:data:`selrob.zoo.entries.PAIRS`; ``None``: the paper's three) whose two
     models are downloaded or imported, as :class:`Pairs` with a ``source`` column; none, with
-    what to get, when no pair is complete or the ImageNet validation set or (``stimuli``) the
-    cue-conflict stimuli are missing. ``eval_samples`` limits Table 1 to the first validation images."""
+    what to get, when no pair is complete or the ImageNet validation set or the data in ``needs``
+    (:data:`NEEDS`) are missing. ``eval_samples`` limits the evaluations to the first validation
+    images."""
     from selrob import paths
     from selrob.data import imagenet
-    from selrob.data.cue_conflict_stimuli import how_to_get, verify_stimuli
     from selrob.zoo.entries import PAIRS
     from selrob.zoo.sources import pair_sources
     from selrob.zoo.weights import status
@@ -215,10 +217,57 @@ def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None =
     data = paths.data_dir(data_root)
     if (reason := imagenet.unavailable_reason(data)) is not None:
         reasons.append(reason)
-    if stimuli and not (report := verify_stimuli(data)).ok:
-        reasons.append(f"{report.summary()}; {how_to_get(data)}")
+    reasons += [reason for need in needs if (reason := NEEDS[need](data)) is not None]
     frame = pd.DataFrame([{**source.identity, "source": source} for source in sources.values()])
     return Pairs(frame, "; ".join(reasons) or None)
+
+
+def _stimuli_missing(data: Path) -> str | None:
+    from selrob.data.cue_conflict_stimuli import how_to_get, verify_stimuli
+
+    report = verify_stimuli(data)
+    return None if report.ok else f"{report.summary()}; {how_to_get(data)}"
+
+
+def _imagenet_c_missing(data: Path) -> str | None:
+    from selrob.corruptions import COMMON
+    from selrob.data.corrupted import CorruptedSet
+
+    try:
+        missing = [name for name in COMMON if name not in CorruptedSet("imagenet", "official", data).corruptions()]
+    except SelrobError as error:
+        return str(error)
+    return (f"ImageNet-C in {data} lacks {', '.join(missing)}; get it with `selrob data download-c imagenet "
+            f"--data-dir {data}`") if missing else None
+
+
+def _stylized_missing(data: Path) -> str | None:
+    from selrob.data.stylized_sixteen import unavailable_reason
+
+    return unavailable_reason(data)
+
+
+def _segmenter_missing(data: Path) -> str | None:
+    from selrob.distortions.image_types import SEGMENTER
+    from selrob.distortions.segmentation import how_to_get
+
+    weights = data / SEGMENTER
+    return None if weights.is_file() else f"silhouettes need the segmentation weights at {weights}: {how_to_get()}"
+
+
+#: What an ImageNet notebook may need besides the zoo's models and the validation set, and how
+#: each tells what is missing: Geirhos et al.'s stimuli (Table 2), ImageNet-C, the 16-class
+#: stylized images and the segmentation weights (Table 3).
+NEEDS = {"cue-conflict": _stimuli_missing, "imagenet-c": _imagenet_c_missing, "stylized-16": _stylized_missing,
+         "segmenter": _segmenter_missing}
+
+
+def first_pair(runs: pd.DataFrame, arch: str | None = None) -> tuple[pd.Series, pd.Series]:
+    """The S and R run of ``arch``'s first pair (default: the first architecture's): its lowest
+    seed, its first robust model; what the galleries show."""
+    mine = runs[runs["arch"] == (runs["arch"].iloc[0] if arch is None else arch)]
+    mine = mine[mine["seed"] == mine["seed"].min()]
+    return mine[mine["training"] == STANDARD].iloc[0], mine[mine["training"] == ROBUST].iloc[0]
 
 
 def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
@@ -228,9 +277,7 @@ def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None
     architecture and seed, its first robust model): per shape class (row), ``columns`` images with
     other textures, and a caption per image (its texture, ``S: <cue> / R: <cue>``). Returns rows,
     column titles and captions."""
-    arch, seed = runs["arch"].iloc[0], runs["seed"].min()
-    mine = runs[(runs["arch"] == arch) & (runs["seed"] == seed)]
-    first = pd.concat([mine[mine["training"] == training].head(1) for training in (STANDARD, ROBUST)])
+    first = pd.DataFrame(list(first_pair(runs)))
     table = _cue_conflict(first, settings, evaluate=True)
     imagenet = str(runs["dataset"].iloc[0]) == "imagenet"
     key = "file" if imagenet else "image"
@@ -273,5 +320,6 @@ def paired_differences(per_run: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 __all__ = ["ROBUST", "ROBUST_PAIR_GRIDS", "STANDARD", "Pairs", "accuracy_per_run", "accuracy_table", "cue_conflict_gallery",
+           "first_pair", "ordered",
            "load_pairs", "load_robust_pairs", "paired_differences",
            "per_run_shape_bias", "shape_bias_table", "subset_table"]

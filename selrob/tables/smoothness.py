@@ -13,8 +13,8 @@ from selrob.evaluations.registry import EvaluationSettings
 from selrob.measures.filter_matching import match_filters
 from selrob.measures.total_variation import conv_layers, total_variation
 from selrob.stats import bootstrap_ci
-from selrob.tables.evaluations import sources_of
-from selrob.tables.robust_pairs import MODEL_KEYS, ROBUST, STANDARD, pair_evaluation
+from selrob.tables.evaluations import source_of
+from selrob.tables.robust_pairs import MODEL_KEYS, ROBUST, STANDARD, first_pair, ordered, pair_evaluation
 
 
 def kernel_tv_by_layer(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
@@ -46,14 +46,12 @@ def kernel_tv_table(runs: pd.DataFrame, settings: EvaluationSettings | None = No
         for value in ("mean_tv", "conv1_tv"):
             row[value], row[f"{value}_ci_low"], row[f"{value}_ci_high"] = bootstrap_ci(group[value].to_numpy())
         rows.append({**row, "seeds": len(group)})
-    order = {STANDARD: 0, ROBUST: 1}
-    return pd.DataFrame(rows).sort_values(["arch", "training"], key=lambda c: c.map(order) if c.name == "training" else c,
-                                          kind="stable").reset_index(drop=True)
+    return ordered(pd.DataFrame(rows), ("arch", "training"))
 
 
 def first_layer_filters(row: pd.Series) -> np.ndarray:
     """The first conv layer's weights (out, in, k, k) of the run in ``row``."""
-    model = sources_of(pd.DataFrame([row]))[0].load_model("cpu")
+    model = source_of(row).load_model("cpu")
     return conv_layers(model)[0][1].weight.detach().double().numpy()
 
 
@@ -79,19 +77,14 @@ def matched_filters(standard: pd.Series, robust: pd.Series) -> tuple[pd.DataFram
     return table.assign(tv_difference=table["tv_standard"] - table["tv_robust"]), s, r
 
 
-def first_pair(runs: pd.DataFrame, arch: str) -> tuple[pd.Series, pd.Series]:
-    """The S and R run of ``arch``'s first pair (its lowest seed, its first robust model)."""
-    mine = runs[(runs["arch"] == arch) & (runs["seed"] == runs[runs["arch"] == arch]["seed"].min())]
-    return mine[mine["training"] == STANDARD].iloc[0], mine[mine["training"] == ROBUST].iloc[0]
-
-
-def matched_filter_gallery(runs: pd.DataFrame, arch: str, count: int = 12
+def matched_filter_gallery(runs: pd.DataFrame, arch: str, count: int | None = 12
                            ) -> tuple[dict[str, np.ndarray], list[str], dict[str, list[str]]]:
-    """Fig 2 / A2 for ``arch``'s first pair: the ``count`` standard conv1 filters with the best
-    matches (highest r), the S filter above its R match, captioned with r and the TV difference."""
+    """``arch``'s first pair's standard conv1 filters, each above its best R match, captioned with
+    r and the TV difference: Fig 2, the ``count`` best matches (highest r); Fig A2 (``None``):
+    every filter, in order."""
     standard, robust = first_pair(runs, arch)
     table, s, r = matched_filters(standard, robust)
-    best = table.sort_values("r", ascending=False, kind="stable").head(count)
+    best = table if count is None else table.sort_values("r", ascending=False, kind="stable").head(count)
     rows = {standard["model"]: filter_images(s[best["filter"].to_numpy()]),
             robust["model"]: filter_images(r[best["match"].to_numpy()])}
     captions = {standard["model"]: [f"#{f}" for f in best["filter"]],
