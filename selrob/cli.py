@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         metavar="{download,download-c,make-c}")
     download = data_commands.add_parser("download", help="download and verify a dataset")
     download.add_argument("dataset", help="cifar10, tinyimagenet, imagenet-a (test-only, appendix A.6), stylized-16 "
-                          "(model-vs-human's 16-class stylized images, Table 3e of the second paper), cue-conflict "
+                          "(model-vs-human's 16-class stylized images, Table 3e of the second paper), broden (Network "
+                          "Dissection's probe set, broden1_224), cue-conflict "
                           "(Geirhos et al.'s stimuli, checked file by file) or imagenet (your own archives, verified)")
     download.add_argument("--data-dir", type=path)
     download_c = data_commands.add_parser("download-c", help="download and verify an official corrupted test set")

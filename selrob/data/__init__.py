@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from selrob import paths
-from selrob.data import cifar10, cue_conflict_stimuli, digits, imagenet, imagenet_a, shape_texture, stylized_sixteen, tinyimagenet
+from selrob.data import broden, cifar10, cue_conflict_stimuli, digits, imagenet, imagenet_a, shape_texture, stylized_sixteen, tinyimagenet
 from selrob.data.base import DatasetInfo, ImageSet, Splits
 from selrob.data.splits import validation_split
 from selrob.errors import SelrobError
@@ -63,7 +63,8 @@ def dataset_info(name: str) -> DatasetInfo:
 # Test-only sets: evaluated on, never trained on.
 EVALUATION_DOWNLOADS: dict[str, Callable[[Path], Path]] = {"imagenet-a": imagenet_a.download,
                                                            "cue-conflict": cue_conflict_stimuli.download,
-                                                           "stylized-16": stylized_sixteen.download}
+                                                           "stylized-16": stylized_sixteen.download,
+                                                           "broden": broden.download}
 
 
 def download_dataset(name: str, data_root: str | Path | None = None) -> Path:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from selrob.data.base import DatasetInfo, ImageSet
+from selrob.data.probe import Concepts, ImageLabels
 from selrob.errors import SelrobError
 
 SHAPES: tuple[str, ...] = ("triangle", "square", "plus", "circle", "tee", "rhombus", "pentagon", "star",
@@ -44,7 +45,10 @@ COLOURS: tuple[tuple[int, int, int], ...] = (
 #: Pattern-off pixels of a shape are its colour times this, so the texture shows in every colour.
 SHADE = 0.45
 DEFAULT_SIZE = 32
-SPLITS = {"train": 0, "val": 1, "test": 2, "cue-conflict": 3, "control": 4}
+SPLITS = {"train": 0, "val": 1, "test": 2, "cue-conflict": 3, "control": 4, "stylized": 5, "probe": 6}
+#: Names of :data:`COLOURS`, the colour concepts of the probe set.
+COLOUR_NAMES: tuple[str, ...] = ("red", "green", "yellow", "blue", "orange", "purple", "cyan", "magenta", "white",
+                                 "grey")
 
 
 @dataclass(frozen=True)
@@ -277,9 +281,10 @@ def silhouettes(masks: np.ndarray) -> np.ndarray:
 def stylized_specs(specs: Sequence[ImageSpec], seed: int = WORLD_SEED) -> list[ImageSpec]:
     """The stylized versions of ``specs`` (the second paper's Table 3e on this world): each image
     with its shape, colours and geometry kept and its texture replaced by one of the textures no
-    class uses in training, drawn per image (``default_rng((seed, 5, position))``)."""
+    class uses in training, drawn per image (``default_rng((seed, 5, position))``, 5 the split
+    number of ``stylized``)."""
     held_out = [TEXTURES.index(name) for name in HELD_OUT_TEXTURES]
-    return [replace(spec, texture=held_out[int(np.random.default_rng((seed, 5, i)).integers(len(held_out)))])
+    return [replace(spec, texture=held_out[int(np.random.default_rng((seed, SPLITS["stylized"], i)).integers(len(held_out)))])
             for i, spec in enumerate(specs)]
 
 
@@ -305,3 +310,46 @@ def gallery(examples: int = 3, seed: int = WORLD_SEED) -> tuple[dict[str, np.nda
     titles = ([f"train {i + 1}" for i in range(examples)] + ["mask", "pattern"]
               + [f"held-out\n{t}" for t in HELD_OUT_TEXTURES] + ["conflict", "conflict"])
     return rows, titles
+
+
+#: The probe set's concepts (:mod:`selrob.data.probe`): every shape (object), texture and colour.
+PROBE_CONCEPTS = Concepts(names=("-", *SHAPES, *TEXTURES, *COLOUR_NAMES),
+                          category=("", *["object"] * len(SHAPES), *["texture"] * len(TEXTURES),
+                                    *["color"] * len(COLOURS)))
+
+
+def probe_specs(count: int, seed: int = WORLD_SEED, size: int = DEFAULT_SIZE) -> list[ImageSpec]:
+    """``count`` probe images for Network Dissection: shape, texture (any of the 12) and colours
+    drawn independently, so that a unit's best concept says which factor it follows."""
+    if count < 1:
+        raise SelrobError(f"need at least 1 probe image, got {count}")
+    specs = []
+    for i in range(count):
+        rng = _rng(seed, "probe", i)
+        shape, texture = int(rng.integers(len(SHAPES))), int(rng.integers(len(TEXTURES)))
+        specs.append(_random_spec(rng, shape, texture, size))
+    return specs
+
+
+def probe_labels(data: ShapeTextureSet) -> list[ImageLabels]:
+    """Each image's concept labels from its stored ground truth, at its full size: object = its
+    shape on the shape's pixels; texture = its texture on the shape's pixels (where the pattern is
+    drawn); color = the shape's colour on the shape, the background's on the rest."""
+    offset = {"object": 1, "texture": 1 + len(SHAPES), "color": 1 + len(SHAPES) + len(TEXTURES)}
+    labels = []
+    for mask, spec in zip(data.masks, data.specs):
+        colour = np.where(mask, offset["color"] + spec.shape_colour, offset["color"] + spec.background_colour)
+        labels.append(ImageLabels(
+            size=mask.shape,
+            pixel={"object": [np.where(mask, offset["object"] + spec.shape, 0).astype(np.int32)],
+                   "texture": [np.where(mask, offset["texture"] + spec.texture, 0).astype(np.int32)],
+                   "color": [colour.astype(np.int32)]},
+            whole={}))
+    return labels
+
+
+def probe_set(count: int = 500, seed: int = WORLD_SEED) -> tuple[ShapeTextureSet, list[ImageLabels], Concepts]:
+    """The world's probe set (the second paper's Broden on this world): images, their labels
+    (:func:`probe_labels`) and :data:`PROBE_CONCEPTS`."""
+    data = build(probe_specs(count, seed))
+    return data, probe_labels(data), PROBE_CONCEPTS

@@ -22,6 +22,7 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     corruption_predictions,
     smoothness,
     stylized_sixteen,
+    dissection,
 )
 from selrob.evaluations.registry import (
     EVALUATIONS,

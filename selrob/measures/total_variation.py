@@ -11,7 +11,7 @@ A constant map has TV 0; a +-1 checkerboard on n x n has 4 n (n - 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import torch
@@ -19,6 +19,7 @@ from torch import nn
 
 from selrob.attacks.common import eval_mode
 from selrob.errors import SelrobError
+from selrob.measures.units import MapRecorder
 
 
 def total_variation(maps: torch.Tensor) -> torch.Tensor:
@@ -52,35 +53,12 @@ def kernel_total_variation(model: nn.Module) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-class _MapRecorder:
-    """Forward hooks that keep the output maps of the named modules of one pass."""
-
-    def __init__(self, model: nn.Module, layers: Sequence[str]) -> None:
-        modules = dict(model.named_modules())
-        missing = [name for name in layers if name not in modules]
-        if missing:
-            raise SelrobError(f"the model has no module {missing[0]!r}; its modules include "
-                              f"{', '.join(list(modules)[1:6])}, ...")
-        self.maps: dict[str, torch.Tensor] = {}
-        self._handles = [modules[name].register_forward_hook(self._hook(name)) for name in layers]
-
-    def _hook(self, name: str) -> Callable[[nn.Module, tuple[object, ...], torch.Tensor], None]:
-        def keep(module: nn.Module, args: tuple[object, ...], output: torch.Tensor) -> None:
-            self.maps[name] = output.detach()
-
-        return keep
-
-    def close(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-
-
 @torch.no_grad()
 def channel_total_variation(model: nn.Module, layers: Sequence[str], batches: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
     """Fig 3 / A5: per named post-ReLU layer, each channel's TV of its activation map, averaged
     over the images of ``batches`` ([0, 1] float images on the model's device); one float64
     tensor of channels per layer, on the CPU."""
-    recorder = _MapRecorder(model, layers)
+    recorder = MapRecorder(model, layers)
     totals: dict[str, torch.Tensor] = {}
     count = 0
     try:

@@ -1,4 +1,5 @@
-"""Record every post-ReLU feature map of a model as "units" (paper section 3).
+"""Record every post-ReLU feature map of a model as "units" (paper section 3), or the whole maps
+of named layers (:class:`MapRecorder`).
 
 A unit is one channel of a post-ReLU feature map, its activation averaged over spatial
 positions. Layers are counted per ReLU *call* in execution order, because torchvision's blocks
@@ -10,12 +11,14 @@ whole activation tensors are never kept.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
+
+from selrob.errors import SelrobError
 
 
 class UnitRecorder:
@@ -70,3 +73,27 @@ class UnitRecorder:
             self._calls[name] += 1
 
         return hook
+
+
+class MapRecorder:
+    """Forward hooks that keep the whole output maps of the named modules (e.g. a model source's
+    dissected layers) of the last forward pass, detached; :meth:`close` removes them."""
+
+    def __init__(self, model: nn.Module, layers: Sequence[str]) -> None:
+        modules = dict(model.named_modules())
+        missing = [name for name in layers if name not in modules]
+        if missing:
+            raise SelrobError(f"the model has no module {missing[0]!r}; its modules include "
+                              f"{', '.join(list(modules)[1:6])}, ...")
+        self.maps: dict[str, torch.Tensor] = {}
+        self._handles = [modules[name].register_forward_hook(self._hook(name)) for name in layers]
+
+    def _hook(self, name: str) -> Callable[[nn.Module, tuple[object, ...], torch.Tensor], None]:
+        def keep(module: nn.Module, args: tuple[object, ...], output: torch.Tensor) -> None:
+            self.maps[name] = output.detach()
+
+        return keep
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()

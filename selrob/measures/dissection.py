@@ -1,0 +1,153 @@
+"""Network Dissection's measures (Bau et al. 2017; the second paper's section 3.3.2), as pure
+functions of activation maps and segmentation labels, streamed over the probe set one batch at a
+time (memory bounded by a batch, not the dataset).
+
+* :class:`QuantileThresholds`: per unit (channel), the activation threshold at the top 0.5% of
+  all its spatial activations over the probe set, from per-unit histograms over two passes (the
+  first finds each unit's range, the second counts). With ``h = q (n - 1)`` (``numpy.quantile``'s
+  position), the threshold is the upper edge of the bin holding the ``ceil(h)``-th smallest value
+  ``x[ceil(h)]``: it lies in ``[x[ceil(h)], x[ceil(h)] + w]`` for the bin width ``w = (max - min) /
+  bins`` (:attr:`QuantileThresholds.error_bound`), while ``numpy.quantile`` lies in
+  ``[x[floor(h)], x[ceil(h)]]``.
+* :class:`IoUAccumulator`: per image, each unit's map upsampled bilinearly to the segmentation
+  size and thresholded; summed over the dataset, ``IoU(u, c) = |mask AND label| / (|mask| +
+  |label| - |mask AND label|)``, where ``|mask|`` counts only the images that carry labels of
+  ``c``'s category and a whole-image label covers every pixel (NetDissect's counting rules).
+* :func:`unit_labels`: each unit's best concept, its category and IoU, "interpretable" at IoU >=
+  0.04, and the second paper's diversity score, the number of concepts with IoU >= 0.01.
+
+The probe set's labels come as :class:`~selrob.data.probe.ImageLabels` with their
+:class:`~selrob.data.probe.Concepts` (:mod:`selrob.data.probe`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from selrob.data.probe import Concepts, ImageLabels
+from selrob.errors import SelrobError
+
+#: NetDissect's top quantile and IoU thresholds, and the second paper's diversity threshold.
+QUANTILE = 0.995
+INTERPRETABLE_IOU = 0.04
+DIVERSITY_IOU = 0.01
+
+
+class QuantileThresholds:
+    """Per-unit ``quantile`` of activations streamed in two passes over the same batches: feed
+    every batch to :meth:`observe_range`, then every batch to :meth:`observe`, then read
+    :meth:`thresholds`. Activations are (N, U, H, W) maps (every position counts) or (N, U)."""
+
+    def __init__(self, units: int, quantile: float = QUANTILE, bins: int = 4096) -> None:
+        if not 0 < quantile < 1:
+            raise SelrobError(f"the quantile lies strictly between 0 and 1, got {quantile}")
+        if bins < 2:
+            raise SelrobError(f"need at least 2 histogram bins, got {bins}")
+        self.units, self.quantile, self.bins = units, quantile, bins
+        self.low = torch.full((units,), float("inf"), dtype=torch.float64)
+        self.high = torch.full((units,), float("-inf"), dtype=torch.float64)
+        self.counts = torch.zeros((units, bins), dtype=torch.int64)
+
+    @staticmethod
+    def _per_unit(activations: torch.Tensor) -> torch.Tensor:
+        """(U, values) of a batch, on the CPU in float64."""
+        return activations.detach().double().transpose(0, 1).reshape(activations.shape[1], -1).cpu()
+
+    def observe_range(self, activations: torch.Tensor) -> None:
+        values = self._per_unit(activations)
+        self.low = torch.minimum(self.low, values.min(dim=1).values)
+        self.high = torch.maximum(self.high, values.max(dim=1).values)
+
+    @property
+    def width(self) -> torch.Tensor:
+        """Each unit's bin width (1 for a unit that never varies, whose every bin is its value)."""
+        span = self.high - self.low
+        return torch.where(span > 0, span / self.bins, torch.ones_like(span))
+
+    def observe(self, activations: torch.Tensor) -> None:
+        if not torch.isfinite(self.low).all():
+            raise SelrobError("observe_range must see every batch before observe counts them")
+        values = self._per_unit(activations)
+        index = ((values - self.low[:, None]) / self.width[:, None]).floor().clamp_(0, self.bins - 1).long()
+        self.counts.scatter_add_(1, index, torch.ones_like(index))
+
+    @property
+    def error_bound(self) -> torch.Tensor:
+        """Per unit, the most the threshold can exceed the exact quantile: one bin width."""
+        return self.width
+
+    def thresholds(self) -> torch.Tensor:
+        """(U,) float64: per unit the upper edge of the bin where the cumulative count first
+        reaches ``quantile`` of its values (``numpy.quantile``'s linear interpolation lies in
+        that bin or at its lower edge)."""
+        total = self.counts.sum(dim=1, keepdim=True)
+        if (total == 0).any():
+            raise SelrobError("no activations were counted for some units")
+        below = torch.cumsum(self.counts, dim=1)
+        position = self.quantile * (total - 1) + 1  # the 1-based rank numpy.quantile interpolates to
+        bin_of = (below < position.ceil()).sum(dim=1).clamp_(max=self.bins - 1)
+        return self.low + (bin_of.double() + 1) * self.width
+
+
+class IoUAccumulator:
+    """Sums, over the probe images, each unit's mask area per category, each concept's label
+    area and their intersections, with NetDissect's counting rules."""
+
+    def __init__(self, units: int, concepts: Concepts) -> None:
+        self.units, self.concepts = units, concepts
+        self.category_index = {c: k for k, c in enumerate(concepts.categories)}
+        self.intersection = torch.zeros((units, len(concepts.names)), dtype=torch.float64)
+        self.label_area = torch.zeros(len(concepts.names), dtype=torch.float64)
+        self.mask_area = torch.zeros((units, len(self.category_index)), dtype=torch.float64)
+
+    def update(self, activations: torch.Tensor, thresholds: torch.Tensor, labels: Sequence[ImageLabels]) -> None:
+        """Add a batch: ``activations`` (N, U, h, w) maps, ``thresholds`` (U,), one
+        :class:`ImageLabels` per image (all of one segmentation size per image)."""
+        if len(labels) != len(activations):
+            raise SelrobError(f"{len(activations)} activation maps but {len(labels)} label sets")
+        for maps, image in zip(activations, labels):
+            if not image.categories():
+                continue  # an image without labels counts for no concept
+            if any(m.shape != tuple(image.size) for ms in image.pixel.values() for m in ms):
+                raise SelrobError(f"a label map differs from the image's segmentation size {tuple(image.size)}")
+            up = F.interpolate(maps[None].double(), size=tuple(image.size), mode="bilinear", align_corners=False)[0]
+            mask = (up > thresholds.to(up)[:, None, None]).reshape(self.units, -1).double().cpu()
+            area = mask.sum(dim=1)
+            for category in image.categories():
+                self.mask_area[:, self.category_index[category]] += area
+                for number in image.whole.get(category, ()):  # a whole-image label covers every pixel
+                    self.intersection[:, number] += area
+                    self.label_area[number] += mask.shape[1]
+                pixel = image.pixel.get(category, ())
+                if pixel:
+                    numbers = np.unique(np.concatenate([m.ravel() for m in pixel]))
+                    numbers = numbers[numbers > 0]
+                    present = torch.from_numpy(np.stack([np.any([m.ravel() == n for m in pixel], axis=0)
+                                                         for n in numbers]).astype(np.float64))
+                    self.intersection[:, numbers] += mask @ present.T
+                    self.label_area[numbers] += present.sum(dim=1)
+
+    def iou(self) -> torch.Tensor:
+        """(U, concepts) IoU of every unit with every concept (0 where neither was ever seen)."""
+        column = torch.tensor([self.category_index.get(c, 0) for c in self.concepts.category])
+        union = self.mask_area[:, column] + self.label_area[None, :] - self.intersection
+        iou = torch.where(union > 0, self.intersection / union.clamp(min=1e-12), torch.zeros_like(union))
+        iou[:, 0] = 0  # concept 0 is "none"
+        return iou
+
+
+def unit_labels(iou: torch.Tensor, concepts: Concepts, layer: str = "") -> pd.DataFrame:
+    """Per unit: its best concept (``label``), that concept's ``category`` and ``iou``, whether it
+    is ``interpretable`` (IoU >= 0.04) and its ``diversity`` (concepts with IoU >= 0.01)."""
+    best = iou.argmax(dim=1)
+    values = iou.gather(1, best[:, None]).squeeze(1)
+    return pd.DataFrame({
+        "layer": layer, "unit": np.arange(len(iou)), "label": [concepts.names[int(b)] for b in best],
+        "category": [concepts.category[int(b)] for b in best], "iou": values.numpy(),
+        "interpretable": (values >= INTERPRETABLE_IOU).numpy(), "diversity": (iou >= DIVERSITY_IOU).sum(dim=1).numpy(),
+    })

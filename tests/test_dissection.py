@@ -1,0 +1,174 @@
+"""Network Dissection's measures (issue 17's core): thresholds against numpy.quantile, IoU by hand
+with NetDissect's counting rules, a unit that copies a concept's mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selrob.errors import SelrobError
+from selrob.data.probe import Concepts, ImageLabels
+from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, unit_labels
+
+CONCEPTS = Concepts(names=["-", "dog", "cat", "striped", "red"], category=["", "object", "object", "texture", "color"])
+
+
+def _thresholds(batches: list[torch.Tensor], units: int, bins: int = 4096) -> QuantileThresholds:
+    estimate = QuantileThresholds(units, bins=bins)
+    for batch in batches:
+        estimate.observe_range(batch)
+    for batch in batches:
+        estimate.observe(batch)
+    return estimate
+
+
+def test_streamed_thresholds_are_within_one_bin_above_numpys_order_statistic() -> None:
+    rng = np.random.default_rng(0)
+    maps = torch.from_numpy(rng.gamma(2.0, size=(10, 3, 10, 10)))  # 1,000 values per unit
+    maps[:, 2] = maps[:, 2] * 50 - 3  # another scale and sign
+    estimate = _thresholds([maps[:4], maps[4:]], units=3)
+    values = maps.transpose(0, 1).reshape(3, -1).numpy()
+    higher = np.quantile(values, 0.995, axis=1, method="higher")  # x[ceil(h)], h = 0.995 * 999 = 994.005
+    linear = np.quantile(values, 0.995, axis=1)
+    thresholds, bound = estimate.thresholds().numpy(), estimate.error_bound.numpy()
+    assert (thresholds >= higher).all() and (thresholds <= higher + bound).all()
+    assert (thresholds >= linear).all() and (bound < (values.max(axis=1) - values.min(axis=1)) / 4000).all()
+    # Fewer bins, a looser but still valid bound.
+    coarse = _thresholds([maps], units=3, bins=16)
+    assert (coarse.thresholds().numpy() <= higher + coarse.error_bound.numpy()).all()
+
+
+def test_thresholds_need_the_range_pass_first_and_sensible_settings() -> None:
+    with pytest.raises(SelrobError, match="observe_range"):
+        QuantileThresholds(2).observe(torch.zeros(1, 2, 3, 3))
+    with pytest.raises(SelrobError, match="got 1.5"):
+        QuantileThresholds(2, quantile=1.5)
+
+
+def _label(size: tuple[int, int], pixel: dict | None = None, whole: dict | None = None) -> ImageLabels:
+    return ImageLabels(size, pixel or {}, whole or {})
+
+
+def test_iou_by_hand_with_netdissects_counting_rules() -> None:
+    # Two units on 4 x 4 maps (no upsampling: the segmentation is 4 x 4), threshold 0.5.
+    unit0 = torch.zeros(4, 4)
+    unit0[:2, :2] = 1  # 4 pixels, top-left
+    unit1 = torch.ones(4, 4)  # every pixel
+    maps = torch.stack([torch.stack([unit0, unit1])] * 3)
+    dog = np.zeros((4, 4), dtype=np.int32)
+    dog[:2, :4] = 1  # 8 pixels: 4 of them under unit 0's mask
+    labels = [
+        _label((4, 4), pixel={"object": [dog]}),  # image 0: objects
+        _label((4, 4), whole={"texture": [3]}),  # image 1: a whole-image texture label
+        _label((4, 4), pixel={"color": [np.full((4, 4), 4, dtype=np.int32)]}),  # image 2: no object labels
+    ]
+    accumulator = IoUAccumulator(2, CONCEPTS)
+    accumulator.update(maps, torch.tensor([0.5, 0.5]), labels)
+    iou = accumulator.iou().numpy()
+    # dog: unit 0 counts its mask on image 0 only (images 1, 2 carry no object labels): 4 / (4 + 8 - 4).
+    assert iou[0, 1] == pytest.approx(4 / 8)
+    assert iou[1, 1] == pytest.approx(8 / (16 + 8 - 8))
+    # striped covers all 16 pixels of image 1: unit 0 has 4 of them there.
+    assert iou[0, 3] == pytest.approx(4 / (4 + 16 - 4)) and iou[1, 3] == pytest.approx(1.0)
+    assert iou[0, 4] == pytest.approx(4 / 16) and iou[1, 4] == pytest.approx(1.0)
+    assert iou[:, 2].tolist() == [0, 0] and iou[:, 0].tolist() == [0, 0]  # cat never labelled; "-" is none
+
+
+def test_a_unit_that_copies_a_concepts_mask_gets_iou_one_and_that_label() -> None:
+    rng = np.random.default_rng(1)
+    labels, maps = [], []
+    for _ in range(5):
+        cat = (rng.random((8, 8)) < 0.3).astype(np.int32) * 2
+        dog = (rng.random((8, 8)) < 0.3).astype(np.int32)
+        labels.append(_label((8, 8), pixel={"object": [dog, cat]}))
+        noise = torch.from_numpy(rng.random((8, 8))) * 0.4
+        maps.append(torch.stack([torch.from_numpy((cat == 2).astype(np.float64)), noise]))
+    accumulator = IoUAccumulator(2, CONCEPTS)
+    accumulator.update(torch.stack(maps), torch.tensor([0.5, 0.5]), labels)
+    table = unit_labels(accumulator.iou(), CONCEPTS, "conv5")
+    first = table.iloc[0]
+    assert first["label"] == "cat" and first["category"] == "object" and first["iou"] == pytest.approx(1.0)
+    assert bool(first["interpretable"]) and first["diversity"] >= 1
+    assert table.iloc[1]["iou"] == 0 and not bool(table.iloc[1]["interpretable"])  # a unit that never fires
+
+
+def test_maps_are_upsampled_bilinearly_to_the_segmentation_size() -> None:
+    maps = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])  # right column on, at 2 x 2
+    stripe = np.zeros((4, 4), dtype=np.int32)
+    stripe[:, 2:] = 1
+    accumulator = IoUAccumulator(1, CONCEPTS)
+    accumulator.update(maps, torch.tensor([0.5]), [_label((4, 4), pixel={"object": [stripe]})])
+    assert accumulator.iou()[0, 1].item() == pytest.approx(1.0)  # the upsampled map splits at the middle
+    with pytest.raises(SelrobError, match="segmentation size"):
+        accumulator.update(maps, torch.tensor([0.5]), [_label((3, 3), pixel={"object": [stripe]})])
+
+
+def test_the_worlds_probe_set_labels_come_from_its_ground_truth() -> None:
+    from selrob.data import shape_texture
+
+    data, labels, concepts = shape_texture.probe_set(40)
+    assert concepts.categories == ["object", "texture", "color"] and len(concepts.names) == 1 + 10 + 12 + 10
+    assert {s.texture for s in data.specs} > set(range(10))  # held-out textures are probed too
+    for mask, spec, image in zip(data.masks, data.specs, labels):
+        (objects,), (textures,), (colours,) = image.pixel["object"], image.pixel["texture"], image.pixel["color"]
+        assert image.size == mask.shape and ((objects > 0) == mask).all() and ((textures > 0) == mask).all()
+        assert concepts.names[int(objects[mask][0])] == shape_texture.SHAPES[spec.shape]
+        assert concepts.names[int(textures[mask][0])] == shape_texture.TEXTURES[spec.texture]
+        assert concepts.names[int(colours[~mask][0])] == shape_texture.COLOUR_NAMES[spec.background_colour]
+    # A unit that fires exactly on circles is the circle detector.
+    circle = concepts.names.index("circle")
+    maps = torch.stack([torch.from_numpy((image.pixel["object"][0] == circle).astype(np.float64))[None]
+                        for image in labels])
+    accumulator = IoUAccumulator(1, concepts)
+    accumulator.update(maps, torch.tensor([0.5]), labels)
+    row = unit_labels(accumulator.iou(), concepts).iloc[0]
+    assert (row["label"], row["category"]) == ("circle", "object") and row["iou"] == pytest.approx(1.0)
+
+
+class _WorldSource:
+    """A shapes model source around a small random conv network (fixed seed)."""
+
+    dataset, seed, eval_samples, adversarially_trained = "shapes", 0, None, False
+    dissected_layers = ("1",)
+    identity = {"dataset": "shapes", "arch": "tiny", "training": "standard", "seed": 0}
+    name = "shapes/tiny"
+
+    def __init__(self, folder) -> None:  # type: ignore[no-untyped-def]
+        self.evaluations_dir = folder
+        self.loads = 0
+
+    def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        self.loads += 1
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU()).eval()
+
+
+def test_the_dissection_evaluation_streams_the_probe_set_and_is_cached_per_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from selrob.data import shape_texture
+    from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
+    from selrob.evaluations.dissection import WORLD_PROBE_IMAGES
+
+    source = _WorldSource(tmp_path)
+    context = EvaluationContext("shapes", EvaluationSettings())
+    evaluation = get_evaluation("dissection")
+    result = evaluation.evaluate(source, context)
+    assert list(result) == ["1"] and len(result["1"]["threshold"]) == 4
+    # Against the whole probe set in one piece: thresholds within their bound of numpy's quantile,
+    # and the same IoU as one accumulation over all images.
+    data, labels, concepts = shape_texture.probe_set(WORLD_PROBE_IMAGES)
+    with torch.no_grad():
+        maps = source.load_model()(torch.from_numpy(data.images).float() / 255).double()
+    values = maps.transpose(0, 1).reshape(4, -1).numpy()
+    higher = np.quantile(values, 0.995, axis=1, method="higher")
+    bound = (values.max(axis=1) - values.min(axis=1)) / 4096
+    thresholds = np.array(result["1"]["threshold"])
+    assert (higher <= thresholds + 1e-12).all() and (thresholds <= higher + bound + 1e-12).all()
+    accumulator = IoUAccumulator(4, concepts)
+    accumulator.update(maps, torch.from_numpy(thresholds), labels)
+    np.testing.assert_allclose(np.array(result["1"]["iou"]), accumulator.iou().numpy(), atol=1e-12)
+    rows = list(evaluation.rows(result, context))
+    assert [r["unit"] for r in rows] == [0, 1, 2, 3] and all(r["category"] in ("object", "texture", "color") for r in rows)
+    assert evaluation.is_cached(source, context) and source.loads == 2  # the evaluation's, and this test's
+    evaluation.evaluate(source, context)
+    assert source.loads == 2  # read back, not recomputed
