@@ -29,10 +29,6 @@ class Concepts:
     def categories(self) -> list[str]:
         return list(dict.fromkeys(c for c in self.category[1:]))
 
-    def numbers(self, category: str) -> list[int]:
-        """The concept numbers of ``category``."""
-        return [n for n, c in enumerate(self.category) if c == category and n > 0]
-
 
 @dataclass(frozen=True)
 class ImageLabels:
