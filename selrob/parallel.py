@@ -32,8 +32,15 @@ def completed_in_processes(
     """
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(initializer, initargs)) as pool:
-        futures = {pool.submit(_unless_stopping, function, *args): index for index, args in enumerate(arguments)}
         try:
+            # The first submissions spawn the workers, which inherit the signal mask: a Ctrl-C
+            # while they import stays pending until their handler is installed (_start_worker),
+            # and reaches this process when the mask is restored.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                futures = {pool.submit(_unless_stopping, function, *args): index for index, args in enumerate(arguments)}
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for future in as_completed(futures):
                 # A worker stopped by Ctrl-C (SystemExit) can report before the caller's own
                 # KeyboardInterrupt is raised: it is the same interruption.
@@ -82,6 +89,7 @@ def _exit_with_parent(parent: int) -> None:
 def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     # Ctrl-C reaches the workers too: they stop without a traceback and leave the message to the caller.
     signal.signal(signal.SIGINT, _stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     if initializer is not None:
         initializer(*initargs)

@@ -163,8 +163,13 @@ def test_claims_without_cached_evaluations_name_the_command(smoke_runs: Path, tm
     assert_one_line_error(result, "yet; compute it with `selrob evaluate ")
 
 
+def _spawned_workers(parent: int) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(parent), "-f", "spawn_main"], capture_output=True, text=True).stdout.split()
+
+
 @pytest.mark.slow
-def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("moment", ["while the workers import", "while they train"])
+def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, moment: str) -> None:
     import os
     import signal
     import time
@@ -173,8 +178,13 @@ def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path) ->
                                 "--runs-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.rglob("metrics.csv")) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    if moment == "while the workers import":  # they take seconds to import torch after they appear
+        while len(_spawned_workers(process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not list(tmp_path.rglob("metrics.csv"))
+    else:
+        while not list(tmp_path.rglob("metrics.csv")) and time.monotonic() < deadline:
+            time.sleep(0.2)
     os.killpg(process.pid, signal.SIGINT)  # what the terminal does: every process of the group
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
