@@ -350,3 +350,100 @@ def plot_paired_shares(per_run: pd.DataFrame, summary: pd.DataFrame, value: str,
     ax.set_xticks(range(len(archs)), archs)
     ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def plot_category_counts(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Fig 4a / A7: per architecture and category, bars of the interpretable units of the S and R
+    models (means over seeds with their CIs, ``table`` from
+    :func:`selrob.tables.dissection.category_count_table`), R's change in % above its bar."""
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    groups = list(dict.fromkeys(zip(table["arch"], table["category"])))
+    models = list(dict.fromkeys(zip(table["arch"], table["model"], table["training"])))
+    per_arch = max(sum(1 for a, _, _ in models if a == arch) for arch, _ in groups)
+    width = 0.8 / per_arch
+    labelled: set[str] = set()
+    for g, (arch, category) in enumerate(groups):
+        part = table[(table["arch"] == arch) & (table["category"] == category)]
+        for k, row in enumerate(part.itertuples()):
+            x = g + (k - (len(part) - 1) / 2) * width
+            label = row.training if row.training not in labelled else None
+            labelled.add(row.training)
+            ax.bar(x, row.count, width * 0.9, color=TRAINING_COLOURS[row.training], label=label,
+                   yerr=[[row.count - row.ci_low], [row.ci_high - row.count]], capsize=2)
+            if row.training == "robust" and np.isfinite(row.change_percent):
+                ax.annotate(f"{row.change_percent:+.0f}%", (x, row.ci_high), ha="center", va="bottom",
+                            fontsize="xx-small", xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(groups)), [f"{category}\n{arch}" for arch, category in groups], fontsize="x-small")
+    ax.set_ylabel("interpretable units (IoU >= 0.04)")
+    ax.legend(frameon=False, fontsize="x-small")
+    return ax
+
+
+def plot_concept_difference(table: pd.DataFrame, categories: Sequence[str], title: str = "") -> Figure:
+    """Fig A8: per category (a panel), each concept's R minus S count of interpretable units
+    (``table`` from :func:`selrob.tables.dissection.concept_count_difference`, one R model); a
+    category without interpretable units in either model says so."""
+    fig, axes = plt.subplots(1, len(categories), figsize=(3.2 * len(categories), 3), squeeze=False)
+    for ax, category in zip(axes[0], categories):
+        part = table[table["category"] == category]
+        if part.empty:
+            ax.text(0.5, 0.5, "no interpretable unit", ha="center", va="center", transform=ax.transAxes,
+                    fontsize="x-small")
+        colours = [TRAINING_COLOURS["robust" if d > 0 else "standard"] for d in part["difference"]]
+        ax.bar(range(len(part)), part["difference"], color=colours)
+        ax.axhline(0, color="0.4", linewidth=0.8)
+        ax.set_xticks(range(len(part)), part["label"], rotation=90, fontsize="xx-small")
+        ax.set_title(category, fontsize="small")
+        ax.tick_params(axis="y", labelsize="xx-small")
+    axes[0][0].set_ylabel("units, R minus S", fontsize="x-small")
+    if title:
+        fig.suptitle(title, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mosaics(panels: dict[str, np.ndarray], columns: int = 3, size: float = 2.4) -> Figure:
+    """One image per panel (e.g. a unit's top-49 mosaic), titled with its key, ``columns`` to a row
+    (an empty figure saying so when there is no panel)."""
+    rows = max(1, -(-len(panels) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * size, rows * (size + 0.4)), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no unit to show", ha="center", va="center", transform=axes[0][0].transAxes)
+    for ax, (title, image) in zip(axes.ravel(), panels.items()):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(title, fontsize="xx-small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_shape_texture_scores(summary: pd.DataFrame, title: str = "") -> Figure:
+    """Fig 4b: per group (every unit, then each NetDissect category), each model's mean Shape (o)
+    and Texture (^) score per unit with CIs (``summary`` from
+    :func:`selrob.tables.channel_ablation.score_summary`, one architecture), over light bars of
+    its units per seed (right axis)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    counts = ax.twinx()
+    groups = list(dict.fromkeys(summary["group"]))
+    models = list(dict.fromkeys(zip(summary["model"], summary["training"])))
+    width = 0.8 / len(models)
+    for k, (model, training) in enumerate(models):
+        part = summary[summary["model"] == model].set_index("group").reindex(groups)
+        x = np.arange(len(groups)) + (k - (len(models) - 1) / 2) * width
+        colour = TRAINING_COLOURS[training]
+        counts.bar(x, part["units"], width * 0.9, color=colour, alpha=0.15, zorder=0)
+        for value, marker, offset in (("shape_score", "o", -0.15), ("texture_score", "^", 0.15)):
+            ax.errorbar(x + offset * width, part[value], yerr=[part[value] - part[f"{value}_ci_low"],
+                                                               part[f"{value}_ci_high"] - part[value]],
+                        fmt=marker, color=colour, capsize=2, label=f"{value.split('_')[0]} score, {model}")
+    ax.set_zorder(counts.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel("mean score per unit (images flipped)")
+    counts.set_ylabel("units per model", color="0.5")
+    ax.legend(frameon=False, fontsize="xx-small", loc="upper left")
+    if title:
+        ax.set_title(title, fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -16,6 +16,7 @@ from selrob.errors import SelrobError
 from selrob.stats import mean_difference_ci, slope_ci
 from selrob.studies import studies
 from selrob.tables.claims import (
+    CLAIM_COLUMNS,
     CONTRADICTS,
     INCONCLUSIVE,
     MOST_REPLICATES,
@@ -68,6 +69,16 @@ def test_claims_on_too_little_data_are_one_clear_error() -> None:
     with pytest.raises(SelrobError, match="needs two or more pairs, got 1"):
         evaluate_claim(Claim("d", "s", "1", PairedDifference(), +1, lambda inputs: inputs),
                        pd.DataFrame({"difference": [0.1]}))
+
+
+def test_a_claim_most_pairs_have_no_value_for_is_inconclusive_and_says_why() -> None:
+    claim = Claim("e", "statement", "1", PairedDifference(some_pairs_lack_it=True), +1, lambda inputs: inputs)
+    row = evaluate_claim(claim, pd.DataFrame({"difference": [0.1]}))
+    assert row["verdict"] == INCONCLUSIVE and row["effect"] == pytest.approx(0.1) and np.isnan(row["ci_low"])
+    table = pd.DataFrame([row], columns=CLAIM_COLUMNS)
+    assert "*statement*: the data cannot decide; only 1 of the pairs have a value, too few for a CI." in \
+        claims_markdown(table, [])
+    assert evaluate_claim(claim, pd.DataFrame({"difference": []}))["verdict"] == INCONCLUSIVE
 
 
 # Spread 0.05 within each alpha around a slope of 0.5, or around no slope at all (the seeds'

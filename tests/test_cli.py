@@ -119,7 +119,7 @@ def test_evaluate_lists_the_registry() -> None:
     assert {"corruptions", "fgsm", "pgd", "jacobian", "gradient-masking", "dimensionality-clean", "dimensionality-pgd",
             "dimensionality-corruptions", "unit-gradients", "natural-adversarial", "cue-conflict",
             "cue-conflict-imagenet", "correct-subset", "predictions", "l2-pgd", "distorted-images",
-            "corruption-predictions", "kernel-tv", "activation-tv", "stylized-sixteen", "dissection"} == set(names)
+            "corruption-predictions", "kernel-tv", "activation-tv", "stylized-sixteen", "dissection", "channel-ablation"} == set(names)
 
 
 def test_train_command_reports_the_result(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import torch
 
 from selrob.errors import SelrobError
 from selrob.data.probe import Concepts, ImageLabels
-from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, unit_labels
+from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, TopImages, unit_labels
 
 CONCEPTS = Concepts(names=["-", "dog", "cat", "striped", "red"], category=["", "object", "object", "texture", "color"])
 
@@ -104,6 +104,25 @@ def test_maps_are_upsampled_bilinearly_to_the_segmentation_size() -> None:
         accumulator.update(maps, torch.tensor([0.5]), [_label((3, 3), pixel={"object": [stripe]})])
 
 
+def test_top_images_merge_batches_into_each_units_highest_maxima() -> None:
+    rng = np.random.default_rng(0)
+    maps = torch.from_numpy(rng.permutation(7 * 2 * 4).reshape(7, 2, 2, 2).astype(float))
+    top = TopImages(2, count=3)
+    for batch in (maps[:3], maps[3:4], maps[4:]):
+        top.update(batch)
+    peaks = maps.flatten(2).amax(dim=2).numpy()  # distinct values: no ties
+    for unit in range(2):
+        expected = np.argsort(-peaks[:, unit])[:3]
+        assert top.indices[unit].tolist() == expected.tolist()
+        assert top.values[unit].tolist() == peaks[expected, unit].tolist()
+    ties = TopImages(1, count=2)
+    ties.update(torch.ones(2, 1))
+    ties.update(torch.ones(1, 1))
+    assert ties.indices.tolist() == [[0, 1]]  # the earlier images of a tie
+    with pytest.raises(SelrobError, match="at least 1"):
+        TopImages(1, count=0)
+
+
 def test_the_worlds_probe_set_labels_come_from_its_ground_truth() -> None:
     from selrob.data import shape_texture
 
@@ -168,6 +187,12 @@ def test_the_dissection_evaluation_streams_the_probe_set_and_is_cached_per_layer
     accumulator = IoUAccumulator(4, concepts)
     accumulator.update(maps, torch.from_numpy(thresholds), labels)
     np.testing.assert_allclose(np.array(result["1"]["iou"]), accumulator.iou().numpy(), atol=1e-12)
+    # Each unit's top images are the probe images of highest maximum activation, in order.
+    peaks = maps.flatten(2).amax(dim=2).numpy()
+    for unit, (top, values) in enumerate(zip(result["1"]["top_images"], result["1"]["top_activations"])):
+        assert len(top) == 49 and np.all(np.diff(values) <= 0)
+        np.testing.assert_allclose(values, peaks[top, unit], atol=1e-12)
+        assert values[-1] >= np.sort(peaks[:, unit])[-49] - 1e-12
     rows = list(evaluation.rows(result, context))
     assert [r["unit"] for r in rows] == [0, 1, 2, 3] and all(r["category"] in ("object", "texture", "color") for r in rows)
     assert evaluation.is_cached(source, context) and source.loads == 2  # the evaluation's, and this test's

@@ -54,7 +54,8 @@ def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",
         "04_dimensionality.ipynb", "05_unit_gradient_variability.ipynb", "06_augmix_selectivity.ipynb", "07_pgd_training_selectivity.ipynb", "08_natural_adversarial.ipynb",
-        "09_shape_bias.ipynb", "10_distorted_images.ipynb", "11_smoothness.ipynb",
+        "09_shape_bias.ipynb", "10_distorted_images.ipynb", "11_smoothness.ipynb", "12_network_dissection.ipynb",
+        "13_channel_ablation.ipynb",
     ]
 
 
@@ -95,12 +96,25 @@ def test_notebook_runs_on_the_smoke_sweep(
         assert all("alpha-1" in p.name for p in written if not p.name.startswith("figA1_corruption_gallery"))
 
 
+@pytest.fixture(scope="module")
+def evaluated_smoke_pairs(smoke_pairs: Path, shapes_c: Path) -> Path:
+    """The smoke pairs with every cache of the study's plan filled, as ``make reproduce`` leaves
+    them: notebook 09 shows every claim of the study."""
+    from selrob.pipeline.reproduce import ReproduceOptions
+    from selrob.pipeline.stage import evaluate_plan
+    from selrob.studies.shape_bias import plan
+
+    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=smoke_pairs)), workers=2, progress=False)
+    return smoke_pairs
+
+
 @pytest.mark.slow
-def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(smoke_pairs: Path, tmp_path: Path) -> None:
+def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(evaluated_smoke_pairs: Path, tmp_path: Path) -> None:
+    smoke_pairs = evaluated_smoke_pairs
     figures = tmp_path / "figures"
     parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(smoke_pairs), "figures_dir": str(figures)}
     text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
-    assert "Of 11 claims:" in text and "Traceback" not in text  # the computed findings are shown
+    assert "Of 16 claims:" in text and "Traceback" not in text  # the computed findings are shown
     # Named by every parameter that changes them (here the smoke flag and the runs folder).
     written = sorted(p.name for p in figures.iterdir() if not p.name.startswith("fig_world_gallery_shapes_32px."))
     assert (figures / "fig_world_gallery_shapes_32px.png").is_file()  # the world alone: one name
@@ -117,8 +131,18 @@ PAIR_NOTEBOOKS = {
     "11_smoothness": ["figA27_kernel_tv_per_layer_shapes_pairs", "fig2_matched_filters_shapes_alexnet_small",
                       "figA2_matched_filters_all_shapes_alexnet_small", "figA3_first_layer_filters_shapes_alexnet_small",
                       "fig3_activation_tv_shapes_alexnet_small"],
+    "12_network_dissection": ["fig4a_A7_units_per_category_shapes_pairs", "figA9_units_per_layer_shapes_pairs",
+                              "figA8_concept_unit_difference_shapes_alexnet_small",
+                              "figA10_unit_diversity_per_layer_shapes_pairs", "figA12_top_images_shapes_alexnet_small"],
+    "13_channel_ablation": ["fig4b_shape_texture_scores_shapes_alexnet_small",
+                            "fig5_standard_unit_top_images_shapes_alexnet_small",
+                            "fig5_robust_unit_top_images_shapes_alexnet_small"],
 }
-CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2}
+#: Figures drawn only when the data has something to show: Fig 5's flipped decisions of a unit
+#: whose ablation flips some.
+OPTIONAL_FIGURES = {"13_channel_ablation": ["fig5_standard_unit_flipped_shapes_alexnet_small",
+                                            "fig5_robust_unit_flipped_shapes_alexnet_small"]}
+CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2, "12_network_dissection": 4, "13_channel_ablation": 1}
 
 
 @pytest.mark.slow
@@ -130,12 +154,15 @@ def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, smoke_pairs: Path,
     assert f"Of {CLAIMS_SHOWN[stem]} claims:" in text and "Traceback" not in text
     written = sorted(p.name for p in figures.iterdir())
     assert all("_smoke_runs_dir-" in name for name in written)
-    assert sorted({name.split("_smoke")[0] for name in written}) == sorted(PAIR_NOTEBOOKS[stem])
-    assert len(written) == 2 * len(PAIR_NOTEBOOKS[stem])  # PNG and PDF
+    drawn = {name.split("_smoke")[0] for name in written}
+    assert set(PAIR_NOTEBOOKS[stem]) <= drawn <= {*PAIR_NOTEBOOKS[stem], *OPTIONAL_FIGURES.get(stem, ())}
+    assert len(written) == 2 * len(drawn)  # PNG and PDF
 
 
 @pytest.mark.parametrize(("stem", "what"), [("09_shape_bias", "Tables 1 and 2"), ("10_distorted_images", "Table 3"),
-                                            ("11_smoothness", "Table 4")])
+                                            ("11_smoothness", "Table 4"),
+                                            ("12_network_dissection", "Network Dissection"),
+                                            ("13_channel_ablation", "Channel ablation")])
 def test_the_pair_notebooks_say_what_to_get_for_the_zoo_pairs(stem: str, what: str, tmp_path: Path) -> None:
     parameters = {"dataset": "imagenet", "runs_dir": str(tmp_path / "runs"), "data_dir": str(tmp_path / "data"),
                   "figures_dir": str(tmp_path / "figures")}
@@ -143,8 +170,9 @@ def test_the_pair_notebooks_say_what_to_get_for_the_zoo_pairs(stem: str, what: s
     assert f"{what} skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
     assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text
     # Each says what it needs: 09 Geirhos et al.'s stimuli, 10 ImageNet-C, the stylized set and the
-    # segmentation weights, 11 nothing more.
-    assert ("selrob data download cue-conflict" in text) == (stem == "09_shape_bias")
+    # segmentation weights, 11 nothing more, 12 Broden.
+    assert ("selrob data download cue-conflict" in text) == (stem in ("09_shape_bias", "13_channel_ablation"))
+    assert ("selrob data download broden" in text) == (stem in ("12_network_dissection", "13_channel_ablation"))
     needs_table3 = ("selrob data download-c imagenet", "selrob data download stylized-16", "segmentation weights at")
     assert all((need in text) == (stem == "10_distorted_images") for need in needs_table3)
     assert not (tmp_path / "figures").exists()

@@ -23,6 +23,7 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     smoothness,
     stylized_sixteen,
     dissection,
+    channel_ablation,
 )
 from selrob.evaluations.registry import (
     EVALUATIONS,

@@ -24,7 +24,7 @@ from selrob.store.sources import ModelSource
 PER_PAIR = 10
 
 
-def _entry(source: ModelSource) -> CacheEntry:
+def cue_conflict_entry(source: ModelSource) -> CacheEntry:
     return entry(source, "cue-conflict", {"world": "shape-texture", "seed": WORLD_SEED, "per_pair": PER_PAIR})
 
 
@@ -42,7 +42,7 @@ def evaluate_cue_conflict(source: ModelSource, context: EvaluationContext) -> di
                 "prediction": top1_predictions(model, conflict).tolist(),
                 "control_prediction": top1_predictions(model, control).tolist()}
 
-    return _entry(source).get_or_compute(compute)
+    return cue_conflict_entry(source).get_or_compute(compute)
 
 
 def cue_conflict_rows(result: dict[str, list[int]], context: EvaluationContext) -> Iterator[dict[str, Any]]:
@@ -56,6 +56,6 @@ def cue_conflict_rows(result: dict[str, list[int]], context: EvaluationContext) 
 CUE_CONFLICT = register(Evaluation(
     name="cue-conflict", description="decisions on the embedded world's cue-conflict images (Table 2)",
     columns=("image", "shape", "texture", "cue", "control_correct"), value="control_correct",
-    evaluate=evaluate_cue_conflict, rows=cue_conflict_rows, is_cached=lambda source, context: _entry(source).exists(),
+    evaluate=evaluate_cue_conflict, rows=cue_conflict_rows, is_cached=lambda source, context: cue_conflict_entry(source).exists(),
     headline_label="share of non-conflict controls classified right",
 ))

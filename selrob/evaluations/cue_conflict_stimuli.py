@@ -37,7 +37,7 @@ NAME = "cue-conflict-imagenet"
 NO_CONFLICT = "no-conflict"
 
 
-def _entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
+def stimuli_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
     return entry(source, NAME, {"stimuli": "geirhos-style-transfer",
                                 "manifest": stimuli.manifest_fingerprint(stimuli.read_manifest()),
                                 "preprocessing": context.settings.cue_conflict_preprocessing,
@@ -63,7 +63,7 @@ def evaluate_cue_conflict_imagenet(source: ModelSource, context: EvaluationConte
         return {"file": list(data.files), "shape": data.shapes.tolist(), "texture": data.textures.tolist(),
                 "conflict": data.conflict.tolist(), "decision": _decisions(source.load_model(device), data.data, device).tolist()}
 
-    return _entry(source, context).get_or_compute(compute)
+    return stimuli_entry(source, context).get_or_compute(compute)
 
 
 def cue_conflict_imagenet_rows(result: dict[str, list[Any]], context: EvaluationContext) -> Iterator[dict[str, Any]]:
@@ -85,6 +85,6 @@ CUE_CONFLICT_IMAGENET = register(Evaluation(
     name=NAME, description="16-class decisions of ImageNet models on Geirhos et al.'s cue-conflict stimuli (Table 2)",
     columns=("file", "shape", "texture", "conflict", "decision", "cue", "shape_decision"), value="shape_decision",
     evaluate=evaluate_cue_conflict_imagenet, rows=cue_conflict_imagenet_rows,
-    is_cached=lambda source, context: _entry(source, context).exists(),
+    is_cached=lambda source, context: stimuli_entry(source, context).exists(),
     headline=_decided_by_a_cue, headline_label="shape bias (shape / (shape + texture) decisions on conflict images)",
 ))

@@ -1,7 +1,7 @@
 """Network Dissection of a model's dissected layers (the second paper's section 3.3.2, Fig 4a),
-cached per source with one cell per layer (an interrupted dissection resumes at the next layer).
+cached per source with one cell per layer (layers cached already are not dissected again).
 
-Per layer, three streamed passes over the probe set (memory bounded by a batch): each unit's
+Three streamed passes over the probe set serve every layer (memory bounded by a batch): each unit's
 activation range, its histogram (the top-0.5% threshold, :class:`~selrob.measures.dissection.QuantileThresholds`)
 and the IoU with every concept (:class:`~selrob.measures.dissection.IoUAccumulator`). Probe sets:
 the embedded world's own (:func:`selrob.data.shape_texture.probe_set`, 500 images) for ``shapes``
@@ -10,7 +10,7 @@ models; Broden (``broden1_224``, :mod:`selrob.data.broden`) for ImageNet models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,19 @@ from selrob import paths
 from selrob.data.batches import to_unit_float
 from selrob.data.probe import Concepts, ImageLabels
 from selrob.errors import SelrobError
-from selrob.evaluations.common import entry, resumable_cells
+from selrob.device import resolve_device
+from selrob.evaluations.common import entry
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
-from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, unit_labels
+from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, TopImages, unit_labels
 from selrob.measures.units import MapRecorder
-from selrob.store.cache import CacheEntry
+from selrob.progress import progress_bar
+from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
 
-#: The world's probe images, and images per forward pass.
+#: The world's probe images, images per forward pass and top images kept per unit (Figs A12-A19).
 WORLD_PROBE_IMAGES = 500
 BATCH = 64
+TOP_IMAGES = 49
 #: Probe batches: a function returning a fresh iterator of (uint8 images, their labels).
 Batches = Callable[[], Iterator[tuple[torch.Tensor, list[ImageLabels]]]]
 
@@ -61,12 +64,18 @@ def probe_concepts(dataset: str, context: EvaluationContext) -> Concepts:
     return broden.read_labels(_broden_folder(context)).concepts()
 
 
-def probe_batches(dataset: str, context: EvaluationContext) -> Batches:
-    """The probe set of ``dataset`` in batches of (uint8 images, their labels)."""
+def probe_count(source: ModelSource) -> int | None:
+    """Probe images a source is dissected on: all, or its ``eval_samples`` for smoke runs."""
+    return source.eval_samples
+
+
+def probe_batches(dataset: str, context: EvaluationContext, count: int | None = None) -> Batches:
+    """The probe set of ``dataset`` (its first ``count`` images if given) in batches of (uint8
+    images, their labels)."""
     if _check_dataset(dataset) == "shapes":
         from selrob.data.shape_texture import probe_set
 
-        data, labels, _ = probe_set(WORLD_PROBE_IMAGES)
+        data, labels, _ = probe_set(min(WORLD_PROBE_IMAGES, count or WORLD_PROBE_IMAGES))
         images = torch.from_numpy(data.images)
 
         def world() -> Iterator[tuple[torch.Tensor, list[ImageLabels]]]:
@@ -77,7 +86,7 @@ def probe_batches(dataset: str, context: EvaluationContext) -> Batches:
     from selrob.data import broden
 
     folder = _broden_folder(context)
-    index = broden.read_index(folder)
+    index = broden.read_index(folder)[:count]
 
     def broden_batches() -> Iterator[tuple[torch.Tensor, list[ImageLabels]]]:
         for start in range(0, len(index), BATCH):
@@ -88,48 +97,81 @@ def probe_batches(dataset: str, context: EvaluationContext) -> Batches:
     return broden_batches
 
 
+def probe_images(dataset: str, context: EvaluationContext, indices: Sequence[int],
+                 count: int | None = None) -> torch.Tensor:
+    """The probe images numbered ``indices`` (positions in the probe set of :func:`probe_batches`
+    with the same ``count``), uint8 (N, 3, H, W)."""
+    if _check_dataset(dataset) == "shapes":
+        from selrob.data.shape_texture import probe_set
+
+        world = probe_set(min(WORLD_PROBE_IMAGES, count or WORLD_PROBE_IMAGES))[0]
+        return torch.from_numpy(world.images[list(indices)])
+    from selrob.data import broden
+
+    folder = _broden_folder(context)
+    index = broden.read_index(folder)
+    return torch.from_numpy(np.stack([broden.load_image(folder, index[i], 224) for i in indices]))
+
+
 def dissection_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
     probe = (f"shape-texture world, {WORLD_PROBE_IMAGES} images" if _check_dataset(source.dataset) == "shapes"
              else f"Broden {_broden_folder(context).name}")
-    return entry(source, "dissection", {"probe": probe, "quantile": 0.995, "bins": 4096,
-                                        "layers": list(source.dissected_layers)})
+    return entry(source, "dissection", {"probe": probe, "probe_limit": probe_count(source), "quantile": 0.995,
+                                        "bins": 4096, "top": TOP_IMAGES, "layers": list(source.dissected_layers)})
 
 
 @torch.no_grad()
-def dissect_layer(model: torch.nn.Module, layer: str, batches: Batches, concepts: Concepts,
-                  device: torch.device) -> dict[str, Any]:
-    """One layer's thresholds and IoU matrix (units x concepts) over three passes of ``batches``."""
-    recorder = MapRecorder(model, [layer])
+def dissect_layers(model: torch.nn.Module, layers: Sequence[str], batches: Batches, concepts: Concepts,
+                   device: torch.device, desc: str = "dissection", progress: bool = False) -> dict[str, dict[str, Any]]:
+    """Per layer of ``layers``: its units' thresholds, IoU matrix (units x concepts) and top probe
+    images (by maximum activation, with those maxima), from three passes of ``batches`` that
+    record every layer at once."""
+    recorder = MapRecorder(model, list(layers))
+    bar = progress_bar(total=3, desc=desc, unit="pass", leave=False, disable=not progress)
     try:
-        def maps() -> Iterator[tuple[torch.Tensor, list[ImageLabels]]]:
+        def maps() -> Iterator[tuple[dict[str, torch.Tensor], list[ImageLabels]]]:
             for images, labels in batches():
                 model(to_unit_float(images.to(device)))
-                yield recorder.maps[layer], labels
+                yield recorder.maps, labels
+            bar.update()
 
-        first, _ = next(maps())
-        thresholds = QuantileThresholds(first.shape[1])
-        for activations, _ in maps():
-            thresholds.observe_range(activations)
-        for activations, _ in maps():
-            thresholds.observe(activations)
-        cut = thresholds.thresholds()
-        accumulator = IoUAccumulator(first.shape[1], concepts)
-        for activations, labels in maps():
-            accumulator.update(activations.cpu(), cut, labels)
+        thresholds: dict[str, QuantileThresholds] = {}
+        for recorded, _ in maps():
+            for layer in layers:
+                thresholds.setdefault(layer, QuantileThresholds(recorded[layer].shape[1])).observe_range(recorded[layer])
+        for recorded, _ in maps():
+            for layer in layers:
+                thresholds[layer].observe(recorded[layer])
+        cut = {layer: estimate.thresholds() for layer, estimate in thresholds.items()}
+        accumulators = {layer: IoUAccumulator(thresholds[layer].units, concepts) for layer in layers}
+        top = {layer: TopImages(thresholds[layer].units, TOP_IMAGES) for layer in layers}
+        for recorded, labels in maps():
+            for layer in layers:
+                accumulators[layer].update(recorded[layer].cpu(), cut[layer], labels)
+                top[layer].update(recorded[layer])
     finally:
+        bar.close()
         recorder.close()
-    return {"threshold": cut.tolist(), "iou": accumulator.iou().tolist()}
+    return {layer: {"threshold": cut[layer].tolist(), "iou": accumulators[layer].iou().tolist(),
+                    "top_images": top[layer].indices.tolist(), "top_activations": top[layer].values.tolist()}
+            for layer in layers}
 
 
 def evaluate_dissection(source: ModelSource, context: EvaluationContext) -> dict[str, dict[str, Any]]:
-    """Per dissected layer, each unit's threshold and IoU with every concept of the probe set."""
-    concepts, batches = probe_concepts(source.dataset, context), probe_batches(source.dataset, context)
-
-    def compute(model: torch.nn.Module, layer: str, device: torch.device) -> dict[str, Any]:
-        return dissect_layer(model.eval(), layer, batches, concepts, device)
-
-    return resumable_cells(source, context, dissection_entry(source, context), source.dissected_layers, compute,
-                           "dissection", "layer")
+    """Per dissected layer, each unit's threshold, IoU with every concept of the probe set and top
+    probe images. The layers not cached yet are dissected together (one set of passes over the
+    probe set serves them all) and cached per layer."""
+    cache = dissection_entry(source, context)
+    cells = cache.cells()
+    todo = missing_cells(cells, source.dissected_layers)
+    if todo:
+        device = resolve_device(context.device)
+        model = source.load_model(device).eval()
+        cells.update(dissect_layers(model, todo, probe_batches(source.dataset, context, probe_count(source)),
+                                    probe_concepts(source.dataset, context), device, f"dissection {source.name}",
+                                    context.settings.progress))
+        cache.write_cells(cells)
+    return {name: cells[name] for name in source.dissected_layers}
 
 
 def dissection_rows(result: Mapping[str, Mapping[str, Any]], context: EvaluationContext) -> Iterator[dict[str, Any]]:

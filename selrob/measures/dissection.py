@@ -13,6 +13,8 @@ time (memory bounded by a batch, not the dataset).
   size and thresholded; summed over the dataset, ``IoU(u, c) = |mask AND label| / (|mask| +
   |label| - |mask AND label|)``, where ``|mask|`` counts only the images that carry labels of
   ``c``'s category and a whole-image label covers every pixel (NetDissect's counting rules).
+* :class:`TopImages`: per unit, the probe images with the highest maximum activation over
+  positions (the top-49 grids of Figs A12-A19), kept as a running top-k.
 * :func:`unit_labels`: each unit's best concept, its category and IoU, "interpretable" at IoU >=
   0.04, and the second paper's diversity score, the number of concepts with IoU >= 0.01.
 
@@ -110,27 +112,51 @@ class IoUAccumulator:
         :class:`ImageLabels` per image (all of one segmentation size per image)."""
         if len(labels) != len(activations):
             raise SelrobError(f"{len(activations)} activation maps but {len(labels)} label sets")
-        for maps, image in zip(activations, labels):
-            if not image.categories():
-                continue  # an image without labels counts for no concept
-            if any(m.shape != tuple(image.size) for ms in image.pixel.values() for m in ms):
-                raise SelrobError(f"a label map differs from the image's segmentation size {tuple(image.size)}")
-            up = F.interpolate(maps[None].double(), size=tuple(image.size), mode="bilinear", align_corners=False)[0]
-            mask = (up > thresholds.to(up)[:, None, None]).reshape(self.units, -1).double().cpu()
-            area = mask.sum(dim=1)
+        labelled = [k for k, image in enumerate(labels) if image.categories()]  # others count for no concept
+        for size in dict.fromkeys(tuple(labels[k].size) for k in labelled):
+            same = [k for k in labelled if tuple(labels[k].size) == size]
+            # One interpolation for all the batch's images of one segmentation size.
+            up = F.interpolate(activations[same].double(), size=size, mode="bilinear", align_corners=False)
+            # float32 counts 0/1 pixels exactly (below 2**24 a map); the sums accumulate in float64.
+            masks = (up > thresholds.to(up)[:, None, None]).reshape(len(same), self.units, -1).float().cpu()
+            self._add([labels[k] for k in same], masks, size)
+
+    def _add(self, images: Sequence[ImageLabels], masks: torch.Tensor, size: tuple[int, int]) -> None:
+        """Count images of one segmentation size against their (N, U, pixels) thresholded masks."""
+        if any(m.shape != size for image in images for ms in image.pixel.values() for m in ms):
+            raise SelrobError(f"a label map differs from the image's segmentation size {size}")
+        area = masks.sum(dim=2)
+        one_map: dict[str, list[int]] = {}
+        for k, image in enumerate(images):
             for category in image.categories():
-                self.mask_area[:, self.category_index[category]] += area
+                self.mask_area[:, self.category_index[category]] += area[k]
                 for number in image.whole.get(category, ()):  # a whole-image label covers every pixel
-                    self.intersection[:, number] += area
-                    self.label_area[number] += mask.shape[1]
+                    self.intersection[:, number] += area[k]
+                    self.label_area[number] += masks.shape[2]
                 pixel = image.pixel.get(category, ())
-                if pixel:
-                    numbers = np.unique(np.concatenate([m.ravel() for m in pixel]))
-                    numbers = numbers[numbers > 0]
-                    present = torch.from_numpy(np.stack([np.any([m.ravel() == n for m in pixel], axis=0)
-                                                         for n in numbers]).astype(np.float64))
-                    self.intersection[:, numbers] += mask @ present.T
-                    self.label_area[numbers] += present.sum(dim=1)
+                if len(pixel) == 1:
+                    one_map.setdefault(category, []).append(k)
+                elif pixel:
+                    self._add_overlapping(masks[k], pixel)
+        # Images with one label map of a category: every pixel has one concept, so one index_add
+        # over all their pixels counts the intersections.
+        for category, chosen in one_map.items():
+            numbers = torch.from_numpy(np.stack([images[k].pixel[category][0].ravel() for k in chosen])).long().ravel()
+            # Rows of (pixels, U) are contiguous; float32 counts exactly below 2**24 pixels a batch.
+            flat = masks[chosen].transpose(1, 2).reshape(-1, self.units)
+            counts = torch.zeros((len(self.label_area), self.units)).index_add_(0, numbers, flat)
+            self.intersection += counts.T.double()
+            self.label_area += torch.bincount(numbers, minlength=len(self.label_area)).double()
+
+    def _add_overlapping(self, mask: torch.Tensor, pixel: Sequence[np.ndarray]) -> None:
+        """One image's (U, pixels) masks against several label maps of one category, a pixel
+        counted once per concept however many of its maps carry it."""
+        numbers = np.unique(np.concatenate([m.ravel() for m in pixel]))
+        numbers = numbers[numbers > 0]
+        present = torch.from_numpy(np.stack([np.any([m.ravel() == n for m in pixel], axis=0)
+                                             for n in numbers]).astype(np.float32))
+        self.intersection[:, numbers] += mask @ present.T
+        self.label_area[numbers] += present.sum(dim=1)
 
     def iou(self) -> torch.Tensor:
         """(U, concepts) IoU of every unit with every concept (0 where neither was ever seen)."""
@@ -139,6 +165,30 @@ class IoUAccumulator:
         iou = torch.where(union > 0, self.intersection / union.clamp(min=1e-12), torch.zeros_like(union))
         iou[:, 0] = 0  # concept 0 is "none"
         return iou
+
+
+class TopImages:
+    """Per unit, the ``count`` probe images whose maximum activation over positions is highest,
+    merged batch by batch (memory: ``units x count``); ties keep the earlier image."""
+
+    def __init__(self, units: int, count: int = 49) -> None:
+        if count < 1:
+            raise SelrobError(f"need at least 1 top image per unit, got {count}")
+        self.count = count
+        self.values = torch.empty((units, 0), dtype=torch.float64)
+        self.indices = torch.empty((units, 0), dtype=torch.int64)
+        self.seen = 0
+
+    def update(self, activations: torch.Tensor) -> None:
+        """Add the next batch of (N, U, h, w) maps or (N, U) activations, in probe-set order."""
+        peak = activations.detach().double().cpu()
+        peak = peak.flatten(2).amax(dim=2) if peak.dim() > 2 else peak
+        numbers = torch.arange(self.seen, self.seen + len(peak)).expand(peak.shape[1], -1)
+        self.seen += len(peak)
+        values, indices = torch.cat([self.values, peak.T], dim=1), torch.cat([self.indices, numbers], dim=1)
+        # A stable sort on descending values keeps the earlier image of a tie first.
+        order = torch.sort(values, dim=1, descending=True, stable=True).indices[:, : self.count]
+        self.values, self.indices = values.gather(1, order), indices.gather(1, order)
 
 
 def unit_labels(iou: torch.Tensor, concepts: Concepts, layer: str = "") -> pd.DataFrame:

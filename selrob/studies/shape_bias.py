@@ -5,8 +5,11 @@ Models: per architecture of :data:`selrob.config.ROBUST_PAIR_GRIDS` and seed, a 
 an adversarially trained (R) model (:func:`selrob.config.robust_pair_configs`). Plan: every model
 gets its clean predictions, its accuracy under L2 PGD (Table 1), its cue-conflict decisions
 (Table 2), its predictions on the world's -C set and distorted images (Table 3) and its kernels'
-total variation (Table 4); every pair its correctly classified subset and the activation TV of
-both models on it (Fig 3). Notebooks 09 (Tables 1, 2), 10 (Table 3) and 11 (Table 4, filters).
+total variation (Table 4) and its Network Dissection on the world's probe set (Fig 4a); every
+pair its correctly classified subset and the activation TV of both models on it (Fig 3).
+The AlexNet-style pairs' channels are each ablated on the cue-conflict images (Fig 4b).
+Notebooks 09 (Tables 1, 2), 10 (Table 3), 11 (Table 4, filters), 12 (what units detect) and 13
+(channel ablation).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from selrob import paths
-from selrob.config import robust_pair_configs
+from selrob.config import ABLATION_ARCHS, robust_pair_configs
 from selrob.evaluations.correct_subset import robustness_pairings
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
@@ -26,11 +29,15 @@ from selrob.store.runs import Run
 
 DATASET = "shapes"
 _PARAMETERS = frozenset({"dataset", "smoke", "runs_dir", "figures_dir", "data_dir"})
-NOTEBOOKS = tuple(StudyNotebook(stem, _PARAMETERS) for stem in ("09_shape_bias", "10_distorted_images", "11_smoothness"))
+NOTEBOOKS = tuple(StudyNotebook(stem, _PARAMETERS) for stem in ("09_shape_bias", "10_distorted_images", "11_smoothness",
+                                                                  "12_network_dissection", "13_channel_ablation"))
 #: What every model gets.
-EVALUATIONS = ("predictions", "l2-pgd", "cue-conflict", "corruption-predictions", "distorted-images", "kernel-tv")
+EVALUATIONS = ("predictions", "l2-pgd", "cue-conflict", "corruption-predictions", "distorted-images", "kernel-tv",
+               "dissection")
 #: What every pair gets.
 PAIR_EVALUATIONS = ("correct-subset", "activation-tv")
+#: What the models of :data:`selrob.config.ABLATION_ARCHS` get besides.
+ABLATION_EVALUATIONS = ("channel-ablation",)
 TITLE = "The shape and simplicity biases of adversarially robust ImageNet-trained CNNs"
 
 
@@ -51,8 +58,9 @@ def plan(options: ReproduceOptions) -> EvaluationPlan:
     settings = EvaluationSettings(smoke=options.smoke, device=options.device,
                                   data_root=None if options.data_dir is None else str(paths.data_dir(options.data_dir)))
     pairings = robustness_pairings(runs, runs)
-    return EvaluationPlan({name: list(runs) for name in EVALUATIONS}, {name: pairings for name in PAIR_EVALUATIONS},
-                          settings)
+    ablated = [run for run in runs if run.config().arch in ABLATION_ARCHS[DATASET]]
+    return EvaluationPlan({**{name: list(runs) for name in EVALUATIONS}, **{name: ablated for name in ABLATION_EVALUATIONS}},
+                          {name: pairings for name in PAIR_EVALUATIONS}, settings)
 
 
 def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
@@ -61,7 +69,8 @@ def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
 
 
 def summary(options: ReproduceOptions) -> str:
-    """Tables 1 to 4 of the pairs, as text."""
+    """Tables 1 to 4 and Fig 4a's unit counts of the pairs, as text."""
+    from selrob.tables.dissection import category_count_table, unit_table
     from selrob.tables.distorted_images import COLUMNS, distorted_accuracy_table
     from selrob.tables.robust_pairs import accuracy_table, load_robust_pairs, shape_bias_table
     from selrob.tables.smoothness import kernel_tv_table
@@ -78,7 +87,9 @@ def summary(options: ReproduceOptions) -> str:
                           f"Table 3 ({DATASET}): accuracy on the pair's correctly classified subset, mean over seeds",
                           table3[["pair", "model", *COLUMNS, "images"]].to_string(index=False),
                           f"Table 4 ({DATASET}): mean total variation of the conv kernels",
-                          kernel_tv_table(runs, settings, evaluate=False).to_string(index=False)])
+                          kernel_tv_table(runs, settings, evaluate=False).to_string(index=False),
+                          f"Fig 4a ({DATASET}): interpretable units per category, mean over seeds",
+                          category_count_table(unit_table(runs, settings, evaluate=False)).to_string(index=False)])
 
 
 def claims(options: ReproduceOptions, dataset: str | None = None,

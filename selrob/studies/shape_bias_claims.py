@@ -4,8 +4,10 @@ submission), each tested on the pairs trained here (:mod:`selrob.tables.claims`)
 Every claim is a mean over pairs (one pair = the S and the R model of one architecture and
 seed) of R minus S, with its t 95% CI: Table 1's clean and adversarial accuracies, Table 2's
 shape bias (shape / (shape + texture) decisions on cue-conflict images), Table 3's accuracies on
-distorted images of the pair's correctly classified subset, Table 4's mean kernel total variation
-and Fig 3's rise of the first layer's activation TV under noise. The texture bias of the standard
+distorted images of the pair's correctly classified subset, Table 4's mean kernel total variation,
+Fig 3's rise of the first layer's activation TV under noise, Fig 4a / A10's interpretable
+units per category and unit diversity by Network Dissection, and Fig 4b's texture bias of the
+texture units under channel ablation (the AlexNet-style pairs). The texture bias of the standard
 models (Geirhos et al. 2019, the premise of section 3.1) is their shape bias minus one half, one
 row per standard model.
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from selrob.evaluations.registry import EvaluationSettings
-from selrob.tables import distorted_images, smoothness
+from selrob.config import ABLATION_ARCHS
+from selrob.tables import channel_ablation, dissection, distorted_images, smoothness
 from selrob.tables.claims import Claim, PairedDifference
 from selrob.tables.robust_pairs import (
     STANDARD,
@@ -61,6 +64,21 @@ class PairInputs:
     def noise_sensitivity(self) -> pd.DataFrame:
         return smoothness.per_run_noise_sensitivity(smoothness.activation_tv_table(self.runs, self.settings, evaluate=False))
 
+    @functools.cached_property
+    def unit_labels(self) -> pd.DataFrame:
+        return dissection.unit_table(self.runs, self.settings, evaluate=False)
+
+    @functools.cached_property
+    def units(self) -> pd.DataFrame:
+        return dissection.per_run_unit_summary(self.unit_labels)
+
+    @functools.cached_property
+    def texture_unit_bias(self) -> pd.DataFrame:
+        ablated = self.runs[self.runs["arch"].isin(ABLATION_ARCHS.get(self.dataset, ()))]
+        scores = channel_ablation.unit_scores(channel_ablation.ablation_table(ablated, self.settings, evaluate=False),
+                                              self.unit_labels)
+        return channel_ablation.per_run_texture_unit_bias(scores)
+
     def pairs(self, frame: pd.DataFrame, value: str) -> pd.DataFrame:
         return paired_differences(frame, value)
 
@@ -94,8 +112,22 @@ CLAIMS = (
     Claim("noise_blocking", "Noise raises the activation TV of robust models' first layer less", "Fig 3, A5",
           PairedDifference(), -1, lambda inputs: inputs.pairs(inputs.noise_sensitivity, "increase"),
           "relative TV rise (R - S)"),
+    Claim("colour_units", "Robust models have more colour units", "Fig 4a, A7", PairedDifference(), +1,
+          lambda inputs: inputs.pairs(inputs.units, "color"), "interpretable colour units (R - S)"),
+    Claim("texture_units", "Robust models have more texture units", "Fig 4a, A7", PairedDifference(), +1,
+          lambda inputs: inputs.pairs(inputs.units, "texture"), "interpretable texture units (R - S)"),
+    Claim("object_units", "Robust models have fewer object (shape) units", "Fig 4a, A7", PairedDifference(), -1,
+          lambda inputs: inputs.pairs(inputs.units, "object"), "interpretable object units (R - S)"),
+    Claim("unit_diversity", "Robust units detect fewer concepts (lower diversity)", "Fig A10", PairedDifference(), -1,
+          lambda inputs: inputs.pairs(inputs.units, "diversity"), "mean concepts with IoU >= 0.01 (R - S)"),
+    Claim("texture_unit_bias", "Robust texture units are less texture-biased when ablated", "Fig 4b, Sec 3.4",
+          PairedDifference(some_pairs_lack_it=True), -1,
+          lambda inputs: inputs.pairs(inputs.texture_unit_bias, "texture_bias"),
+          "texture minus shape flip rate of texture units (R - S)"),
 )
 #: The claims each notebook shows beside its figures.
 DISTORTED_IMAGE_CLAIMS = ("corruption_accuracy", "scrambled_accuracy", "stylized_accuracy", "contour_accuracy",
                           "silhouette_accuracy")
 SMOOTHNESS_CLAIMS = ("kernel_smoothness", "noise_blocking")
+DISSECTION_CLAIMS = ("colour_units", "texture_units", "object_units", "unit_diversity")
+ABLATION_CLAIMS = ("texture_unit_bias",)

@@ -59,12 +59,17 @@ class Trend:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """The mean of the per-pair differences ``y`` (one row per pair)."""
+    """The mean of the per-pair differences ``y`` (one row per pair). With ``some_pairs_lack_it``
+    a pair may have no value (e.g. a model without a texture unit has no texture-unit bias): with
+    fewer than two pairs left the CI is undefined and the claim inconclusive, not an error."""
 
     y: str = "difference"
+    some_pairs_lack_it: bool = False
 
     def estimate(self, frame: pd.DataFrame) -> tuple[float, float, float]:
         if len(frame) < 2:
+            if self.some_pairs_lack_it:
+                return float(frame[self.y].mean()) if len(frame) else math.nan, math.nan, math.nan
             raise SelrobError(f"a paired difference needs two or more pairs, got {len(frame)}")
         return mean_difference_ci(frame[self.y].to_numpy())
 
@@ -155,7 +160,9 @@ def claims_markdown(table: pd.DataFrame, preamble: Sequence[str]) -> str:
                   f"contradicted, {counts.get(INCONCLUSIVE, 0)} inconclusive."]
     for row in table[table["verdict"] == INCONCLUSIVE].itertuples():
         needed = row.replicates_for_80_power
-        if pd.isna(needed):
+        if pd.isna(row.ci_low):
+            detail = f"only {row.n} of the {row.replicates_unit} have a value, too few for a CI."
+        elif pd.isna(needed):
             detail = "no effect was observed at all."
         elif needed >= MOST_REPLICATES:
             detail = f"even {MOST_REPLICATES} {row.replicates_unit} would not detect the observed effect reliably."

@@ -255,11 +255,17 @@ def _segmenter_missing(data: Path) -> str | None:
     return None if weights.is_file() else f"silhouettes need the segmentation weights at {weights}: {how_to_get()}"
 
 
+def _broden_missing(data: Path) -> str | None:
+    from selrob.data.broden import unavailable_reason
+
+    return unavailable_reason(data)
+
+
 #: What an ImageNet notebook may need besides the zoo's models and the validation set, and how
 #: each tells what is missing: Geirhos et al.'s stimuli (Table 2), ImageNet-C, the 16-class
-#: stylized images and the segmentation weights (Table 3).
+#: stylized images and the segmentation weights (Table 3), Broden (Network Dissection).
 NEEDS = {"cue-conflict": _stimuli_missing, "imagenet-c": _imagenet_c_missing, "stylized-16": _stylized_missing,
-         "segmenter": _segmenter_missing}
+         "segmenter": _segmenter_missing, "broden": _broden_missing}
 
 
 def first_pair(runs: pd.DataFrame, arch: str | None = None) -> tuple[pd.Series, pd.Series]:
