@@ -84,14 +84,12 @@ def batches_of(images: torch.Tensor, labels: Sequence[ImageLabels]) -> Batches:
 
 
 def world_probe(count: int) -> tuple[torch.Tensor, list[ImageLabels], Batches, Concepts]:
-    """``count`` images of the world's probe set: images, labels, batches and concepts (at the
-    evaluation's 500 images, the batches and concepts of ``probe_batches`` / ``probe_concepts``)."""
-    data, labels, concepts = probe_set(count)
-    images = torch.from_numpy(data.images)
-    if count == WORLD_PROBE_IMAGES:
-        context = EvaluationContext("shapes", EvaluationSettings())
-        return images, labels, probe_batches("shapes", context), probe_concepts("shapes", context)
-    return images, labels, batches_of(images, labels), concepts
+    """``count`` images of the world's probe set: images, labels, and the batches and concepts of
+    the evaluation (``probe_batches`` / ``probe_concepts``)."""
+    data, labels, _ = probe_set(count)
+    context = EvaluationContext("shapes", EvaluationSettings())
+    return (torch.from_numpy(data.images), labels, probe_batches("shapes", context, count),
+            probe_concepts("shapes", context))
 
 
 def synthetic_probe(count: int, size: int = 224, segmentation: int = 112,
@@ -179,8 +177,8 @@ def ablation_benchmark(model: nn.Module, layers: Sequence[str], images: torch.Te
         per_pass, group = ablation_plan(channels, values)
         warm = min(len(images), per_pass) if device.type == "cuda" else 1  # CUDA: a full pass's shapes
         channel_ablation(model, layer, images[:warm], device=device)
-        seconds, decisions = timed(lambda: channel_ablation(model, layer, images, device=device), device)
-        assert decisions.shape[:2] == (channels, len(images)), decisions.shape
+        seconds, ablation = timed(lambda: channel_ablation(model, layer, images, device=device), device)
+        assert ablation.decisions.shape[:2] == (channels, len(images)), ablation.decisions.shape
         rows.append({"layer": layer, "channels": channels, "values_per_map": values, "images_per_pass": per_pass,
                      "channels_per_pass": group, "seconds": seconds, "channels_per_second": channels / seconds,
                      "image_ablations_per_second": channels * len(images) / seconds,

@@ -84,9 +84,6 @@ ADVERSARIAL_WARMUP: dict[str, int] = {"shapes": 3}
 ROBUST_PAIR_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "shapes": dict(archs=("alexnet_small", "resnet20"), seeds=(0, 1), steps=(1,)),
 }
-#: The architectures of the pairs whose channels are ablated one at a time (section 3.4): the
-#: paper's Fig 4b is AlexNet's, and ResNet20's pairs would add minutes to the time budget.
-ABLATION_ARCHS: dict[str, tuple[str, ...]] = {"shapes": ("alexnet_small",)}
 
 SMOKE_PROTOCOL: dict[str, Any] = dict(epochs=2, milestones=(1,), max_train_samples=256, max_eval_samples=200)
 SMOKE_GRID: dict[str, tuple[Any, ...]] = dict(alphas=(-1.0, 0.0, 1.0), seeds=(0, 1))

@@ -440,6 +440,7 @@ def plot_shape_texture_scores(summary: pd.DataFrame, title: str = "") -> Figure:
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
     ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("mean score per unit (images flipped)")
     counts.set_ylabel("units per model", color="0.5")
     ax.legend(frameon=False, fontsize="xx-small", loc="upper left")

@@ -89,7 +89,17 @@ def test_shape_and_texture_scores_of_a_two_channel_toy_by_hand() -> None:
     assert scores.shape.tolist() == [2, 1] and scores.texture.tolist() == [1, 1]
     assert changed_images(original, ablated) == [[0, 2, 5], [1, 3, 4]]
     # The same through the planner, one copy per pass (one image and one channel at a time).
-    torch.testing.assert_close(channel_ablation(model, "relu", images, max_values=2), ablated, rtol=0, atol=0)
+    planned = channel_ablation(model, "relu", images, max_values=2)
+    torch.testing.assert_close(planned.decisions, ablated, rtol=0, atol=0)
+    assert torch.equal(planned.reference, original.expand(2, -1))  # each pass's intact copy
+    assert shape_texture_scores(original, ablated, shapes, textures, planned.reference).shape.tolist() == [2, 1]
+    # Against a same-pass reference that decides image 0 (decided by shape) as 2 instead, a near
+    # tie decided otherwise in that batch: channel 0 (decision 2) no longer flips it, channel 1
+    # (decision 0) does.
+    other = original.expand(2, -1).clone()
+    other[:, 0] = 2
+    assert shape_texture_scores(original, ablated, shapes, textures, other).shape.tolist() == [1, 2]
+    assert changed_images(other, ablated) == [[2, 5], [0, 1, 3, 4]]
     with pytest.raises(SelrobError, match="different shape and texture"):
         shape_texture_scores(original, ablated, shapes, shapes)
     with pytest.raises(SelrobError, match="has 2 channels"):
@@ -112,18 +122,21 @@ def test_batched_ablation_equals_one_channel_at_a_time() -> None:
         # In passes of a few images and every channel, or of one image and a few channels.
         per_copy = 4 * 8 * 8 if layer == "1" else 6 * 3 * 3
         for budget in (per_copy * channels * 5, per_copy * 3):
-            assert torch.equal(channel_ablation(model, layer, images, max_values=budget), one_by_one)
+            planned = channel_ablation(model, layer, images, max_values=budget)
+            assert torch.equal(planned.decisions, one_by_one)
+            assert torch.equal(planned.reference, intact.expand(channels, -1))
         assert one_by_one.unique().numel() > 1 and (one_by_one != intact).any()  # decisions differ, and some flip
 
 
 def test_the_plan_keeps_each_pass_within_its_budget() -> None:
-    assert ablation_plan(32, 32 * 32 * 32) == (128, 32)  # alexnet_small's relu1: 128 images, every channel
-    assert ablation_plan(64, 64 * 8 * 8) == (512, 64)
-    assert ablation_plan(2048, 2048 * 7 * 7, max_values=2048 * 7 * 7 * 500) == (1, 500)  # more channels than fit
-    assert ablation_plan(10, 100, max_values=50) == (1, 1)  # one copy at the least
+    # Each pass holds the ablated copies and one intact copy.
+    assert ablation_plan(31, 32 * 32 * 32) == (128, 31)  # 32 copies of 32x32x32: 128 images, every channel
+    assert ablation_plan(63, 64 * 8 * 8) == (512, 63)
+    assert ablation_plan(2048, 2048 * 7 * 7, max_values=2048 * 7 * 7 * 500) == (1, 499)  # more channels than fit
+    assert ablation_plan(10, 100, max_values=50) == (1, 1)  # one ablated copy at the least
     for channels, values, budget in ((5, 7, 300), (96, 1024, 50_000), (3, 1, 2)):
         images, group = ablation_plan(channels, values, budget)
-        assert images * group * values <= max(budget, values) and group <= channels
+        assert images * (group + 1) * values <= max(budget, 2 * values) and group <= channels
 
 
 def test_a_module_that_runs_twice_per_forward_pass_is_refused() -> None:

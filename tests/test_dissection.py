@@ -75,6 +75,55 @@ def test_iou_by_hand_with_netdissects_counting_rules() -> None:
     assert iou[:, 2].tolist() == [0, 0] and iou[:, 0].tolist() == [0, 0]  # cat never labelled; "-" is none
 
 
+def _brute_force_iou(maps: torch.Tensor, thresholds: torch.Tensor, labels: list[ImageLabels]) -> np.ndarray:
+    """NetDissect's IoU pixel by pixel, image by image, straight from its definition."""
+    from torch.nn import functional as F
+
+    units, names = maps.shape[1], len(CONCEPTS.names)
+    inter, label_area, mask_area = np.zeros((units, names)), np.zeros(names), np.zeros((units, names))
+    for image_maps, image in zip(maps, labels):
+        up = F.interpolate(image_maps[None].double(), size=image.size, mode="bilinear", align_corners=False)[0]
+        masks = (up > thresholds[:, None, None]).numpy()
+        for number in range(1, names):
+            category = CONCEPTS.category[number]
+            if category not in image.categories():
+                continue
+            mask_area[:, number] += masks.reshape(units, -1).sum(axis=1)
+            if number in image.whole.get(category, ()):
+                present = np.ones(image.size, dtype=bool)
+            else:
+                present = np.zeros(image.size, dtype=bool)
+                for m in image.pixel.get(category, ()):
+                    present |= m == number
+            label_area[number] += present.sum()
+            inter[:, number] += (masks & present).reshape(units, -1).sum(axis=1)
+    union = mask_area + label_area - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    iou[:, 0] = 0
+    return iou
+
+
+def test_iou_matches_the_definition_for_one_map_and_overlapping_maps_and_mixed_sizes() -> None:
+    rng = np.random.default_rng(3)
+    labels = []
+    for k in range(12):
+        size = (6, 6) if k % 3 else (4, 8)
+        pixel = {}
+        if k % 4 != 3:  # one object map: the batched path
+            pixel["object"] = [rng.integers(0, 3, size).astype(np.int32)]
+        if k % 2:  # two overlapping colour maps (one concept in both at some pixels): the per-image path
+            pixel["color"] = [np.where(rng.random(size) < 0.5, 4, 0).astype(np.int32),
+                              np.where(rng.random(size) < 0.5, 4, 0).astype(np.int32)]
+        whole = {"texture": [3]} if k % 5 == 0 else {}
+        labels.append(_label(size, pixel=pixel, whole=whole))  # k = 3, 7 carry only colour or nothing
+    maps = torch.from_numpy(rng.random((12, 3, 3, 3)))
+    thresholds = torch.tensor([0.4, 0.5, 0.6], dtype=torch.float64)
+    accumulator = IoUAccumulator(3, CONCEPTS)
+    accumulator.update(maps[:5], thresholds, labels[:5])  # two batches
+    accumulator.update(maps[5:], thresholds, labels[5:])
+    np.testing.assert_allclose(accumulator.iou().numpy(), _brute_force_iou(maps, thresholds, labels), atol=1e-12)
+
+
 def test_a_unit_that_copies_a_concepts_mask_gets_iou_one_and_that_label() -> None:
     rng = np.random.default_rng(1)
     labels, maps = [], []
@@ -198,3 +247,39 @@ def test_the_dissection_evaluation_streams_the_probe_set_and_is_cached_per_layer
     assert evaluation.is_cached(source, context) and source.loads == 2  # the evaluation's, and this test's
     evaluation.evaluate(source, context)
     assert source.loads == 2  # read back, not recomputed
+
+
+class _TwoLayerSource(_WorldSource):
+    dissected_layers = ("1", "3")
+
+    def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
+        self.loads += 1
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(),
+                                   torch.nn.Conv2d(4, 5, 3), torch.nn.ReLU()).eval()
+
+
+def test_layers_dissected_together_equal_each_alone_and_a_missing_one_is_redone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
+    from selrob.evaluations.dissection import dissect_layers, probe_batches, probe_concepts
+
+    source = _TwoLayerSource(tmp_path)
+    context = EvaluationContext("shapes", EvaluationSettings())
+    evaluation = get_evaluation("dissection")
+    together = evaluation.evaluate(source, context)
+    assert [len(together[layer]["threshold"]) for layer in ("1", "3")] == [4, 5]
+    batches, concepts = probe_batches("shapes", context), probe_concepts("shapes", context)
+    alone = dissect_layers(source.load_model(), ["3"], batches, concepts, torch.device("cpu"))["3"]
+    for key in ("threshold", "iou", "top_activations"):
+        np.testing.assert_allclose(np.array(alone[key]), np.array(together["3"][key]), atol=1e-12)
+    assert alone["top_images"] == together["3"]["top_images"]
+    # A cached layer is not dissected again: drop layer 3's cell and only it is recomputed.
+    from selrob.evaluations.dissection import dissection_entry
+
+    cache = dissection_entry(source, context)
+    cells = cache.cells()
+    first = cells["1"]
+    cache.write_cells({"1": {**first, "threshold": [-1.0] * 4}})  # a marker: recomputing would lose it
+    again = evaluation.evaluate(source, context)
+    assert again["1"]["threshold"] == [-1.0] * 4
+    np.testing.assert_allclose(np.array(again["3"]["iou"]), np.array(together["3"]["iou"]), atol=1e-12)

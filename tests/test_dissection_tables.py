@@ -78,3 +78,13 @@ def test_best_units_pick_the_highest_iou_in_a_category_or_concept() -> None:
     assert dissection.best_units(UNITS, run, "object")["label"].tolist() == ["square"]
     assert dissection.best_units(UNITS, run, label="star")["iou"].tolist() == [0.02]
     assert dissection.best_units(UNITS, run, count=2)["label"].tolist() == ["square", "red"]
+
+
+def test_every_probe_category_gets_a_count_and_dead_units_none() -> None:
+    dead = UNITS.iloc[:1].assign(unit=9, label="-", category="", iou=0.0, interpretable=False, diversity=0)
+    units = pd.concat([UNITS, dead], ignore_index=True)
+    assert dissection.categories_of(units) == ["object", "color", "texture"]  # no "" category
+    summary = dissection.per_run_unit_summary(units, ["object", "texture", "color", "part"])
+    assert summary["part"].tolist() == [0, 0, 0, 0]  # a category no unit is labelled in still pairs
+    counts = dissection.per_run_category_counts(units).set_index(["model", "seed", "category"])
+    assert counts.loc[("net", 0, "object"), "units"] == 5  # the dead unit is still one of the layer's units

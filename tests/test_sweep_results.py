@@ -8,7 +8,6 @@ import pytest
 
 from selrob.errors import SelrobError
 from selrob.tables.runs import LAYER_COLUMNS, RUN_COLUMNS, load_results, load_sweep
-from selrob.store.runs import Run
 from selrob.config import sweep_configs
 from selrob.pipeline.sweep import run_sweep
 

@@ -89,7 +89,7 @@ def cue_conflict_images(dataset: str, context: EvaluationContext) -> CueConflict
 
 
 def channel_ablation_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    return entry(source, NAME, {"images": images_key(source, context), "limit": source.eval_samples,
+    return entry(source, NAME, {"images": images_key(source, context), "limit": source.eval_samples, "flips": "same-pass",
                                 "layers": list(source.dissected_layers)})
 
 
@@ -113,15 +113,15 @@ def ablate_layer(model: torch.nn.Module, layer: str, images: CueConflictImages, 
     by_shape, by_texture = decided & (decision == shapes), decided & (decision == textures)
     run = torch.nonzero(decided).flatten()
     if len(run):
-        ablated = channel_ablation(model, layer, images.data.images[run], images.decide, device, progress=progress,
-                                   desc=f"ablating {layer}")
+        ablated, reference = channel_ablation(model, layer, images.data.images[run], images.decide, device,
+                                              progress=progress, desc=f"ablating {layer}")
     else:  # no image decided by a cue: nothing flips, but every channel still has its (zero) scores
         channels, _ = layer_channels(model, layer, images.data.images, device)
-        ablated = torch.empty((channels, 0), dtype=decision.dtype)
-    scores = shape_texture_scores(decision[run], ablated, shapes[run], textures[run])
+        ablated = reference = torch.empty((channels, 0), dtype=decision.dtype)
+    scores = shape_texture_scores(decision[run], ablated, shapes[run], textures[run], reference)
     return {"decision": decision.tolist(), "shape_images": int(by_shape.sum()), "texture_images": int(by_texture.sum()),
             "shape_score": scores.shape.tolist(), "texture_score": scores.texture.tolist(),
-            "flipped": [run[changed].tolist() for changed in changed_images(decision[run], ablated)]}
+            "flipped": [run[changed].tolist() for changed in changed_images(reference, ablated)]}
 
 
 def evaluate_channel_ablation(source: ModelSource, context: EvaluationContext) -> dict[str, dict[str, Any]]:

@@ -34,6 +34,10 @@ from selrob.store.sources import ModelSource
 WORLD_PROBE_IMAGES = 500
 BATCH = 64
 TOP_IMAGES = 49
+#: Layers dissected in one set of passes (None: all): every layer at once on the world's few
+#: seconds of probe set, one at a time on Broden (three passes of 63,305 images each), so that
+#: an interrupted dissection keeps the layers it finished.
+LAYERS_PER_GROUP: dict[str, int | None] = {"shapes": None, "imagenet": 1}
 #: Probe batches: a function returning a fresh iterator of (uint8 images, their labels).
 Batches = Callable[[], Iterator[tuple[torch.Tensor, list[ImageLabels]]]]
 
@@ -64,14 +68,9 @@ def probe_concepts(dataset: str, context: EvaluationContext) -> Concepts:
     return broden.read_labels(_broden_folder(context)).concepts()
 
 
-def probe_count(source: ModelSource) -> int | None:
-    """Probe images a source is dissected on: all, or its ``eval_samples`` for smoke runs."""
-    return source.eval_samples
-
-
 def probe_batches(dataset: str, context: EvaluationContext, count: int | None = None) -> Batches:
-    """The probe set of ``dataset`` (its first ``count`` images if given) in batches of (uint8
-    images, their labels)."""
+    """The probe set of ``dataset`` (its first ``count`` images if given: a smoke source's
+    ``eval_samples``) in batches of (uint8 images, their labels)."""
     if _check_dataset(dataset) == "shapes":
         from selrob.data.shape_texture import probe_set
 
@@ -116,7 +115,7 @@ def probe_images(dataset: str, context: EvaluationContext, indices: Sequence[int
 def dissection_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
     probe = (f"shape-texture world, {WORLD_PROBE_IMAGES} images" if _check_dataset(source.dataset) == "shapes"
              else f"Broden {_broden_folder(context).name}")
-    return entry(source, "dissection", {"probe": probe, "probe_limit": probe_count(source), "quantile": 0.995,
+    return entry(source, "dissection", {"probe": probe, "probe_limit": source.eval_samples, "quantile": 0.995,
                                         "bins": 4096, "top": TOP_IMAGES, "layers": list(source.dissected_layers)})
 
 
@@ -138,7 +137,9 @@ def dissect_layers(model: torch.nn.Module, layers: Sequence[str], batches: Batch
         thresholds: dict[str, QuantileThresholds] = {}
         for recorded, _ in maps():
             for layer in layers:
-                thresholds.setdefault(layer, QuantileThresholds(recorded[layer].shape[1])).observe_range(recorded[layer])
+                if layer not in thresholds:
+                    thresholds[layer] = QuantileThresholds(recorded[layer].shape[1])
+                thresholds[layer].observe_range(recorded[layer])
         for recorded, _ in maps():
             for layer in layers:
                 thresholds[layer].observe(recorded[layer])
@@ -159,18 +160,23 @@ def dissect_layers(model: torch.nn.Module, layers: Sequence[str], batches: Batch
 
 def evaluate_dissection(source: ModelSource, context: EvaluationContext) -> dict[str, dict[str, Any]]:
     """Per dissected layer, each unit's threshold, IoU with every concept of the probe set and top
-    probe images. The layers not cached yet are dissected together (one set of passes over the
-    probe set serves them all) and cached per layer."""
+    probe images. The layers not cached yet are dissected in groups of :data:`LAYERS_PER_GROUP`
+    (one set of passes over the probe set serves a group), each group cached when it is done, so
+    an interrupted dissection resumes at the next group."""
     cache = dissection_entry(source, context)
     cells = cache.cells()
     todo = missing_cells(cells, source.dissected_layers)
     if todo:
         device = resolve_device(context.device)
         model = source.load_model(device).eval()
-        cells.update(dissect_layers(model, todo, probe_batches(source.dataset, context, probe_count(source)),
-                                    probe_concepts(source.dataset, context), device, f"dissection {source.name}",
-                                    context.settings.progress))
-        cache.write_cells(cells)
+        batches = probe_batches(source.dataset, context, source.eval_samples)
+        concepts = probe_concepts(source.dataset, context)
+        size = LAYERS_PER_GROUP[source.dataset] or len(todo)
+        for start in range(0, len(todo), size):
+            group = todo[start : start + size]
+            cells.update(dissect_layers(model, group, batches, concepts, device, f"dissection {source.name}",
+                                        context.settings.progress))
+            cache.write_cells(cells)
     return {name: cells[name] for name in source.dissected_layers}
 
 

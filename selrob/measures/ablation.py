@@ -52,10 +52,12 @@ def _module(model: nn.Module, layer: str) -> nn.Module:
 
 @torch.no_grad()
 def ablated_predictions(model: nn.Module, layer: str, images: torch.Tensor, channels: Sequence[int],
-                        decide: Decide = top1) -> torch.Tensor:
+                        decide: Decide = top1, reference: bool = False) -> torch.Tensor:
     """(K, B, ...) decisions of ``model`` on ``images`` (B model inputs, on its device), copy k
     with channel ``channels[k]`` of the output of module ``layer`` zeroed, from one forward pass
-    (the model in eval mode, so that the K B items are independent).
+    (the model in eval mode, so that the K B items are independent). With ``reference`` a last
+    copy keeps every channel: (K + 1, B, ...), the intact decisions computed in the same batch as
+    the ablated ones (another batch size can move logits in their last bits and flip a near tie).
 
     The module must run once per forward pass: a module called twice (torchvision's BasicBlock
     reuses one ReLU) would be ablated at both calls and see the copies again, so it is refused.
@@ -64,6 +66,7 @@ def ablated_predictions(model: nn.Module, layer: str, images: torch.Tensor, chan
     if not channels:
         raise SelrobError("no channels to ablate")
     module, batch, calls = _module(model, layer), len(images), 0
+    copies = len(channels) + int(reference)
 
     def stack(module: nn.Module, args: tuple[object, ...], output: torch.Tensor) -> torch.Tensor:
         nonlocal calls
@@ -76,8 +79,7 @@ def ablated_predictions(model: nn.Module, layer: str, images: torch.Tensor, chan
         width = output.shape[1]
         if not all(0 <= c < width for c in channels):
             raise SelrobError(f"module {layer!r} has {width} channels; cannot ablate channels {channels}")
-        keep = torch.ones((len(channels), 1, width) + (1,) * (output.dim() - 2), dtype=torch.bool,
-                          device=output.device)
+        keep = torch.ones((copies, 1, width) + (1,) * (output.dim() - 2), dtype=torch.bool, device=output.device)
         keep[torch.arange(len(channels), device=output.device), 0, channels] = False
         # A new tensor, not the output zeroed in place: an in-place ReLU's output is the storage of
         # its input, which other modules may hold. torch.where zeroes exactly (also inf and NaN).
@@ -91,22 +93,23 @@ def ablated_predictions(model: nn.Module, layer: str, images: torch.Tensor, chan
         handle.remove()
     if calls == 0:
         raise SelrobError(f"module {layer!r} did not run in the forward pass")
-    if len(logits) != len(channels) * batch:  # the layer must lie on every path to the output
-        raise SelrobError(f"the model's output has {len(logits)} rows, not {len(channels)} copies x {batch} images: "
+    if len(logits) != copies * batch:  # the layer must lie on every path to the output
+        raise SelrobError(f"the model's output has {len(logits)} rows, not {copies} copies x {batch} images: "
                           f"part of it bypasses module {layer!r}")
     decisions = decide(logits)
-    return decisions.reshape(len(channels), batch, *decisions.shape[1:])
+    return decisions.reshape(copies, batch, *decisions.shape[1:])
 
 
 def ablation_plan(channels: int, values_per_copy: int, max_values: int = MAX_VALUES) -> tuple[int, int]:
-    """``(images, channels)`` per forward pass with ``images x channels x values_per_copy <=
-    max_values`` (one copy at the least): every channel at once for as many images as fit, else
-    one image and as many channels as fit (the prefix then runs once per group of channels)."""
+    """``(images, channels)`` per forward pass, each pass holding one copy per ablated channel
+    and one intact copy, with ``images x copies x values_per_copy <= max_values`` (one ablated
+    copy at the least): every channel at once for as many images as fit, else one image and as
+    many channels as fit (the prefix then runs once per group of channels)."""
     if channels < 1 or values_per_copy < 1 or max_values < 1:
         raise SelrobError(f"an ablation plan needs positive sizes, got {channels} channels, "
                           f"{values_per_copy} values per map, a budget of {max_values}")
-    copies = max(1, max_values // values_per_copy)
-    return (copies // channels, channels) if copies >= channels else (1, copies)
+    copies = max(2, max_values // values_per_copy)
+    return (copies // (channels + 1), channels) if copies > channels else (1, copies - 1)
 
 
 def _inputs(images: torch.Tensor, device: torch.device | None) -> torch.Tensor:
@@ -131,29 +134,41 @@ def layer_channels(model: nn.Module, layer: str, images: torch.Tensor,
     return int(shape[1]), int(torch.Size(shape[1:]).numel())
 
 
+class Ablation(NamedTuple):
+    """(C, N, ...) decisions with each channel zeroed (``decisions``) and, for each, the intact
+    decisions computed in the same passes (``reference``)."""
+
+    decisions: torch.Tensor
+    reference: torch.Tensor
+
+
 @torch.no_grad()
 def channel_ablation(model: nn.Module, layer: str, images: torch.Tensor, decide: Decide = top1,
                      device: torch.device | None = None, max_values: int = MAX_VALUES, progress: bool = False,
-                     desc: str = "channel ablation") -> torch.Tensor:
-    """(C, N, ...) decisions on every image of ``images`` (N, uint8 or float model inputs, moved
-    to ``device`` a batch at a time) with each of the C channels of module ``layer`` zeroed in
-    turn, on the CPU; :func:`ablated_predictions` in passes planned by :func:`ablation_plan`."""
+                     desc: str = "channel ablation") -> Ablation:
+    """Decisions on every image of ``images`` (N, uint8 or float model inputs, moved to
+    ``device`` a batch at a time) with each of the C channels of module ``layer`` zeroed in turn,
+    and the intact ones of the same passes, on the CPU; :func:`ablated_predictions` in passes
+    planned by :func:`ablation_plan`."""
     if len(images) == 0:
         raise SelrobError("no images to ablate channels on")
     channels, values = layer_channels(model, layer, images, device)
     per_pass, group = ablation_plan(channels, values, max_values)
-    columns = []
+    columns, references = [], []
     with progress_bar(total=-(-len(images) // per_pass) * -(-channels // group), desc=desc, unit="pass",
                       disable=not progress, leave=False) as bar:
         for start in range(0, len(images), per_pass):
             batch = _inputs(images[start : start + per_pass], device)  # moved and converted once for its passes
-            rows = []
+            rows, intact = [], []
             for first in range(0, channels, group):
-                rows.append(ablated_predictions(model, layer, batch, range(first, min(channels, first + group)),
-                                                decide).cpu())
+                chosen = range(first, min(channels, first + group))
+                decided = ablated_predictions(model, layer, batch, chosen, decide, reference=True).cpu()
+                rows.append(decided[:-1])
+                intact.append(decided[-1:].expand(len(chosen), *decided.shape[1:]))
                 bar.update()
             columns.append(torch.cat(rows))
-    return torch.cat(columns, dim=1)
+            references.append(torch.cat(intact))
+    return Ablation(torch.cat(columns, dim=1), torch.cat(references, dim=1))
 
 
 class ShapeTextureScores(NamedTuple):
@@ -164,13 +179,15 @@ class ShapeTextureScores(NamedTuple):
 
 
 def shape_texture_scores(original: torch.Tensor, ablated: torch.Tensor, shape_labels: torch.Tensor,
-                         texture_labels: torch.Tensor) -> ShapeTextureScores:
+                         texture_labels: torch.Tensor, reference: torch.Tensor | None = None) -> ShapeTextureScores:
     """Section 3.4's scores (Fig 4b) of every channel, from cue-conflict images' decisions
     ``original`` (N,) of the intact model and ``ablated`` (C, N) with each channel zeroed: the
     Shape score counts the images whose original decision is their shape's class and whose
     decision changes; the Texture score likewise for the texture's class ("the number of images
     originally correctly labeled into the shape class by the network but that, after the
-    ablation, are labeled differently"). Images decided by neither cue count for neither."""
+    ablation, are labeled differently"). Images decided by neither cue count for neither. A
+    decision changes against ``reference`` (C, N), the intact decisions of the same passes, when
+    given (:class:`Ablation`), else against ``original``."""
     if ablated.dim() != 2 or ablated.shape[1] != len(original) or not (
             shape_labels.shape == texture_labels.shape == original.shape):
         raise SelrobError(f"need (channels, N) ablated decisions for N = {len(original)} images with N shape and "
@@ -178,13 +195,14 @@ def shape_texture_scores(original: torch.Tensor, ablated: torch.Tensor, shape_la
                           f"{tuple(texture_labels.shape)}")
     if (shape_labels == texture_labels).any():
         raise SelrobError("cue-conflict images need different shape and texture classes")
-    changed = ablated != original[None]
+    changed = ablated != (original[None] if reference is None else reference)
     return ShapeTextureScores((changed & (original == shape_labels)[None]).sum(dim=1),
                               (changed & (original == texture_labels)[None]).sum(dim=1))
 
 
 def changed_images(original: torch.Tensor, ablated: torch.Tensor) -> list[list[int]]:
     """Per channel, the indices of the images whose decision changes when it is zeroed (Fig 5's
-    "cue-conflict images that flip"), from ``original`` (N,) and ``ablated`` (C, N)."""
-    changed = ablated != original[None]
+    "cue-conflict images that flip"), from ``original`` (N,) or (C, N) (e.g. the reference of an
+    :class:`Ablation`) and ``ablated`` (C, N)."""
+    changed = ablated != (original[None] if original.dim() == 1 else original)
     return [torch.nonzero(row).flatten().tolist() for row in changed]

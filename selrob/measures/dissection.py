@@ -38,6 +38,9 @@ from selrob.errors import SelrobError
 QUANTILE = 0.995
 INTERPRETABLE_IOU = 0.04
 DIVERSITY_IOU = 0.01
+#: Upsampled map values (images x units x pixels) thresholded at once: memory bounded by a few
+#: hundred MiB whatever the layer's width.
+MASK_VALUES = 2**25
 
 
 class QuantileThresholds:
@@ -115,11 +118,15 @@ class IoUAccumulator:
         labelled = [k for k, image in enumerate(labels) if image.categories()]  # others count for no concept
         for size in dict.fromkeys(tuple(labels[k].size) for k in labelled):
             same = [k for k in labelled if tuple(labels[k].size) == size]
-            # One interpolation for all the batch's images of one segmentation size.
-            up = F.interpolate(activations[same].double(), size=size, mode="bilinear", align_corners=False)
-            # float32 counts 0/1 pixels exactly (below 2**24 a map); the sums accumulate in float64.
-            masks = (up > thresholds.to(up)[:, None, None]).reshape(len(same), self.units, -1).float().cpu()
-            self._add([labels[k] for k in same], masks, size)
+            # One interpolation for as many of the batch's images of one segmentation size as
+            # MASK_VALUES allows (ResNet-50's layer4 on Broden: one image at a time).
+            step = max(1, MASK_VALUES // (self.units * size[0] * size[1]))
+            for start in range(0, len(same), step):
+                chunk = same[start : start + step]
+                up = F.interpolate(activations[chunk].double(), size=size, mode="bilinear", align_corners=False)
+                # float32 counts 0/1 pixels exactly (below 2**24 a map); the sums accumulate in float64.
+                masks = (up > thresholds.to(up)[:, None, None]).reshape(len(chunk), self.units, -1).float().cpu()
+                self._add([labels[k] for k in chunk], masks, size)
 
     def _add(self, images: Sequence[ImageLabels], masks: torch.Tensor, size: tuple[int, int]) -> None:
         """Count images of one segmentation size against their (N, U, pixels) thresholded masks."""

@@ -5,9 +5,9 @@ Models: per architecture of :data:`selrob.config.ROBUST_PAIR_GRIDS` and seed, a 
 an adversarially trained (R) model (:func:`selrob.config.robust_pair_configs`). Plan: every model
 gets its clean predictions, its accuracy under L2 PGD (Table 1), its cue-conflict decisions
 (Table 2), its predictions on the world's -C set and distorted images (Table 3) and its kernels'
-total variation (Table 4) and its Network Dissection on the world's probe set (Fig 4a); every
-pair its correctly classified subset and the activation TV of both models on it (Fig 3).
-The AlexNet-style pairs' channels are each ablated on the cue-conflict images (Fig 4b).
+total variation (Table 4), its Network Dissection on the world's probe set (Fig 4a) and the
+ablation of each of its dissected channels on the cue-conflict images (Fig 4b); every pair its
+correctly classified subset and the activation TV of both models on it (Fig 3).
 Notebooks 09 (Tables 1, 2), 10 (Table 3), 11 (Table 4, filters), 12 (what units detect) and 13
 (channel ablation).
 """
@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from selrob import paths
-from selrob.config import ABLATION_ARCHS, robust_pair_configs
+from selrob.config import robust_pair_configs
 from selrob.evaluations.correct_subset import robustness_pairings
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
@@ -33,11 +33,9 @@ NOTEBOOKS = tuple(StudyNotebook(stem, _PARAMETERS) for stem in ("09_shape_bias",
                                                                   "12_network_dissection", "13_channel_ablation"))
 #: What every model gets.
 EVALUATIONS = ("predictions", "l2-pgd", "cue-conflict", "corruption-predictions", "distorted-images", "kernel-tv",
-               "dissection")
+               "dissection", "channel-ablation")
 #: What every pair gets.
 PAIR_EVALUATIONS = ("correct-subset", "activation-tv")
-#: What the models of :data:`selrob.config.ABLATION_ARCHS` get besides.
-ABLATION_EVALUATIONS = ("channel-ablation",)
 TITLE = "The shape and simplicity biases of adversarially robust ImageNet-trained CNNs"
 
 
@@ -58,9 +56,8 @@ def plan(options: ReproduceOptions) -> EvaluationPlan:
     settings = EvaluationSettings(smoke=options.smoke, device=options.device,
                                   data_root=None if options.data_dir is None else str(paths.data_dir(options.data_dir)))
     pairings = robustness_pairings(runs, runs)
-    ablated = [run for run in runs if run.config().arch in ABLATION_ARCHS[DATASET]]
-    return EvaluationPlan({**{name: list(runs) for name in EVALUATIONS}, **{name: ablated for name in ABLATION_EVALUATIONS}},
-                          {name: pairings for name in PAIR_EVALUATIONS}, settings)
+    return EvaluationPlan({name: list(runs) for name in EVALUATIONS}, {name: pairings for name in PAIR_EVALUATIONS},
+                          settings)
 
 
 def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:

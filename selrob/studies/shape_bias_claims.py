@@ -7,7 +7,7 @@ shape bias (shape / (shape + texture) decisions on cue-conflict images), Table 3
 distorted images of the pair's correctly classified subset, Table 4's mean kernel total variation,
 Fig 3's rise of the first layer's activation TV under noise, Fig 4a / A10's interpretable
 units per category and unit diversity by Network Dissection, and Fig 4b's texture bias of the
-texture units under channel ablation (the AlexNet-style pairs). The texture bias of the standard
+texture units under channel ablation. The texture bias of the standard
 models (Geirhos et al. 2019, the premise of section 3.1) is their shape bias minus one half, one
 row per standard model.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 import pandas as pd
 
 from selrob.evaluations.registry import EvaluationSettings
-from selrob.config import ABLATION_ARCHS
 from selrob.tables import channel_ablation, dissection, distorted_images, smoothness
 from selrob.tables.claims import Claim, PairedDifference
 from selrob.tables.robust_pairs import (
@@ -70,12 +69,11 @@ class PairInputs:
 
     @functools.cached_property
     def units(self) -> pd.DataFrame:
-        return dissection.per_run_unit_summary(self.unit_labels)
+        return dissection.per_run_unit_summary(self.unit_labels, dissection.probe_categories(self.runs, self.settings))
 
     @functools.cached_property
     def texture_unit_bias(self) -> pd.DataFrame:
-        ablated = self.runs[self.runs["arch"].isin(ABLATION_ARCHS.get(self.dataset, ()))]
-        scores = channel_ablation.unit_scores(channel_ablation.ablation_table(ablated, self.settings, evaluate=False),
+        scores = channel_ablation.unit_scores(channel_ablation.ablation_table(self.runs, self.settings, evaluate=False),
                                               self.unit_labels)
         return channel_ablation.per_run_texture_unit_bias(scores)
 
@@ -122,12 +120,17 @@ CLAIMS = (
           lambda inputs: inputs.pairs(inputs.units, "diversity"), "mean concepts with IoU >= 0.01 (R - S)"),
     Claim("texture_unit_bias", "Robust texture units are less texture-biased when ablated", "Fig 4b, Sec 3.4",
           PairedDifference(some_pairs_lack_it=True), -1,
-          lambda inputs: inputs.pairs(inputs.texture_unit_bias, "texture_bias"),
-          "texture minus shape flip rate of texture units (R - S)"),
+          lambda inputs: inputs.pairs(inputs.texture_unit_bias.dropna(subset=["texture_share"]), "texture_share"),
+          "texture share of texture units' flips (R - S)"),
+    Claim("texture_unit_rate_bias", "Robust texture units are less texture-biased when ablated, in flip rates",
+          "Fig 4b, Sec 3.4",
+          PairedDifference(some_pairs_lack_it=True), -1,
+          lambda inputs: inputs.pairs(inputs.texture_unit_bias.dropna(subset=["rate_share"]), "rate_share"),
+          "texture share of texture units' flip rates (R - S)"),
 )
 #: The claims each notebook shows beside its figures.
 DISTORTED_IMAGE_CLAIMS = ("corruption_accuracy", "scrambled_accuracy", "stylized_accuracy", "contour_accuracy",
                           "silhouette_accuracy")
 SMOOTHNESS_CLAIMS = ("kernel_smoothness", "noise_blocking")
 DISSECTION_CLAIMS = ("colour_units", "texture_units", "object_units", "unit_diversity")
-ABLATION_CLAIMS = ("texture_unit_bias",)
+ABLATION_CLAIMS = ("texture_unit_bias", "texture_unit_rate_bias")

@@ -3,8 +3,8 @@ for shape- or texture-based decisions, by zeroing one channel at a time.
 
 A unit's Shape score counts the cue-conflict images its model decides by shape whose decision
 changes when the unit is zeroed, its Texture score likewise for texture (Fig 4b). Models decide
-different numbers of images by each cue (R models more by shape), so the claims compare the
-scores as rates: a score over the images its model decides by that cue.
+different numbers of images by each cue (R models more by shape), so besides the paper's scores
+the claims compare them as rates: a score over the images its model decides by that cue.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, get_evaluation
 from selrob.stats import mean_ci_across_seeds
-from selrob.tables.dissection import RUN_KEYS
+from selrob.tables.dissection import RUN_KEYS, dissected_layer, interpretable, rows_of
 from selrob.tables.evaluations import source_of
 from selrob.tables.robust_pairs import MODEL_KEYS, ordered, pair_evaluation
 
@@ -39,22 +39,23 @@ def unit_scores(ablation: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
 
 def _groups(scores: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """Every unit (:data:`ALL`), then the interpretable units of each category."""
-    interpretable = scores[scores["interpretable"].fillna(False).astype(bool)]
-    return [(ALL, scores), *((c, interpretable[interpretable["category"] == c])
-                             for c in dict.fromkeys(scores["category"].dropna()))]
+    chosen = scores[interpretable(scores)]
+    return [(ALL, scores), *((c, chosen[chosen["category"] == c]) for c in dict.fromkeys(chosen["category"]))]
 
 
 def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Fig 4b: per model and group (every unit, then the interpretable units of each category),
-    the mean Shape and Texture score per unit over seeds with hierarchical 95% CIs (seeds, then
-    units), and the mean number of units per seed (``units``); a group empty in every seed has
-    no row."""
+    the mean Shape and Texture score per unit over the seeds with units in the group
+    (``seeds``), with hierarchical 95% CIs (seeds, then units), and the mean number of units
+    over all the model's seeds (``units``, 0 for a seed without any); a group empty in every seed
+    has no row."""
+    all_seeds = scores.groupby(MODEL_KEYS, sort=False)["seed"].unique()
     rows = []
     for group, part in _groups(scores):
         for key, model in part.groupby(MODEL_KEYS, sort=False):
             seeds = [s for _, s in model.groupby("seed", sort=False)]
-            row = {**dict(zip(MODEL_KEYS, key)), "group": group, "units": float(np.mean([len(s) for s in seeds])),
-                   "seeds": len(seeds)}
+            row = {**dict(zip(MODEL_KEYS, key)), "group": group,
+                   "units": sum(len(s) for s in seeds) / len(all_seeds[key]), "seeds": len(seeds)}
             for value in ("shape_score", "texture_score"):
                 row[value], row[f"{value}_ci_low"], row[f"{value}_ci_high"] = mean_ci_across_seeds(
                     [s[value].to_numpy(dtype=float) for s in seeds])
@@ -63,20 +64,27 @@ def score_summary(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_run_texture_unit_bias(scores: pd.DataFrame, category: str = "texture") -> pd.DataFrame:
-    """Per model and seed: over its interpretable units of ``category``, the mean Texture rate
-    minus the mean Shape rate (``texture_bias``; positive when zeroing them costs texture-based
-    decisions more), and how many units that is; runs without such a unit have no row."""
-    chosen = scores[scores["interpretable"].fillna(False).astype(bool) & (scores["category"] == category)]
+    """Per model and seed, over its interpretable units of ``category``: the texture share of the
+    flips, mean Texture score / (mean Texture + mean Shape score) (``texture_share``, Fig 4b's
+    comparison as a ratio: 2/3 where Texture is twice Shape, 1/2 where they are equal), the same of
+    the rates (``rate_share``: each score over the images its model decides by that cue, so that
+    a model deciding more images by texture does not look texture-biased for that alone; NaN
+    when nothing flips) and how many units that is; runs without such a unit have no row."""
+    chosen = scores[interpretable(scores) & (scores["category"] == category)]
     per_run = chosen.groupby(RUN_KEYS, as_index=False, sort=False).agg(
+        texture_score=("texture_score", "mean"), shape_score=("shape_score", "mean"),
         texture_rate=("texture_rate", "mean"), shape_rate=("shape_rate", "mean"), units=("unit", "size"))
-    return per_run.assign(texture_bias=per_run["texture_rate"] - per_run["shape_rate"]).dropna(subset=["texture_bias"])
+    scored = per_run["texture_score"] + per_run["shape_score"]
+    rated = per_run["texture_rate"] + per_run["shape_rate"]
+    return per_run.assign(texture_share=per_run["texture_score"] / scored.where(scored > 0),
+                          rate_share=per_run["texture_rate"] / rated.where(rated > 0))
 
 
 def showcase_unit(scores: pd.DataFrame, run: pd.Series, category: str = "texture") -> pd.Series:
     """Fig 5's unit of ``run``: its interpretable unit of ``category`` with the highest Shape plus
     Texture score, else (none in it) its unit with the highest sum."""
-    mine = scores[(scores["model"] == run["model"]) & (scores["seed"] == run["seed"]) & (scores["arch"] == run["arch"])]
-    chosen = mine[mine["interpretable"].fillna(False).astype(bool) & (mine["category"] == category)]
+    mine = rows_of(scores, run)
+    chosen = mine[interpretable(mine) & (mine["category"] == category)]
     pool = chosen if len(chosen) else mine
     total = pool["shape_score"] + pool["texture_score"]
     return pool.assign(total=total).sort_values(["total", "depth", "unit"], ascending=[False, True, True],
@@ -92,8 +100,7 @@ def flipped_images(run: pd.Series, layer: str, unit: int, settings: EvaluationSe
 
     source = source_of(run)
     context = EvaluationContext(source.dataset, settings or EvaluationSettings())
-    full = next(name for name in source.dissected_layers if name.removeprefix("backbone.") == layer)
-    cell = get_evaluation("channel-ablation").evaluate(source, context)[full]
+    cell = get_evaluation("channel-ablation").evaluate(source, context)[dissected_layer(source, layer)]
     images = cue_conflict_images(source.dataset, context)
     names = _class_names(source.dataset)
     decision, flipped = np.array(cell["decision"]), np.array(cell["flipped"][unit], dtype=int)

@@ -17,10 +17,12 @@ import torch
 from torch.nn import functional as F
 
 from selrob.data.batches import to_unit_float
+from selrob.errors import SelrobError
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, get_evaluation
 from selrob.measures.units import MapRecorder
 from selrob.stats import bootstrap_ci
 from selrob.tables.evaluations import source_of
+from selrob.store.sources import ModelSource
 from selrob.tables.robust_pairs import MODEL_KEYS, ROBUST, STANDARD, ordered, pair_evaluation
 
 RUN_KEYS = [*MODEL_KEYS, "seed"]
@@ -32,28 +34,59 @@ def unit_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None, e
     return pair_evaluation("dissection", runs, settings, evaluate)
 
 
+def probe_categories(runs: pd.DataFrame, settings: EvaluationSettings | None = None) -> list[str]:
+    """The categories of the probe set the models of ``runs`` are dissected on."""
+    from selrob.evaluations.dissection import probe_concepts
+
+    dataset = str(runs["dataset"].iloc[0])
+    return probe_concepts(dataset, EvaluationContext(dataset, settings or EvaluationSettings())).categories
+
+
 def categories_of(units: pd.DataFrame) -> list[str]:
-    """The probe set's categories in the order the units show them first."""
-    return list(dict.fromkeys(units["category"]))
+    """The categories the units' labels are in, in the order they first appear (a unit with no
+    IoU at all is labelled "-" in no category)."""
+    return [c for c in dict.fromkeys(units["category"]) if isinstance(c, str) and c]
 
 
-def per_run_category_counts(units: pd.DataFrame, by_layer: bool = False) -> pd.DataFrame:
-    """Interpretable units per model, seed (and ``layer`` with ``depth``) and category, 0 where
-    none; ``units`` counts every unit of the layers counted."""
+def interpretable(units: pd.DataFrame) -> pd.Series:
+    """Whether each row's unit is interpretable (False where a row has no dissection)."""
+    return units["interpretable"].fillna(False).astype(bool)
+
+
+def rows_of(frame: pd.DataFrame, run: pd.Series) -> pd.DataFrame:
+    """The rows of ``frame`` of the model and seed of ``run`` (a runs-table row)."""
+    return frame[(frame["arch"] == run["arch"]) & (frame["model"] == run["model"]) & (frame["seed"] == run["seed"])]
+
+
+def dissected_layer(source: ModelSource, layer: str) -> str:
+    """``source``'s dissected module whose name is ``layer`` (as the tables show it, without a
+    leading ``backbone.``)."""
+    for name in source.dissected_layers:
+        if name.removeprefix("backbone.") == layer.removeprefix("backbone."):
+            return name
+    raise SelrobError(f"{source.name} has no dissected layer {layer!r}; its dissected layers are "
+                      f"{', '.join(name.removeprefix('backbone.') for name in source.dissected_layers)}")
+
+
+def per_run_category_counts(units: pd.DataFrame, by_layer: bool = False,
+                            categories: Sequence[str] | None = None) -> pd.DataFrame:
+    """Interpretable units per model, seed (and ``layer`` with ``depth``) and category (default:
+    those of the units' labels; pass :func:`probe_categories` to count every category of the
+    probe set), 0 where none; ``units`` counts every unit of the layers counted."""
     keys = [*RUN_KEYS, *(("layer", "depth") if by_layer else ())]
-    categories = categories_of(units)
-    counted = units[units["interpretable"]].groupby([*keys, "category"], sort=False).size()
+    categories = list(categories) if categories is not None else categories_of(units)
+    counted = units[interpretable(units)].groupby([*keys, "category"], sort=False).size()
     totals = units.groupby(keys, sort=False).size().rename("units")
     table = counted.unstack("category").reindex(index=totals.index, columns=categories).fillna(0).astype(int)
     return table.join(totals).reset_index().melt(id_vars=[*keys, "units"], value_vars=categories,
                                                  var_name="category", value_name="count")
 
 
-def category_count_table(units: pd.DataFrame) -> pd.DataFrame:
+def category_count_table(units: pd.DataFrame, categories: Sequence[str] | None = None) -> pd.DataFrame:
     """Fig 4a / A7: per architecture, model and category, the mean count of interpretable units
     over seeds with bootstrap 95% CIs over seeds, and per R model its change against the S model
     of its architecture, ``change_percent`` = (R - S) / S x 100 of the means (NaN when S has none)."""
-    counts = per_run_category_counts(units)
+    counts = per_run_category_counts(units, categories=categories)
     rows = []
     for key, group in counts.groupby([*MODEL_KEYS, "category"], sort=False):
         mean, low, high = bootstrap_ci(group["count"].to_numpy(dtype=float))
@@ -68,16 +101,16 @@ def category_count_table(units: pd.DataFrame) -> pd.DataFrame:
 
 
 def layer_category_counts(units: pd.DataFrame, categories: Sequence[str] | None = None) -> pd.DataFrame:
-    """Fig A9: per model, seed, layer and category (default: all), its interpretable units."""
-    counts = per_run_category_counts(units, by_layer=True)
-    return counts if categories is None else counts[counts["category"].isin(categories)]
+    """Fig A9: per model, seed, layer and category (default: those of the units' labels), its
+    interpretable units."""
+    return per_run_category_counts(units, by_layer=True, categories=categories)
 
 
 def concept_count_difference(units: pd.DataFrame, categories: Sequence[str] = ("texture", "object")) -> pd.DataFrame:
     """Fig A8: per architecture, R model and concept of ``categories``, the mean over seeds of R's
     interpretable units labelled with it minus its S partner's (same architecture and seed);
     sorted from the largest gain to the largest loss."""
-    chosen = units[units["interpretable"] & units["category"].isin(categories)]
+    chosen = units[interpretable(units) & units["category"].isin(categories)]
     counts = chosen.groupby([*RUN_KEYS, "category", "label"], sort=False).size().rename("count").reset_index()
     pairs = units[RUN_KEYS].drop_duplicates()
     concepts = chosen[["category", "label"]].drop_duplicates()
@@ -114,20 +147,23 @@ def diversity_table(units: pd.DataFrame) -> pd.DataFrame:
         ["arch", "training", "model", "depth"], kind="stable").reset_index(drop=True)
 
 
-def per_run_unit_summary(units: pd.DataFrame) -> pd.DataFrame:
-    """Per model and seed: its interpretable units per category (one column each) and its mean
-    unit diversity, the values the claims pair."""
-    counts = per_run_category_counts(units).pivot_table(index=RUN_KEYS, columns="category", values="count",
+def per_run_unit_summary(units: pd.DataFrame, categories: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per model and seed: its interpretable units per category (one column each, ``categories``
+    as in :func:`per_run_category_counts`) and its mean unit diversity, the values the claims pair."""
+    counts = per_run_category_counts(units, categories=categories).pivot_table(index=RUN_KEYS, columns="category", values="count",
                                                         sort=False).reset_index()
     counts.columns.name = None
     return counts.merge(per_run_diversity(units), on=RUN_KEYS)
 
 
 def best_units(units: pd.DataFrame, run: pd.Series, category: str | None = None, label: str | None = None,
-               count: int = 1) -> pd.DataFrame:
+               count: int = 1, only_interpretable: bool = False) -> pd.DataFrame:
     """The ``count`` units of ``run`` (a runs-table row) with the highest IoU, among those labelled
-    ``label`` or in ``category`` when given (Figs A12-A19 "by concept")."""
-    mine = units[(units["model"] == run["model"]) & (units["seed"] == run["seed"]) & (units["arch"] == run["arch"])]
+    ``label`` or in ``category`` when given (Figs A12-A19 "by concept"), and interpretable ones
+    only when asked."""
+    mine = rows_of(units, run)
+    if only_interpretable:
+        mine = mine[interpretable(mine)]
     if category is not None:
         mine = mine[mine["category"] == category]
     if label is not None:
@@ -152,13 +188,13 @@ def unit_top_images(run: pd.Series, layer: str, unit: int, settings: EvaluationS
     """Figs A12-A19: the unit's top probe images (by maximum activation, the dissection's top 49)
     as one mosaic, each image dimmed outside the unit's thresholded, upsampled map (the region it
     detects)."""
-    from selrob.evaluations.dissection import probe_count, probe_images
+    from selrob.evaluations.dissection import probe_images
 
     source = source_of(run)
     context = EvaluationContext(source.dataset, settings or EvaluationSettings())
-    full = next(name for name in source.dissected_layers if name.removeprefix("backbone.") == layer)
+    full = dissected_layer(source, layer)
     cell = get_evaluation("dissection").evaluate(source, context)[full]
-    images = probe_images(source.dataset, context, cell["top_images"][unit], probe_count(source))
+    images = probe_images(source.dataset, context, cell["top_images"][unit], source.eval_samples)
     model = source.load_model("cpu").eval()
     recorder = MapRecorder(model, [full])
     try:
@@ -173,13 +209,13 @@ def unit_top_images(run: pd.Series, layer: str, unit: int, settings: EvaluationS
 
 def top_image_panels(units: pd.DataFrame, runs: pd.DataFrame, settings: EvaluationSettings | None = None,
                      categories: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Per category (default: all) and model of the pair in ``runs`` (its S and R rows), the top
-    images of its highest-IoU unit in that category, titled with model, layer, unit, label and
-    IoU; a model without a unit in the category has no panel."""
+    """Per category (default: those of the units' labels) and model of the pair in ``runs`` (its
+    S and R rows), the top images of its highest-IoU interpretable unit in that category, titled
+    with model, layer, unit, label and IoU; a model without such a unit has no panel."""
     panels = {}
     for category in categories or categories_of(units):
         for _, run in runs.iterrows():
-            for best in best_units(units, run, category).itertuples():
+            for best in best_units(units, run, category, only_interpretable=True).itertuples():
                 title = f"{run['model']} {best.layer} #{best.unit}\n{best.label} ({category}), IoU {best.iou:.2f}"
                 panels[title] = unit_top_images(run, best.layer, best.unit, settings)
     return panels
