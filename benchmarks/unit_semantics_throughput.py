@@ -60,7 +60,7 @@ from selrob.io import write_json
 from selrob.measures.ablation import ablation_plan, channel_ablation, layer_channels
 from selrob.measures.units import MapRecorder
 from selrob.models import NormalizedModel, build_model, dissected_layers
-from timing import timed
+from timing import load_report, timed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: torchvision AlexNet's post-ReLU modules (after conv1..conv5), inside a NormalizedModel.
@@ -226,16 +226,6 @@ def torchvision_benchmark(probe_images: int, ablation_images: int, device: torch
                      "mode, 3 x 224 x 224, 1000 classes; random uint8 images, random pixel labels",
             "dissection": dissection_benchmark(model, TORCHVISION_LAYERS, synthetic_probe(probe_images), device),
             "channel_ablation": ablation_benchmark(model, TORCHVISION_LAYERS, images, device)}
-
-
-def load_report(before: tuple[float, float, float], cores: int) -> dict[str, Any]:
-    after = os.getloadavg()
-    report: dict[str, Any] = {"loadavg_before": list(before), "loadavg_after": list(after), "cpu_count": cores}
-    if before[0] >= 0.5:
-        report["note"] = (f"the machine was loaded by other (background) jobs: 1-minute load average {before[0]:.2f} "
-                          f"on {cores} cores before the run, {after[0]:.2f} after it; CPU timings are slower "
-                          "than on an idle machine")
-    return report
 
 
 def main() -> None:

@@ -115,3 +115,37 @@ def digits_c(stand_in_frost_photos: dict[str, str]) -> Path:
     from selrob.corruptions.generate import make_corrupted_set
 
     return make_corrupted_set("digits", workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def evaluated_smoke_pairs(smoke_pairs: Path, shapes_c: Path) -> Path:
+    """The smoke pairs with every cache of the study's plan filled, as ``make reproduce`` leaves
+    them: notebook 09 shows every claim of the study, the explorer every panel."""
+    from selrob.pipeline.reproduce import ReproduceOptions
+    from selrob.pipeline.stage import evaluate_plan
+    from selrob.studies.shape_bias import plan
+
+    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=smoke_pairs)), workers=2, progress=False)
+    return smoke_pairs
+
+
+@pytest.fixture(scope="session")
+def evaluated_smoke_runs(smoke_runs: Path, digits_c: Path) -> Path:
+    """The smoke sweep with every cache of the first study's plan filled."""
+    from selrob.pipeline.reproduce import ReproduceOptions
+    from selrob.pipeline.stage import evaluate_plan
+    from selrob.studies.selectivity import plan
+
+    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=smoke_runs)), workers=2, progress=False)
+    return smoke_runs
+
+
+@pytest.fixture(scope="session")
+def explorer_runs(evaluated_smoke_runs: Path, evaluated_smoke_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One runs folder holding both evaluated smoke studies (links to their dataset folders), as
+    the explorer's notebook takes one ``runs_dir``."""
+    root = tmp_path_factory.mktemp("explorer-runs")
+    for study in (evaluated_smoke_runs, evaluated_smoke_pairs):
+        for dataset in study.iterdir():
+            (root / dataset.name).symlink_to(dataset, target_is_directory=True)
+    return root

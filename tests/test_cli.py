@@ -117,7 +117,7 @@ def test_evaluate_lists_the_registry() -> None:
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"corruptions", "fgsm", "pgd", "jacobian", "gradient-masking", "dimensionality-clean", "dimensionality-pgd",
-            "dimensionality-corruptions", "unit-gradients", "natural-adversarial", "cue-conflict",
+            "dimensionality-corruptions", "unit-gradients", "unit-selectivity", "natural-adversarial", "cue-conflict",
             "cue-conflict-imagenet", "correct-subset", "predictions", "l2-pgd", "distorted-images",
             "corruption-predictions", "kernel-tv", "activation-tv", "stylized-sixteen", "dissection", "channel-ablation"} == set(names)
 

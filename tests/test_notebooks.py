@@ -96,18 +96,6 @@ def test_notebook_runs_on_the_smoke_sweep(
         assert all("alpha-1" in p.name for p in written if not p.name.startswith("figA1_corruption_gallery"))
 
 
-@pytest.fixture(scope="module")
-def evaluated_smoke_pairs(smoke_pairs: Path, shapes_c: Path) -> Path:
-    """The smoke pairs with every cache of the study's plan filled, as ``make reproduce`` leaves
-    them: notebook 09 shows every claim of the study."""
-    from selrob.pipeline.reproduce import ReproduceOptions
-    from selrob.pipeline.stage import evaluate_plan
-    from selrob.studies.shape_bias import plan
-
-    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=smoke_pairs)), workers=2, progress=False)
-    return smoke_pairs
-
-
 @pytest.mark.slow
 def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(evaluated_smoke_pairs: Path, tmp_path: Path) -> None:
     smoke_pairs = evaluated_smoke_pairs

@@ -62,14 +62,14 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 #: The package's layers, lowest first: a module imports only from its own layer or lower ones.
 LAYERS = [
-    {"errors", "io", "paths", "device", "stats", "parallel", "progress"},
+    {"errors", "io", "paths", "device", "stats", "parallel", "progress", "browser"},
     {"data"},
     {"models", "corruptions", "attacks", "distortions"},
     {"config", "measures"},
     {"arguments", "store", "zoo"},
     {"evaluations", "training"},
     {"tables", "plotting", "notebook_parameters"},
-    {"pipeline"},
+    {"pipeline", "explorer"},
     {"studies"},
     {"cli", "__main__", "selrob"},
 ]

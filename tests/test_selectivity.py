@@ -141,3 +141,27 @@ def test_gradient_step_moves_selectivity_in_the_direction_of_alpha(alpha: float)
         optimizer.step()
     after, _ = mean_class_selectivity([torch.relu(layer(x))], labels, 4)
     assert (after - before).item() * alpha > 0.01
+
+
+def test_the_unit_selectivity_evaluation_matches_eq1_and_the_runs_summary(smoke_runs, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Per unit: Eq. 1 of the stored class means (the reference loop's rule); per layer: the mean
+    equals the layer selectivity the run's summary recorded after training (same test set)."""
+    import shutil
+
+    from selrob.evaluations.registry import EvaluationSettings
+    from selrob.tables.evaluations import cached_result, evaluation_table, source_of
+    from selrob.tables.runs import load_sweep
+
+    shutil.copytree(smoke_runs, tmp_path / "runs", ignore=shutil.ignore_patterns("evaluations"))
+    results = load_sweep("digits", alpha=1.0, seeds=0, smoke=True, runs_root=tmp_path / "runs")
+    table = evaluation_table("unit-selectivity", results.runs, EvaluationSettings(smoke=True), progress=False)
+    layers = results.layers.sort_values("layer")
+    means = table.groupby("layer")["selectivity"].mean()
+    assert len(means) == len(layers) == 19
+    assert np.allclose(means.to_numpy(), layers["selectivity"].to_numpy(), atol=1e-6)
+    stored = cached_result("unit-selectivity", source_of(results.runs.iloc[0]), EvaluationSettings(smoke=True),
+                           evaluate=False)
+    for layer in (0, 10):
+        class_means = torch.tensor(stored[layer]["class_means"], dtype=torch.float64)
+        assert torch.allclose(class_selectivity_index(class_means), torch.tensor(stored[layer]["selectivity"], dtype=torch.float64))
+    assert any(np.ptp(layer["selectivity"]) > 0 for layer in stored)  # units differ: not a constant

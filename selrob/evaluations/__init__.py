@@ -8,6 +8,7 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     gradient_masking,
     dimensionality,
     unit_gradients,
+    unit_selectivity,
     corruptions,
     fgsm,
     pgd,

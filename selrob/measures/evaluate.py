@@ -46,9 +46,20 @@ def evaluate_accuracy(model: nn.Module, data: ImageSet, batch_size: int = 1024) 
     return int(correct) / max(len(data), 1)
 
 
+@dataclass
+class LayerClassMeans:
+    """Per layer (UnitRecorder's names), the (K, units) class-conditional mean activation of
+    every unit over a dataset, the (K,) class counts and the number of correct top-1 decisions."""
+
+    layer_names: list[str]
+    class_means: list[torch.Tensor]
+    counts: torch.Tensor
+    correct: int
+
+
 @torch.no_grad()
-def evaluate_clean(model: nn.Module, data: ImageSet, num_classes: int, batch_size: int = 1024) -> CleanEvaluation:
-    """Accuracy plus class selectivity of every unit, from streamed class sums and counts."""
+def layer_class_means(model: nn.Module, data: ImageSet, num_classes: int, batch_size: int = 1024) -> LayerClassMeans:
+    """One pass over ``data`` streaming class sums and counts of every unit (float64)."""
     model.eval()
     accumulator = ClassMeanAccumulator(num_classes)
     correct = 0
@@ -58,13 +69,18 @@ def evaluate_clean(model: nn.Module, data: ImageSet, num_classes: int, batch_siz
             correct += int((logits.argmax(dim=1) == labels).sum())
             accumulator.update(units.activations, labels)
         names = list(units.layer_names)
-    class_means = accumulator.class_means()
-    present = accumulator.counts > 0
+    return LayerClassMeans(names, accumulator.class_means(), accumulator.counts, correct)
+
+
+def evaluate_clean(model: nn.Module, data: ImageSet, num_classes: int, batch_size: int = 1024) -> CleanEvaluation:
+    """Accuracy plus class selectivity of every unit, from streamed class sums and counts."""
+    means = layer_class_means(model, data, num_classes, batch_size)
+    present = means.counts > 0
     return CleanEvaluation(
-        accuracy=correct / max(len(data), 1),
-        layer_names=names,
-        selectivity=[class_selectivity_index(means, present).numpy() for means in class_means],
-        dead_units=[int((means.abs().sum(dim=0) == 0).sum()) for means in class_means],
+        accuracy=means.correct / max(len(data), 1),
+        layer_names=means.layer_names,
+        selectivity=[class_selectivity_index(layer, present).numpy() for layer in means.class_means],
+        dead_units=[int((layer.abs().sum(dim=0) == 0).sum()) for layer in means.class_means],
     )
 
 

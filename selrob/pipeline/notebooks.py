@@ -9,9 +9,13 @@ from selrob import paths
 from selrob.errors import SelrobError
 
 
+#: The explorer's notebook: number 00, outside the studies (it draws no figure of its own).
+EXPLORER = "00_explore"
+
+
 def notebook_paths() -> list[Path]:
-    """``notebooks/NN_<topic>.ipynb`` in number order."""
-    return sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    """The studies' ``notebooks/NN_<topic>.ipynb`` in number order (not the explorer's)."""
+    return sorted(p for p in paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb") if p.stem != EXPLORER)
 
 
 def execute_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any]) -> Path:

@@ -32,7 +32,7 @@ NOTEBOOKS = tuple(
 )
 #: What every run of the alpha grid gets (the AugMix runs get the corruptions only).
 GRID_EVALUATIONS = ("dimensionality-pgd", "dimensionality-clean", "dimensionality-corruptions", "unit-gradients",
-                    "corruptions", "fgsm", "pgd", "jacobian")
+                    "unit-selectivity", "corruptions", "fgsm", "pgd", "jacobian")
 
 
 def reproduce_configs(dataset: str = DATASET, smoke: bool = False) -> list[TrainConfig]:

@@ -9,14 +9,19 @@ the claims compare them as rates: a score over the images its model decides by t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, get_evaluation
+from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
 from selrob.stats import mean_ci_across_seeds
 from selrob.tables.dissection import RUN_KEYS, dissected_layer, interpretable, rows_of
-from selrob.tables.evaluations import source_of
+from selrob.tables.evaluations import cached_result, source_of
 from selrob.tables.robust_pairs import MODEL_KEYS, ordered, pair_evaluation
+
+if TYPE_CHECKING:
+    from selrob.evaluations.channel_ablation import CueConflictImages
 
 #: Fig 4b's groups besides the NetDissect categories: every unit.
 ALL = "all"
@@ -92,16 +97,19 @@ def showcase_unit(scores: pd.DataFrame, run: pd.Series, category: str = "texture
 
 
 def flipped_images(run: pd.Series, layer: str, unit: int, settings: EvaluationSettings | None = None,
-                   count: int = 8) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+                   count: int = 8, evaluate: bool = True,
+                   images: CueConflictImages | None = None) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     """Fig 5 / A20-A26: up to ``count`` cue-conflict images the model decides by shape (first row)
     and by texture (second row) whose decision changes when the unit is zeroed, each captioned
-    ``<shape>-<texture>``. Returns the rows and their captions."""
+    ``<shape>-<texture>``. Returns the rows and their captions. Without ``evaluate`` a missing
+    ablation is an error naming its command; ``images`` are the model's cue-conflict images when
+    the caller has them already."""
     from selrob.evaluations.channel_ablation import cue_conflict_images
 
     source = source_of(run)
     context = EvaluationContext(source.dataset, settings or EvaluationSettings())
-    cell = get_evaluation("channel-ablation").evaluate(source, context)[dissected_layer(source, layer)]
-    images = cue_conflict_images(source.dataset, context)
+    cell = cached_result("channel-ablation", source, context.settings, evaluate)[dissected_layer(source, layer)]
+    images = images or cue_conflict_images(source.dataset, context)
     names = _class_names(source.dataset)
     decision, flipped = np.array(cell["decision"]), np.array(cell["flipped"][unit], dtype=int)
     shapes, textures = images.data.labels.numpy(), images.textures.numpy()

@@ -18,10 +18,10 @@ from torch.nn import functional as F
 
 from selrob.data.batches import to_unit_float
 from selrob.errors import SelrobError
-from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, get_evaluation
+from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
 from selrob.measures.units import MapRecorder
 from selrob.stats import bootstrap_ci
-from selrob.tables.evaluations import source_of
+from selrob.tables.evaluations import cached_result, source_of
 from selrob.store.sources import ModelSource
 from selrob.tables.robust_pairs import MODEL_KEYS, ROBUST, STANDARD, ordered, pair_evaluation
 
@@ -171,29 +171,29 @@ def best_units(units: pd.DataFrame, run: pd.Series, category: str | None = None,
     return mine.sort_values(["iou", "depth", "unit"], ascending=[False, True, True], kind="stable").head(count)
 
 
-def _mosaic(images: np.ndarray, columns: int) -> np.ndarray:
+def mosaic(images: np.ndarray, columns: int) -> np.ndarray:
     """Images (N, H, W, 3) tiled ``columns`` to a row with a 1-pixel white gap."""
     n, h, w, c = images.shape
     rows = -(-n // columns)
-    mosaic = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1, c), 255, dtype=np.uint8)
+    tiled = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1, c), 255, dtype=np.uint8)
     for k, image in enumerate(images):
         r, q = divmod(k, columns)
-        mosaic[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = image
-    return mosaic
+        tiled[r * (h + 1): r * (h + 1) + h, q * (w + 1): q * (w + 1) + w] = image
+    return tiled
 
 
 @torch.no_grad()
 def unit_top_images(run: pd.Series, layer: str, unit: int, settings: EvaluationSettings | None = None,
-                    columns: int = 7) -> np.ndarray:
+                    columns: int = 7, evaluate: bool = True) -> np.ndarray:
     """Figs A12-A19: the unit's top probe images (by maximum activation, the dissection's top 49)
     as one mosaic, each image dimmed outside the unit's thresholded, upsampled map (the region it
-    detects)."""
+    detects). Without ``evaluate`` a missing dissection is an error naming its command."""
     from selrob.evaluations.dissection import probe_images
 
     source = source_of(run)
     context = EvaluationContext(source.dataset, settings or EvaluationSettings())
     full = dissected_layer(source, layer)
-    cell = get_evaluation("dissection").evaluate(source, context)[full]
+    cell = cached_result("dissection", source, context.settings, evaluate)[full]
     images = probe_images(source.dataset, context, cell["top_images"][unit], source.eval_samples)
     model = source.load_model("cpu").eval()
     recorder = MapRecorder(model, [full])
@@ -204,7 +204,7 @@ def unit_top_images(run: pd.Series, layer: str, unit: int, settings: EvaluationS
         recorder.close()
     region = F.interpolate(maps, size=tuple(images.shape[2:]), mode="bilinear", align_corners=False) > cell["threshold"][unit]
     shown = np.where(region.numpy(), images.numpy(), (images.numpy() * 0.25).astype(np.uint8))
-    return _mosaic(shown.transpose(0, 2, 3, 1), columns)
+    return mosaic(shown.transpose(0, 2, 3, 1), columns)
 
 
 def top_image_panels(units: pd.DataFrame, runs: pd.DataFrame, settings: EvaluationSettings | None = None,

@@ -51,6 +51,17 @@ def _not_cached(evaluation: Evaluation, name: str, context: EvaluationContext) -
                        "these runs, or with the notebook")
 
 
+def cached_result(name: str, source: ModelSource, settings: EvaluationSettings | None = None,
+                  evaluate: bool = True) -> Any:
+    """Evaluation ``name``'s result for ``source``, computed when missing if ``evaluate``, else
+    an error naming the command that computes it."""
+    evaluation = get_evaluation(name)
+    context = EvaluationContext(source.dataset, settings or EvaluationSettings())
+    if not evaluate and not evaluation.is_cached(source, context):
+        raise _not_cached(evaluation, source.name, context)
+    return evaluation.evaluate(source, context)
+
+
 def evaluation_table(
     name: str,
     runs: Sources,
