@@ -129,8 +129,11 @@ def test_the_markdown_report_counts_the_verdicts_and_names_what_is_undecided() -
 
 
 def _committed(pattern: str) -> list[str]:
+    """Committed files of ``pattern`` directly in their folder (not the explorer's screenshots in
+    ``figures/explorer/``, which the browser test writes, not the reproduce)."""
     listed = subprocess.run(["git", "ls-files", pattern], cwd=REPO, capture_output=True, text=True, check=True).stdout
-    return [Path(line).name for line in listed.splitlines()]
+    folder = str(Path(pattern).parent)
+    return [Path(line).name for line in listed.splitlines() if str(Path(line).parent) == folder]
 
 
 @pytest.mark.parametrize("study", sorted(studies()))
