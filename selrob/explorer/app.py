@@ -329,12 +329,13 @@ class Explorer:
             self._views[key] = kind(groups[key[1]], self.settings)
         return self._views[key]
 
-    def _set_options(self, name: str, options: list[Any], keep: bool = True) -> None:
+    def _set_options(self, name: str, options: list[Any]) -> None:
+        """New options for a control, keeping its value where it is still one of them."""
         control = self.controls[name]
         values = [o[1] if isinstance(o, tuple) else o for o in options]
         previous = control.value
         control.options = options
-        control.value = previous if keep and previous in values else (values[0] if values else None)
+        control.value = previous if previous in values else (values[0] if values else None)
 
     def _refill(self, names: Iterable[str]) -> None:
         """New options for the controls ``names`` that follow from the controls above them."""

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from selrob.evaluations.channel_ablation import cue_conflict_images
+from selrob.evaluations.dissection import probe_concepts
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
 from selrob.tables import channel_ablation, dissection, distorted_images, robust_pairs, smoothness
 from selrob.tables.evaluations import cached_result, source_of
@@ -70,8 +71,6 @@ class PairViews:
     def unit_label(self, model: int, layer: str, unit: int) -> tuple[pd.Series, pd.DataFrame]:
         """The unit's dissection row (label, category, IoU, interpretable, diversity) and its
         :data:`TOP_CONCEPTS` concepts of highest IoU (columns concept, category, iou)."""
-        from selrob.evaluations.dissection import probe_concepts
-
         run = self.runs.iloc[model]
         rows = dissection.rows_of(self.unit_table(), run)
         row = rows[(rows["layer"] == layer) & (rows["unit"] == unit)].iloc[0]
