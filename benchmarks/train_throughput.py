@@ -2,7 +2,8 @@
 
     python benchmarks/train_throughput.py [--device cpu|cuda] [--steps 10]
 
-Times :func:`selrob.training.loop.training_step`, the exact step the training loop runs, for
+Times :func:`selrob.training.loop.training_step`, the exact step the training loop runs (on one
+model, a stack of one), for
 alpha = 0 (plain cross-entropy, no unit hooks) and alpha = 1 (hooks on all 19 post-ReLU layers
 plus the minibatch selectivity term). Target: the regularizer costs at most 10% of step time.
 On CUDA it also projects the paper's CIFAR-10 sweep (13 alphas x 20 seeds x 200 epochs of 45k
@@ -24,6 +25,7 @@ from selrob.measures.units import UnitRecorder
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
 from selrob.models import build_model
+from selrob.models.stacked import StackedModels
 from selrob.training.loop import training_step
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -32,7 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def time_steps(alpha: float, device: torch.device, batch: int, steps: int, repeats: int) -> list[float]:
     """Seconds per step, one median per repeat (after warm-up steps)."""
     torch.manual_seed(0)
-    model = build_model("resnet20", num_classes=10, in_channels=3, mean=[0.5] * 3, std=[0.25] * 3).to(device)
+    model = StackedModels([build_model("resnet20", num_classes=10, in_channels=3, mean=[0.5] * 3, std=[0.25] * 3)]).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     inputs = torch.rand(batch, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
@@ -40,14 +42,14 @@ def time_steps(alpha: float, device: torch.device, batch: int, steps: int, repea
     medians = []
     with recorder as units:
         for _ in range(3):
-            training_step(model, optimizer, inputs, labels, alpha, 10, 1e-6, units)
+            training_step(model, optimizer, inputs, labels, [alpha], 10, 1e-6, units)
         for _ in range(repeats):
             times = []
             for _ in range(steps):
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 started = time.perf_counter()
-                training_step(model, optimizer, inputs, labels, alpha, 10, 1e-6, units)
+                training_step(model, optimizer, inputs, labels, [alpha], 10, 1e-6, units)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 times.append(time.perf_counter() - started)

@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--gpus-per-node", type=int, default=1)
     sweep.add_argument("--cpus-per-task", type=int, default=8)
     sweep.add_argument("--no-wait", action="store_true", help="submit to Slurm and return")
+    stacking = sweep.add_mutually_exclusive_group()
+    stacking.add_argument("--together", action="store_const", const=True, dest="together",
+                          help="train runs of one protocol together as one network (default where faster: "
+                               "on a GPU, and on the CPU for images of at most 16 pixels)")
+    stacking.add_argument("--separate", action="store_const", const=False, dest="together",
+                          help="train every run on its own")
+    sweep.add_argument("--max-together", type=int, help="most runs trained as one network (default 16)")
 
     evaluate = commands.add_parser("evaluate", help="run one registered evaluation on a sweep's runs (cached)")
     evaluate.add_argument("name", help="the evaluation (selrob evaluate --list names them)", nargs="?")
@@ -155,7 +162,9 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     configs = sweep_configs(args.dataset, args.arch, args.alpha, seeds, args.smoke, **training_overrides(args))
     slurm = SlurmOptions(args.slurm_partition, args.slurm_timeout_min, args.gpus_per_node, args.cpus_per_task)
     runs = run_sweep(configs, executor=args.executor, workers=args.workers, runs_root=args.runs_dir,
-                     data_root=args.data_dir, device=args.device, slurm=slurm, wait=not args.no_wait)
+                     data_root=args.data_dir, device=args.device, slurm=slurm, wait=not args.no_wait,
+                     together=args.together,
+                     **({} if args.max_together is None else {"max_together": args.max_together}))
     print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {paths.runs_dir(args.runs_dir)}")
 
 

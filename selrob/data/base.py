@@ -62,3 +62,7 @@ class Splits:
     val: ImageSet
     test: ImageSet
     info: DatasetInfo
+
+    def to(self, device: torch.device | str) -> Splits:
+        """The three sets on ``device``."""
+        return Splits(self.train.to(device), self.val.to(device), self.test.to(device), self.info)

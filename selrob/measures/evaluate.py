@@ -39,11 +39,22 @@ class CleanEvaluation:
 @torch.no_grad()
 def evaluate_accuracy(model: nn.Module, data: ImageSet, batch_size: int = 1024) -> float:
     """Top-1 accuracy of ``model`` (put in eval mode) on ``data`` (on the model's device)."""
+    return evaluate_accuracies(model, [data], batch_size)[0]
+
+
+@torch.no_grad()
+def evaluate_accuracies(model: nn.Module, sets: Sequence[ImageSet], batch_size: int = 1024) -> list[float]:
+    """Top-1 accuracy of each of K models computed as one (:class:`selrob.models.stacked.StackedModels`,
+    whose input is K equal blocks of rows, block k model k's) on its own set; all sets have one size."""
+    if len({len(data) for data in sets}) > 1:
+        raise ValueError("models evaluated together need sets of one size")
     model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=data.labels.device)
-    for images, labels in iterate_batches(data, batch_size):
-        correct += (model(to_unit_float(images)).argmax(dim=1) == labels).sum()
-    return int(correct) / max(len(data), 1)
+    correct = torch.zeros(len(sets), dtype=torch.long, device=sets[0].labels.device)
+    for batches in zip(*(iterate_batches(data, batch_size) for data in sets)):
+        images = torch.cat([to_unit_float(images) for images, _ in batches])
+        labels = torch.stack([labels for _, labels in batches])
+        correct += (model(images).argmax(dim=1).view(labels.shape) == labels).sum(dim=1)
+    return [int(c) / max(len(sets[0]), 1) for c in correct]
 
 
 @dataclass

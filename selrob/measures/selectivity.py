@@ -26,9 +26,10 @@ import torch
 
 
 def class_sums(units: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(K, units) per-class sums of unit activations and (K,) class counts, in ``units``' dtype."""
+    """(K, units) per-class sums of unit activations and (K,) class counts, in ``units``' dtype;
+    leading dimensions of ``units`` (..., samples, units) and ``labels`` (..., samples) are kept."""
     one_hot = torch.nn.functional.one_hot(labels, num_classes).to(units.dtype)
-    return one_hot.T @ units, one_hot.sum(dim=0)
+    return one_hot.transpose(-1, -2) @ units, one_hot.sum(dim=-2)
 
 
 def class_conditional_means(
@@ -37,15 +38,16 @@ def class_conditional_means(
     """Per-class sums divided by counts of unit activations.
 
     Args:
-        units: (samples, units) activations.
-        labels: (samples,) integer class labels.
+        units: (samples, units) activations, or (..., samples, units) for several models at once.
+        labels: (samples,) integer class labels, or (..., samples).
         num_classes: number of classes K.
 
     Returns:
-        ``(means, counts)``: (K, units) class means (0 for absent classes) and (K,) counts.
+        ``(means, counts)``: (K, units) class means (0 for absent classes) and (K,) counts, after
+        the leading dimensions.
     """
     sums, counts = class_sums(units, labels, num_classes)
-    return sums / counts.clamp(min=1).unsqueeze(1), counts
+    return sums / counts.clamp(min=1).unsqueeze(-1), counts
 
 
 def class_selectivity_index(
@@ -54,20 +56,21 @@ def class_selectivity_index(
     """Eq. 1 for every unit.
 
     Args:
-        class_means: (K, units) class-conditional mean activations (non-negative, post-ReLU).
-        present: (K,) bool mask of the classes to use; ``None`` means all K.
+        class_means: (K, units) class-conditional mean activations (non-negative, post-ReLU), or
+            (..., K, units) for several models at once.
+        present: (K,) (or (..., K)) bool mask of the classes to use; ``None`` means all K.
         eps: added to the denominator (0 = Eq. 1 exactly).
 
     Returns:
-        (units,) selectivity indices in [0, 1].
+        (units,) (or (..., units)) selectivity indices in [0, 1].
     """
     if present is None:
-        present = torch.ones(class_means.shape[0], dtype=torch.bool, device=class_means.device)
+        present = torch.ones(class_means.shape[:-1], dtype=torch.bool, device=class_means.device)
     # Masks instead of boolean indexing: no host-device synchronisation inside a training step.
-    mask = present.unsqueeze(1)
-    n_present = present.sum()
-    mu_max = torch.where(mask, class_means, torch.full_like(class_means, -torch.inf)).max(dim=0).values
-    mu_rest = (torch.where(mask, class_means, 0.0).sum(dim=0) - mu_max) / (n_present - 1).clamp(min=1)
+    mask = present.unsqueeze(-1)
+    n_present = present.sum(dim=-1, keepdim=True)
+    mu_max = torch.where(mask, class_means, torch.full_like(class_means, -torch.inf)).max(dim=-2).values
+    mu_rest = (torch.where(mask, class_means, 0.0).sum(dim=-2) - mu_max) / (n_present - 1).clamp(min=1)
     numerator = mu_max - mu_rest
     denominator = mu_max + mu_rest + eps
     defined = (denominator > 0) & (n_present >= 2)
@@ -86,19 +89,21 @@ def mean_class_selectivity(
 
     Differentiable; the regularizer of Eq. 2 is ``-alpha`` times the first return value. All
     layers are concatenated and handled by one call of Eq. 1, which costs far fewer kernel
-    launches than a loop over layers.
+    launches than a loop over layers. Layers of (..., batch, units) and labels of (..., batch)
+    give one value per leading index (several models trained as one, :mod:`selrob.models.stacked`).
 
     Returns:
-        ``(mu_si, per_layer)``: a scalar and a (layers,) tensor of per-layer mean SI.
+        ``(mu_si, per_layer)``: a scalar and a (layers,) tensor of per-layer mean SI (after the
+        leading dimensions).
     """
-    sizes = [units.shape[1] for units in layer_units]
+    sizes = [units.shape[-1] for units in layer_units]
     # Half-precision activations (mixed precision) are promoted; float64 stays float64.
-    units = torch.cat([u.to(torch.promote_types(u.dtype, torch.float32)) for u in layer_units], dim=1)
+    units = torch.cat([u.to(torch.promote_types(u.dtype, torch.float32)) for u in layer_units], dim=-1)
     means, counts = class_conditional_means(units, labels, num_classes)
     si = class_selectivity_index(means, counts > 0, eps)
     layer_of_unit, units_per_layer = _layer_index(tuple(sizes), si.device)
-    per_layer = si.new_zeros(len(sizes)).index_add(0, layer_of_unit, si) / units_per_layer
-    return per_layer.mean(), per_layer
+    per_layer = si.new_zeros(*si.shape[:-1], len(sizes)).index_add(-1, layer_of_unit, si) / units_per_layer
+    return per_layer.mean(dim=-1), per_layer
 
 
 @lru_cache(maxsize=16)

@@ -1,11 +1,18 @@
 """Alpha x seed sweeps: locally in worker processes, or on Slurm (or locally) through submitit.
 
-Every job calls :func:`selrob.training.train_run`, which skips finished runs and resumes
-interrupted ones, so re-submitting a sweep only does the missing work.
+Every job calls :func:`selrob.training.loop.train_runs` on one or several runs, which skips
+finished runs and resumes interrupted ones, so re-submitting a sweep only does the missing work.
+Runs that share dataset, architecture and protocol can train together as one network
+(:mod:`selrob.models.stacked`), where that is faster: on a GPU, where one small model leaves the
+device mostly idle, and on the CPU for small images, where per-call overhead is a large share of
+a step (digits' 8x8: 1.2x the images per second at 8 models, 1.15x for the whole digits sweep on
+2 cores); at 32x32 on the CPU the grouped convolutions are slower than a model's own (0.73x at 4
+models), so those runs go one per process unless asked (``benchmarks/sweep_throughput.py``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,13 +22,23 @@ from typing import Any
 from selrob.progress import progress_bar
 
 from selrob import paths
+from selrob.data import dataset_info
+from selrob.device import resolve_device
 from selrob.errors import SelrobError
+from selrob.models import build_model
+from selrob.models.stacked import stackable
 from selrob.parallel import default_workers, job_errors
 from selrob.store.runs import Run
 from selrob.config import TrainConfig
-from selrob.training.loop import train_run
+from selrob.training.loop import train_runs
 
 EXECUTORS = ("local", "submitit-local", "slurm")
+
+#: Most runs trained as one network on a GPU by default: 16 CIFAR ResNet20s at batch 256 are a
+#: few GB of activations (``benchmarks/sweep_throughput.py`` reports the peak memory).
+MAX_TOGETHER = 16
+#: Largest image side at which runs train together on the CPU by default (see the module docstring).
+CPU_TOGETHER_MAX_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -42,33 +59,66 @@ def relative_cost(config: TrainConfig) -> float:
     return config.epochs * (1 + 2 * config.augmix + (config.pgd_steps or 0) + (config.adversarial_steps or 0))
 
 
-def _failure(config: TrainConfig, reason: object) -> str:
-    return f"alpha={config.alpha:g} seed={config.seed}: {reason}"
+def _failure(configs: Sequence[TrainConfig], reason: object) -> str:
+    runs = ", ".join(f"alpha={c.alpha:g} seed={c.seed}" for c in configs)
+    return f"{runs}: {reason}"
 
 
-def _train_job(config: dict[str, Any], runs_root: str, data_root: str | None, device: str | None,
+def _train_job(configs: list[dict[str, Any]], runs_root: str, data_root: str | None, device: str | None,
                progress: bool = False) -> str:
-    """One run; plain arguments, so that it pickles into worker processes."""
-    return str(train_run(TrainConfig.from_dict(config), runs_root, data_root, device, progress=progress).path)
+    """One job's runs (trained together when several); plain arguments, so that it pickles into
+    worker processes."""
+    runs = train_runs([TrainConfig.from_dict(c) for c in configs], runs_root, data_root, device, progress=progress)
+    return ", ".join(str(run.path) for run in runs)
+
+
+def _stackable_arch(config: TrainConfig) -> bool:
+    info = dataset_info(config.dataset)
+    return stackable(build_model(config.arch, num_classes=info.num_classes, in_channels=info.in_channels,
+                                 mean=info.mean, std=info.std))
+
+
+def plan_jobs(pending: Sequence[TrainConfig], together: bool, max_together: int, parts: int = 1) -> list[list[TrainConfig]]:
+    """The jobs of a sweep: one run each, or (``together``) the runs of each dataset, architecture
+    and protocol in groups of at most ``max_together``, split into at least ``parts`` groups where
+    there are runs enough (one per worker process), longest first."""
+    if not together:
+        jobs = [[config] for config in pending]
+    else:
+        groups: dict[tuple[str, str, str], list[TrainConfig]] = {}
+        for config in pending:
+            groups.setdefault((config.dataset, config.arch, config.protocol_key()), []).append(config)
+        jobs = []
+        for configs in groups.values():
+            if len(configs) > 1 and not _stackable_arch(configs[0]):
+                jobs += [[config] for config in configs]
+                continue
+            count = max(math.ceil(len(configs) / max_together), min(parts, len(configs)))
+            size = math.ceil(len(configs) / count)
+            jobs += [configs[start:start + size] for start in range(0, len(configs), size)]
+    # Longest first, so that workers finish together instead of one waiting on a long tail.
+    return sorted(jobs, key=lambda job: sum(relative_cost(c) for c in job), reverse=True)
 
 
 def _run_local(
-    pending: list[TrainConfig], workers: int, runs_root: Path, data_root: str | None, device: str | None, progress: bool
+    jobs: list[list[TrainConfig]], workers: int, runs_root: Path, data_root: str | None, device: str | None,
+    progress: bool,
 ) -> list[str]:
     failures: list[str] = []
-    bar = progress_bar(total=len(pending), desc="runs", unit="run", disable=not progress)
-    # Epoch bars only when runs go one at a time in this process.
-    arguments = [(c.to_dict(), str(runs_root), data_root, device, progress and workers == 1) for c in pending]
+    bar = progress_bar(total=sum(len(job) for job in jobs), desc="runs", unit="run", disable=not progress)
+    # Epoch bars only when jobs go one at a time in this process.
+    arguments = [([c.to_dict() for c in job], str(runs_root), data_root, device, progress and workers == 1)
+                 for job in jobs]
     for index, error in job_errors(_train_job, arguments, workers):
         if error is not None:
-            failures.append(_failure(pending[index], error))
-        bar.update()
+            failures.append(_failure(jobs[index], error))
+        bar.update(len(jobs[index]))
     bar.close()
     return failures
 
 
 def _run_submitit(
-    pending: list[TrainConfig],
+    jobs: list[list[TrainConfig]],
     cluster: str,
     runs_root: Path,
     data_root: str | None,
@@ -95,26 +145,25 @@ def _run_submitit(
         if slurm.mem_gb:
             extra["mem_gb"] = slurm.mem_gb
         executor.update_parameters(**extra)
-    jobs = executor.map_array(
+    submitted = executor.map_array(
         _train_job,
-        [c.to_dict() for c in pending],
-        [str(runs_root)] * len(pending),
-        [data_root] * len(pending),
-        [device] * len(pending),
+        [[c.to_dict() for c in job] for job in jobs],
+        [str(runs_root)] * len(jobs),
+        [data_root] * len(jobs),
+        [device] * len(jobs),
     )
     if not wait:
-        print(f"submitted {len(jobs)} jobs ({jobs[0].job_id.split('_')[0]}); logs in {folder}")
+        print(f"submitted {len(submitted)} jobs ({submitted[0].job_id.split('_')[0]}); logs in {folder}")
         return []
     failures = []
-    configs = {job.job_id: config for job, config in zip(jobs, pending)}
-    for job in progress_bar(submitit.helpers.as_completed(jobs, poll_frequency=1 if local else 30),
-                    total=len(jobs), desc="runs", unit="run", disable=not progress):
+    configs = {job.job_id: configs for job, configs in zip(submitted, jobs)}
+    for job in progress_bar(submitit.helpers.as_completed(submitted, poll_frequency=1 if local else 30),
+                    total=len(submitted), desc="jobs", unit="job", disable=not progress):
         try:
             job.result()
         except Exception as err:  # submitit wraps the job's exception with its remote traceback
-            config = configs[job.job_id]
             last = [line for line in str(err).splitlines() if line.strip()]
-            failures.append(_failure(config, f"{last[-1] if last else err} (log: {job.paths.stderr})"))
+            failures.append(_failure(configs[job.job_id], f"{last[-1] if last else err} (log: {job.paths.stderr})"))
     return failures
 
 
@@ -129,6 +178,8 @@ def run_sweep(
     slurm: SlurmOptions | None = None,
     wait: bool = True,
     progress: bool = True,
+    together: bool | None = None,
+    max_together: int = MAX_TOGETHER,
 ) -> list[Run]:
     """Train every config that is not finished yet.
 
@@ -139,6 +190,10 @@ def run_sweep(
             processes train ~35% faster than one two-thread process on small models) and one
             on a GPU.
         wait: for submitit, wait for the jobs (with a progress bar) instead of returning at once.
+        together: train the runs of one dataset, architecture and protocol together as one network
+            (at most ``max_together`` at a time; on the CPU in as many groups as worker
+            processes); ``None``: where it is faster, on a GPU and on the CPU for images of at
+            most :data:`CPU_TOGETHER_MAX_SIDE` pixels.
 
     Returns:
         The run folders of all configs. Raises :class:`SelrobError` naming the failed runs after
@@ -146,17 +201,23 @@ def run_sweep(
     """
     if executor not in EXECUTORS:
         raise SelrobError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    if max_together < 1:
+        raise SelrobError(f"max_together must be at least 1, got {max_together}")
     root = paths.runs_dir(runs_root)
     data = None if data_root is None else str(paths.data_dir(data_root))
     runs = [Run.for_config(c, root) for c in configs]
-    # Longest runs first, so that workers finish together instead of one waiting on a long tail.
-    pending = sorted((c for c, run in zip(configs, runs) if not run.is_finished()), key=relative_cost, reverse=True)
+    pending = [c for c, run in zip(configs, runs) if not run.is_finished()]
     if pending:
+        on_gpu = executor == "slurm" or resolve_device(device).type == "cuda"
+        small = all(dataset_info(c.dataset).image_size <= CPU_TOGETHER_MAX_SIDE for c in pending)
+        stack = (on_gpu or small) if together is None else together
+        parts = 1 if on_gpu or executor != "local" else (workers or default_workers(len(pending), device))
+        jobs = plan_jobs(pending, stack, max_together, parts)
         if executor == "local":
-            failures = _run_local(pending, workers or default_workers(len(pending), device), root, data, device, progress)
+            failures = _run_local(jobs, workers or default_workers(len(jobs), device), root, data, device, progress)
         else:
             cluster = "local" if executor == "submitit-local" else "slurm"
-            failures = _run_submitit(pending, cluster, root, data, device, slurm or SlurmOptions(), wait, progress)
+            failures = _run_submitit(jobs, cluster, root, data, device, slurm or SlurmOptions(), wait, progress)
         if failures:
-            raise SelrobError(f"{len(failures)} of {len(pending)} runs failed: " + "; ".join(failures))
+            raise SelrobError(f"{len(failures)} of {len(jobs)} training jobs failed: " + "; ".join(failures))
     return runs

@@ -1,0 +1,165 @@
+"""Sweep-training throughput: models x images per second, one model at a time vs K trained as one.
+
+    python benchmarks/sweep_throughput.py [--device cpu|cuda] [--shapes digits cifar10]
+        [--counts 1 2 4 8] [--steps 5] [--sweep] [--channels-last] [--compile]
+
+Times :func:`selrob.training.loop.training_step`, the step the training loop runs, on a
+:class:`selrob.models.stacked.StackedModels` of K models (K = 1 is one model alone), every model
+regularized (12 of the 13 CIFAR alphas are not 0), at each shape's architecture, input and batch
+per model: ``digits`` ResNet20 on 1x8x8 (batch 128, the embedded sweep), ``cifar10`` ResNet20 on
+3x32x32 (batch 256), ``tinyimagenet`` ResNet18 on 3x64x64 (batch 256 per model here; the paper's
+4096 only changes the steps per epoch). On the CPU each process uses one thread, as the sweep's
+worker processes do. On CUDA the step runs in bf16 autocast, optionally channels-last and
+compiled, and the report adds the peak GPU memory per K and the projected GPU-hours of the paper's
+CIFAR-10 sweep (13 alphas x 20 seeds x 200 epochs of 45,000 images) and Tiny ImageNet ResNet18
+sweep (15 x 20 x 90 epochs of 90,000 images) at the best K; the target is the CIFAR-10 sweep in at
+most 4 hours on one H200.
+
+``--sweep`` also trains the default digits grid (15 runs) with ``selrob.run_sweep`` both ways, one
+run per worker process and together, in fresh folders: the end-to-end speedup on this machine.
+Writes ``benchmarks/results/sweep_throughput_<device>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from timing import load_report, timed
+from selrob.config import sweep_configs
+from selrob.device import device_description, resolve_device
+from selrob.io import write_json
+from selrob.measures.units import UnitRecorder
+from selrob.models import build_model
+from selrob.models.stacked import StackedModels
+from selrob.parallel import set_torch_threads
+from selrob.pipeline.sweep import run_sweep
+from selrob.training.loop import training_step
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: (architecture, channels, side, batch per model, classes) per shape.
+SHAPES: dict[str, tuple[str, int, int, int, int]] = {
+    "digits": ("resnet20", 1, 8, 128, 10),
+    "cifar10": ("resnet20", 3, 32, 256, 10),
+    "tinyimagenet": ("resnet18", 3, 64, 256, 200),
+}
+#: Model-epochs x images of the paper's sweeps, and the shape each is timed at.
+SWEEPS = {"cifar10": 13 * 20 * 200 * 45_000, "tinyimagenet": 15 * 20 * 90 * 90_000}
+TARGET_CIFAR10_HOURS = 4.0
+
+
+def time_stack(shape: str, count: int, device: torch.device, steps: int, channels_last: bool,
+               compile_step: bool) -> dict[str, Any]:
+    """Median seconds per step of ``count`` models trained as one, and models x images per second."""
+    arch, channels, side, batch, classes = SHAPES[shape]
+    models = []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        models.append(build_model(arch, num_classes=classes, in_channels=channels, mean=[0.5] * channels,
+                                  std=[0.25] * channels))
+    model = StackedModels(models).to(device)
+    inputs = torch.rand(count * batch, channels, side, side, device=device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, classes, (count * batch,), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    step = torch.compile(training_step) if compile_step else training_step
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    with UnitRecorder(model) as units:
+        for _ in range(3 if compile_step else 1):
+            step(model, optimizer, inputs, labels, [1.0] * count, classes, 1e-6, units)
+        times = [timed(lambda: step(model, optimizer, inputs, labels, [1.0] * count, classes, 1e-6, units), device)[0]
+                 for _ in range(steps)]
+    seconds = statistics.median(times)
+    result: dict[str, Any] = {"models": count, "seconds_per_step": seconds,
+                              "model_images_per_second": count * batch / seconds}
+    if device.type == "cuda":
+        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return result
+
+
+def time_sweep(together: bool, workers: int) -> float:
+    """Seconds to train the default digits grid from nothing, one way."""
+    with tempfile.TemporaryDirectory() as runs:
+        seconds, _ = timed(lambda: run_sweep(sweep_configs("digits"), runs_root=runs, device="cpu", workers=workers,
+                                             together=together, progress=False), torch.device("cpu"))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=None,
+                        help="default: digits and cifar10 on the CPU, all three on CUDA")
+    parser.add_argument("--counts", nargs="+", type=int, default=None,
+                        help="models per stack; default 1 2 4 8 on the CPU (1 4 at 32x32), 1 8 16 32 on CUDA")
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    parser.add_argument("--sweep", action="store_true", help="also time the digits sweep end to end, both ways")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    else:
+        set_torch_threads(1)
+    before = os.getloadavg()
+    shapes = args.shapes or (sorted(SHAPES) if cuda else ["digits", "cifar10"])
+    results: dict[str, Any] = {}
+    for shape in shapes:
+        counts = args.counts or ([1, 8, 16, 32] if cuda else [1, 4] if SHAPES[shape][2] >= 32 else [1, 2, 4, 8])
+        rows = [time_stack(shape, count, device, args.steps, args.channels_last, args.compile) for count in counts]
+        alone = rows[0]["model_images_per_second"] if rows[0]["models"] == 1 else None
+        for row in rows:
+            if alone:
+                row["speedup_over_one_model"] = row["model_images_per_second"] / alone
+        results[shape] = rows
+        print(shape, json.dumps(rows))
+    report: dict[str, Any] = {
+        "benchmark": "sweep_throughput",
+        "device": device_description(device),
+        "torch_version": torch.__version__,
+        "mixed_precision": "bf16 autocast" if cuda else "none (fp32)",
+        "channels_last": args.channels_last,
+        "compiled": args.compile,
+        "threads_per_process": torch.get_num_threads(),
+        "shapes": {name: dict(zip(("arch", "channels", "side", "batch_per_model", "classes"), SHAPES[name]))
+                   for name in shapes},
+        "results": results,
+    }
+    if cuda:
+        projections = {}
+        for name, images in SWEEPS.items():
+            if name in results:
+                best = max(results[name], key=lambda row: row["model_images_per_second"])
+                projections[name] = {"models_per_stack": best["models"], "gpu_hours": images / best["model_images_per_second"] / 3600,
+                                     "peak_memory_gib": best["peak_memory_gib"]}
+        report["projected_sweeps"] = projections
+        if "cifar10" in projections:
+            report["cifar10_target_hours_at_most"] = TARGET_CIFAR10_HOURS
+            report["meets_cifar10_target"] = projections["cifar10"]["gpu_hours"] <= TARGET_CIFAR10_HOURS
+    if args.sweep:
+        workers = os.cpu_count() or 1
+        separate, together = time_sweep(False, workers), time_sweep(True, workers)
+        report["digits_sweep"] = {"runs": len(sweep_configs("digits")), "workers": workers, "separate_seconds": separate,
+                                  "together_seconds": together, "speedup": separate / together}
+    report.update(load_report(before, os.cpu_count() or 1))
+    path = RESULTS / f"sweep_throughput_{device.type}.json"
+    write_json(path, report)
+    print(json.dumps(report, indent=2))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
