@@ -1,4 +1,5 @@
-"""The ``selrob`` command line (parsing only): train, sweep, evaluate, reproduce, claims, results, data, zoo.
+"""The ``selrob`` command line (parsing only): train, sweep, train-imagenet, evaluate, reproduce, claims, results,
+data, zoo.
 
 Errors in the user's input or files print one line (``selrob: error: ...``) and exit 2; an
 interrupted command keeps every finished epoch and run, and the same command resumes it.
@@ -67,6 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     stacking.add_argument("--separate", action="store_const", const=False, dest="together",
                           help="train every run on its own")
     sweep.add_argument("--max-together", type=int, help="most runs trained as one network (default 16)")
+
+    imagenet = commands.add_parser(
+        "train-imagenet", help="train a standard or robust ImageNet model (the paper's protocol; torchrun, Slurm)")
+    imagenet.add_argument("--arch", required=True, choices=("alexnet", "googlenet", "resnet50"))
+    imagenet.add_argument("--training", default="robust", choices=("standard", "robust"),
+                          help="robust (default): L2 PGD eps 3, step 0.5, 7 steps; standard: no attack")
+    imagenet.add_argument("--imagenet-dir", type=path, help="folder with train/ and val/ in ImageFolder layout "
+                                                            "(default: <data>/imagenet)")
+    imagenet.add_argument("--out-dir", type=path, help="checkpoints and logs (default: <runs>/imagenet/ARCH-TRAINING-seedN)")
+    imagenet.add_argument("--epochs", type=int, default=90)
+    imagenet.add_argument("--batch-size", type=int, default=256, help="global batch, split between processes (default 256)")
+    imagenet.add_argument("--lr", type=float, default=0.1)
+    imagenet.add_argument("--seed", type=int, default=0)
+    imagenet.add_argument("--workers", type=int, default=8, help="decoding processes per GPU (default 8)")
+    imagenet.add_argument("--register", help="zoo model the weights become (default: the paper's pair member)")
+    imagenet.add_argument("--slurm", action="store_true", help="submit to Slurm through submitit instead of running here")
+    imagenet.add_argument("--nodes", type=int, default=1)
+    imagenet.add_argument("--gpus-per-node", type=int, default=8)
+    imagenet.add_argument("--slurm-partition")
+    imagenet.add_argument("--slurm-timeout-min", type=int, default=72 * 60)
+    _add_common(imagenet)
 
     evaluate = commands.add_parser("evaluate", help="run one registered evaluation on a sweep's runs (cached)")
     evaluate.add_argument("name", help="the evaluation (selrob evaluate --list names them)", nargs="?")
@@ -166,6 +188,33 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
                      together=args.together,
                      **({} if args.max_together is None else {"max_together": args.max_together}))
     print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {paths.runs_dir(args.runs_dir)}")
+
+
+def _cmd_train_imagenet(args: argparse.Namespace) -> None:
+    from selrob import paths
+    from selrob.training.data_parallel import ImageNetTrainConfig, register_target, train_imagenet
+
+    config = ImageNetTrainConfig(args.arch, args.training, seed=args.seed, epochs=args.epochs,
+                                 batch_size=args.batch_size, lr=args.lr)
+    if args.workers < 0:
+        raise SelrobError(f"--workers must be 0 or more, got {args.workers}")
+    imagenet = args.imagenet_dir or paths.data_dir(args.data_dir) / "imagenet"
+    out = args.out_dir or paths.runs_dir(args.runs_dir) / "imagenet" / f"{args.arch}-{args.training}-seed{args.seed}"
+    if args.slurm:
+        from selrob.training.slurm import ClusterOptions, submit_imagenet
+
+        if args.nodes < 1 or args.gpus_per_node < 1:
+            raise SelrobError(f"--nodes and --gpus-per-node must be at least 1, got {args.nodes} and {args.gpus_per_node}")
+        entry = register_target(config, args.register, args.runs_dir)
+        cluster = ClusterOptions(args.nodes, args.gpus_per_node, partition=args.slurm_partition,
+                                 timeout_min=args.slurm_timeout_min)
+        job = submit_imagenet(config, imagenet, out, cluster, workers=args.workers, register=entry.name,
+                              runs_root=args.runs_dir)
+        print(f"submitted job {job.job_id} ({args.nodes} x {args.gpus_per_node} GPUs); logs in {out / '_submitit'}")
+        return
+    final = train_imagenet(config, imagenet, out, device=args.device, workers=args.workers, register=args.register,
+                           runs_root=args.runs_dir)
+    print(f"{final}: trained; registered in the zoo (`selrob zoo list`)")
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> None:
@@ -288,8 +337,8 @@ def _cmd_zoo(args: argparse.Namespace) -> None:
         print(import_model(args.name, args.path, args.runs_dir))
 
 
-COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "evaluate": _cmd_evaluate, "reproduce": _cmd_reproduce, "claims": _cmd_claims,
-            "results": _cmd_results, "data": _cmd_data, "zoo": _cmd_zoo}
+COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "train-imagenet": _cmd_train_imagenet, "evaluate": _cmd_evaluate,
+            "reproduce": _cmd_reproduce, "claims": _cmd_claims, "results": _cmd_results, "data": _cmd_data, "zoo": _cmd_zoo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

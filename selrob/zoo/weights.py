@@ -7,8 +7,8 @@ Layout (owned here alone):
 * ``<runs>/zoo/<name>/weights.pt``: the converted weights, a plain state dict in torchvision's
   keys, written once per download or import;
 * ``<runs>/zoo/<name>/weights.json``: its SHA-256 and where it came from (the source file's
-  SHA-256, URL or path, ``downloaded`` or ``imported``), written last: its presence marks a
-  converted model, and loading checks the digest first;
+  SHA-256, URL or path, ``downloaded``, ``imported`` or ``trained`` here), written last: its
+  presence marks a converted model, and loading checks the digest first;
 * ``<runs>/zoo/<name>/evaluations/``: the model's cached evaluations (:mod:`selrob.zoo.sources`).
 
 A download goes to a temporary name and is kept only once its SHA-256 starts with the published
@@ -59,20 +59,32 @@ def status(entry: ZooEntry, runs_root: str | Path | None = None) -> str:
     return str(read_json(record)["status"]) if record.is_file() else "missing"
 
 
+def _store(entry: ZooEntry, state: dict[str, Any], origin: str, record: dict[str, Any],
+           runs_root: str | Path | None) -> Path:
+    """Load ``state`` strictly into the architecture, then write it and its record (last)."""
+    network = build_network(entry.arch, entry.transform_input)
+    load_strictly(network, state, origin, entry.arch)
+    folder = model_dir(entry, runs_root)
+    (folder / RECORD).unlink(missing_ok=True)  # the model counts as missing until both files are new
+    save_torch(network.state_dict(), folder / WEIGHTS)
+    write_json(folder / RECORD, {"model": entry.name, **record, "sha256": file_digest(folder / WEIGHTS, "sha256")})
+    return folder / WEIGHTS
+
+
 def convert(entry: ZooEntry, checkpoint: Path, how: str, source: str, runs_root: str | Path | None = None) -> Path:
     """Check ``checkpoint``'s SHA-256, read it without running code, map its keys, load it strictly
     into the architecture and write the plain state dict with its record; returns the weights file."""
     source_sha256 = check_sha256(checkpoint, entry.sha256_prefix, str(checkpoint))
     state = extract_state_dict(read_untrusted(checkpoint), entry, checkpoint)
-    network = build_network(entry.arch, entry.transform_input)
-    load_strictly(network, state, str(checkpoint), entry.arch)
-    folder = model_dir(entry, runs_root)
-    (folder / RECORD).unlink(missing_ok=True)  # the model counts as missing until both files are new
-    save_torch(network.state_dict(), folder / WEIGHTS)
-    write_json(folder / RECORD, {"model": entry.name, "status": how, "format": entry.checkpoint_format,
-                                 "sha256": file_digest(folder / WEIGHTS, "sha256"), "source": source,
-                                 "source_sha256": source_sha256})
-    return folder / WEIGHTS
+    return _store(entry, state, str(checkpoint), {"status": how, "format": entry.checkpoint_format, "source": source,
+                                                  "source_sha256": source_sha256}, runs_root)
+
+
+def register_trained(entry: ZooEntry, state: dict[str, Any], source: str, runs_root: str | Path | None = None) -> Path:
+    """Make weights trained here (torchvision keys; :mod:`selrob.training.data_parallel`) the
+    entry's model, status ``trained``: no published checksum applies to them, their own SHA-256 is
+    recorded as for every converted model; returns the weights file."""
+    return _store(entry, state, source, {"status": "trained", "format": "torchvision", "source": source}, runs_root)
 
 
 def _fetch(entry: ZooEntry, destination: Path, progress: bool) -> None:
