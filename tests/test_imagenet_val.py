@@ -158,5 +158,5 @@ def test_imagenet_is_registered_test_only(tmp_path: Path, capsys: pytest.Capture
         load_splits("imagenet", seed=0, val_per_class=1, data_root=tmp_path)
     assert main(["train", "--dataset", "imagenet", "--runs-dir", str(tmp_path / "runs")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "'imagenet' is test-only here" in lines[0] and "training on it is not supported" in lines[0]
+    assert len(lines) == 1 and "'imagenet' is test-only here" in lines[0] and "use `selrob train-imagenet`" in lines[0]
     assert not (tmp_path / "runs").exists()

@@ -46,7 +46,7 @@ def _models(arch: str, count: int, channels: int = 1) -> list[nn.Module]:
     return models
 
 
-@pytest.mark.parametrize("arch, size", [("resnet20", 8), ("alexnet_small", 16)])
+@pytest.mark.parametrize("arch, size", [("resnet20", 8), ("alexnet_small", 16), ("resnet18", 16)])
 def test_a_stack_computes_each_models_logits_and_batchnorm_statistics(arch: str, size: int) -> None:
     models = _models(arch, 3)
     stacked = StackedModels(models)

@@ -51,7 +51,8 @@ def check_dataset(name: str, for_training: bool = True) -> str:
         raise SelrobError(f"unknown dataset {name!r}; choose one of: {', '.join(choices)}")
     if name not in choices:
         raise SelrobError(f"dataset {name!r} is test-only here (the model zoo is evaluated on its validation set, "
-                          f"`selrob zoo list`); training on it is not supported yet")
+                          f"`selrob zoo list`); training on it is not supported by `selrob train` and `sweep`: "
+                          f"use `selrob train-imagenet`")
     return name
 
 

@@ -21,8 +21,8 @@ loaded, so the 7.5 GB of images never sit in RAM. The JPEGs are read straight ou
 with :func:`selrob.data.download.safe_extract`. Preprocessing writes chunk by chunk and resumes
 from the last finished chunk after an interruption; its record, written last, marks it complete.
 
-ImageNet is test-only here: the model zoo (:mod:`selrob.zoo`) is evaluated on it, nothing is
-trained on it yet.
+The model zoo (:mod:`selrob.zoo`) is evaluated on this set; training reads the ImageFolder tree
+with :mod:`selrob.data.streaming` instead.
 """
 
 from __future__ import annotations
