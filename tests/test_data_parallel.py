@@ -177,8 +177,10 @@ def test_trained_weights_become_a_zoo_model(tmp_path: Path) -> None:
     assert entry.name == entries.get_pair("alexnet").robust == "alexnet-r"
     torch.manual_seed(0)
     state = build_network("alexnet").state_dict()
-    weights.register_trained(entry, state, "trained here", tmp_path)
+    final = tmp_path / "run" / "final.pt"
+    weights.register_trained(entry, state, str(final.resolve()), tmp_path)
     assert weights.status(entry, tmp_path) == "trained"
+    assert register_target(config, None, tmp_path, final) == entry  # its own weights: a restart may register again
     model = zoo_model("alexnet-r", tmp_path).load_model()
     assert torch.equal(model.backbone.state_dict()["classifier.6.weight"], state["classifier.6.weight"])
     with pytest.raises(SelrobError, match="already has weights"):

@@ -5,8 +5,8 @@ finished runs and resumes interrupted ones, so re-submitting a sweep only does t
 Runs that share dataset, architecture and protocol can train together as one network
 (:mod:`selrob.models.stacked`), where that is faster: on a GPU, where one small model leaves the
 device mostly idle, and on the CPU for small images, where per-call overhead is a large share of
-a step (digits' 8x8: 1.2x the images per second at 8 models, 1.15x for the whole digits sweep on
-2 cores); at 32x32 on the CPU the grouped convolutions are slower than a model's own (0.73x at 4
+a step (digits' 8x8 on an Intel Xeon core: 1.2x the images per second at 8 models, 1.15x for the
+whole digits sweep on 2 cores); at 32x32 on the CPU the grouped convolutions are slower than a model's own (0.73x at 4
 models), so those runs go one per process unless asked (``benchmarks/sweep_throughput.py``).
 """
 

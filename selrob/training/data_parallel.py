@@ -121,9 +121,12 @@ def _check_data(data_dir: Path) -> None:
                               "in ImageFolder layout (one folder of JPEGs per wnid)")
 
 
-def register_target(config: ImageNetTrainConfig, register: str | None, runs_root: str | Path | None) -> entries.ZooEntry:
+def register_target(config: ImageNetTrainConfig, register: str | None, runs_root: str | Path | None,
+                    final: Path | None = None) -> entries.ZooEntry:
     """The zoo entry the finished weights become: ``register``, or the paper's pair member of the
-    architecture; refused before training if it already holds weights or is another architecture."""
+    architecture; refused before training if it already holds weights (other than this run's own
+    ``final`` weights, registered by a job stopped before it wrote its summary) or is another
+    architecture."""
     if register is None:
         if config.arch not in entries.PAIRS:
             raise SelrobError(f"name the zoo model to register with --register (the paper pairs {', '.join(entries.PAIRS)})")
@@ -132,7 +135,9 @@ def register_target(config: ImageNetTrainConfig, register: str | None, runs_root
     entry = entries.get_entry(register)
     if entry.arch != config.arch or entry.training != config.training:
         raise SelrobError(f"zoo model {entry.name} is a {entry.training} {entry.arch}, not a {config.training} {config.arch}")
-    if weights.status(entry, runs_root) != "missing":
+    record = weights.model_dir(entry, runs_root) / weights.RECORD
+    own = final is not None and record.is_file() and read_json(record).get("source") == str(final.resolve())
+    if weights.status(entry, runs_root) != "missing" and not own:
         raise SelrobError(f"zoo model {entry.name} already has weights ({weights.status(entry, runs_root)}); "
                           f"delete {weights.model_dir(entry, runs_root)} or register under another name")
     return entry
@@ -211,13 +216,14 @@ def train_imagenet(
     place = processes_from_environment()
     if config.batch_size % place.world:
         raise SelrobError(f"the global batch {config.batch_size} must divide among {place.world} processes")
-    target = None if network is not None else register_target(config, register, runs_root)
+    target = None if network is not None else register_target(config, register, runs_root, out_dir / FINAL)
     device_ = resolve_device(device)
     if device_.type == "cuda":
         device_ = torch.device("cuda", place.local_rank)
         torch.cuda.set_device(device_)
         torch.backends.cudnn.benchmark = True
-    if place.world > 1 and not dist.is_initialized():
+    owns_group = place.world > 1 and not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if device_.type == "cuda" else "gloo")
     train = ImageFolderSet(data_dir / "train", True, config.seed, config.crop, config.resize)
     val = ImageFolderSet(data_dir / "val", False, config.seed, config.crop, config.resize)
@@ -277,4 +283,6 @@ def train_imagenet(
                                        "zoo_model": None if target is None else target.name})
     if place.world > 1:
         dist.barrier()
+    if owns_group:
+        dist.destroy_process_group()
     return final
