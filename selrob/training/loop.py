@@ -83,7 +83,7 @@ def training_step(
     With ``augmix``, each model's block stacks its clean batch and two AugMix views, and its loss
     is the clean cross-entropy plus 12 times their Jensen-Shannon consistency (alpha is 0).
     Returns the detached per-model ``(loss, cross_entropy, mu_si)`` and the (K, B, classes)
-    logits of the clean batches; ``mu_si`` is NaN for models whose alpha is 0.
+    logits of the clean batches; ``mu_si`` is NaN when no layers were recorded.
     """
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if inputs.device.type == "cuda" else contextlib.nullcontext()
@@ -101,8 +101,6 @@ def training_step(
     else:
         layer_units = [model.units(layer) for layer in units.activations] if units is not None else []
         loss, cross_entropy, mu_si = selectivity_regularized_loss(logits, labels, layer_units, alphas, num_classes, eps)
-        unregularized = torch.tensor([a == 0.0 for a in alphas], device=mu_si.device)
-        mu_si = torch.where(unregularized, torch.full_like(mu_si, float("nan")), mu_si)
     optimizer.zero_grad(set_to_none=True)
     loss.sum().backward()
     optimizer.step()
@@ -234,9 +232,10 @@ def _train_epoch(
             totals += torch.stack([loss * n, cross_entropy * n, mu_si * n, correct], dim=1).double()
             count += n
     rows = []
-    for loss_mean, ce_mean, si_mean, accuracy in (totals / max(count, 1)).tolist():
-        rows.append({"train_loss": loss_mean, "train_ce": ce_mean, "train_selectivity": si_mean,
-                     "train_accuracy": accuracy})
+    for alpha, (loss_mean, ce_mean, si_mean, accuracy) in zip(alphas, (totals / max(count, 1)).tolist()):
+        # A run at alpha 0 reports no selectivity, as it does alone (where nothing records its units).
+        rows.append({"train_loss": loss_mean, "train_ce": ce_mean,
+                     "train_selectivity": si_mean if alpha else float("nan"), "train_accuracy": accuracy})
     return rows
 
 
