@@ -1,7 +1,7 @@
 """Sweep-training throughput: models x images per second, one model at a time vs K trained as one.
 
     python benchmarks/sweep_throughput.py [--device cpu|cuda] [--shapes digits cifar10]
-        [--counts 1 2 4 8] [--steps 5] [--sweep] [--channels-last] [--compile]
+        [--counts 1 2 4 8] [--steps 5] [--sweep] [--contiguous] [--compile]
 
 Times :func:`selrob.training.loop.training_step`, the step the training loop runs, on a
 :class:`selrob.models.stacked.StackedModels` of K models (K = 1 is one model alone), every model
@@ -9,8 +9,9 @@ regularized (12 of the 13 CIFAR alphas are not 0), at each shape's architecture,
 per model: ``digits`` ResNet20 on 1x8x8 (batch 128, the embedded sweep), ``cifar10`` ResNet20 on
 3x32x32 (batch 256), ``tinyimagenet`` ResNet18 on 3x64x64 (batch 256 per model here; the paper's
 4096 only changes the steps per epoch). On the CPU each process uses one thread, as the sweep's
-worker processes do. On CUDA the step runs in bf16 autocast, optionally channels-last and
-compiled, and the report adds the peak GPU memory per K and the projected GPU-hours of the paper's
+worker processes do. The stack is channels-last, as the training loop's
+(:func:`selrob.models.placement.channels_last`; ``--contiguous`` times the default layout instead).
+On CUDA the step runs in bf16 autocast, optionally compiled, and the report adds the peak GPU memory per K and the projected GPU-hours of the paper's
 CIFAR-10 sweep (13 alphas x 20 seeds x 200 epochs of 45,000 images) and Tiny ImageNet ResNet18
 sweep (15 x 20 x 90 epochs of 90,000 images) at the best K; the target is the CIFAR-10 sweep in at
 most 4 hours on one H200.
@@ -38,6 +39,7 @@ from selrob.device import device_description, resolve_device
 from selrob.io import write_json
 from selrob.measures.units import UnitRecorder
 from selrob.models import build_model
+from selrob.models.placement import channels_last
 from selrob.models.stacked import StackedModels
 from selrob.parallel import set_torch_threads
 from selrob.pipeline.sweep import run_sweep
@@ -56,7 +58,7 @@ SWEEPS = {"cifar10": 13 * 20 * 200 * 45_000, "tinyimagenet": 15 * 20 * 90 * 90_0
 TARGET_CIFAR10_HOURS = 4.0
 
 
-def time_stack(shape: str, count: int, device: torch.device, steps: int, channels_last: bool,
+def time_stack(shape: str, count: int, device: torch.device, steps: int, contiguous: bool,
                compile_step: bool) -> dict[str, Any]:
     """Median seconds per step of ``count`` models trained as one, and models x images per second."""
     arch, channels, side, batch, classes = SHAPES[shape]
@@ -66,10 +68,9 @@ def time_stack(shape: str, count: int, device: torch.device, steps: int, channel
         models.append(build_model(arch, num_classes=classes, in_channels=channels, mean=[0.5] * channels,
                                   std=[0.25] * channels))
     model = StackedModels(models).to(device)
+    if not contiguous:
+        model = channels_last(model)
     inputs = torch.rand(count * batch, channels, side, side, device=device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, classes, (count * batch,), device=device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     step = torch.compile(training_step) if compile_step else training_step
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--counts", nargs="+", type=int, default=None,
                         help="models per stack; default 1 2 4 8 on the CPU (1 4 at 32x32), 1 8 16 32 on CUDA")
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--contiguous", action="store_true", help="the default memory layout, not channels-last")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
     parser.add_argument("--sweep", action="store_true", help="also time the digits sweep end to end, both ways")
     args = parser.parse_args()
@@ -119,7 +120,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     for shape in shapes:
         counts = args.counts or ([1, 8, 16, 32] if cuda else [1, 4] if SHAPES[shape][2] >= 32 else [1, 2, 4, 8])
-        rows = [time_stack(shape, count, device, args.steps, args.channels_last, args.compile) for count in counts]
+        rows = [time_stack(shape, count, device, args.steps, args.contiguous, args.compile) for count in counts]
         alone = rows[0]["model_images_per_second"] if rows[0]["models"] == 1 else None
         for row in rows:
             if alone:
@@ -131,7 +132,7 @@ def main() -> None:
         "device": device_description(device),
         "torch_version": torch.__version__,
         "mixed_precision": "bf16 autocast" if cuda else "none (fp32)",
-        "channels_last": args.channels_last,
+        "channels_last": not args.contiguous,
         "compiled": args.compile,
         "threads_per_process": torch.get_num_threads(),
         "shapes": {name: dict(zip(("arch", "channels", "side", "batch_per_model", "classes"), SHAPES[name]))

@@ -25,6 +25,7 @@ from selrob.measures.units import UnitRecorder
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
 from selrob.models import build_model
+from selrob.models.placement import channels_last
 from selrob.models.stacked import StackedModels
 from selrob.training.loop import training_step
 
@@ -34,7 +35,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def time_steps(alpha: float, device: torch.device, batch: int, steps: int, repeats: int) -> list[float]:
     """Seconds per step, one median per repeat (after warm-up steps)."""
     torch.manual_seed(0)
-    model = StackedModels([build_model("resnet20", num_classes=10, in_channels=3, mean=[0.5] * 3, std=[0.25] * 3)]).to(device)
+    # Channels-last, as the training loop trains.
+    model = channels_last(StackedModels([build_model("resnet20", num_classes=10, in_channels=3, mean=[0.5] * 3,
+                                                     std=[0.25] * 3)]).to(device))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     inputs = torch.rand(batch, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)

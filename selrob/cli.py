@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--outputs-dir", type=path)
     _add_common(reproduce)
 
-    claims = commands.add_parser("claims", help="test each claim of a study on its cached results: effect, 95% CI, verdict")
+    claims = commands.add_parser("claims", help="test each claim of a study on its cached results: effect, 95%% CI, verdict")
     claims.add_argument("--study", default="all", help="all (default) or one study: selectivity")
     claims.add_argument("--dataset", help="the sweep's dataset (default: the study's embedded one)")
     claims.add_argument("--smoke", action="store_true", help="the smoke sweep")

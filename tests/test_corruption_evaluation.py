@@ -113,3 +113,15 @@ def test_missing_cells_without_evaluation_name_the_command(
         corruption_table(runs.iloc[:1].assign(run_dir=str(copy)), EvaluationSettings(corruptions=["snow"]), evaluate=False)
     with pytest.raises(SelrobError, match="has no rain"):
         corruption_table(runs, EvaluationSettings(corruptions=["rain"]))
+
+
+def test_each_cell_is_read_up_to_the_datasets_limit_or_the_sources_samples() -> None:
+    from types import SimpleNamespace
+
+    from selrob.evaluations.corruptions import CELL_IMAGES, cell_images
+
+    assert CELL_IMAGES["shapes"] == 500
+    assert cell_images(SimpleNamespace(dataset="shapes", eval_samples=None)) == 500  # type: ignore[arg-type]
+    assert cell_images(SimpleNamespace(dataset="shapes", eval_samples=200)) == 200  # type: ignore[arg-type]
+    assert cell_images(SimpleNamespace(dataset="digits", eval_samples=None)) is None  # type: ignore[arg-type]
+    assert cell_images(SimpleNamespace(dataset="imagenet", eval_samples=800)) == 800  # type: ignore[arg-type]

@@ -102,3 +102,30 @@ def test_alexnet_small_has_five_dissected_conv_layers_and_a_7x7_first_kernel(siz
     assert [name.split(":")[0] for name in units.layer_names] == [f"backbone.{n}" for n in DISSECTED_LAYERS] + [
         "backbone.classifier.relu6"]
     assert [a.shape[1] for a in units.activations] == [*WIDTHS, 256]
+
+
+@pytest.mark.parametrize(("arch", "channels", "size"), [("resnet20", 1, 8), ("resnet20", 3, 32), ("alexnet_small", 3, 32)])
+def test_a_model_placed_for_evaluation_runs_channels_last_with_the_same_outputs(arch: str, channels: int,
+                                                                                size: int) -> None:
+    import copy
+
+    from selrob.models.placement import place_for_evaluation
+
+    torch.manual_seed(0)
+    model = make(arch, channels=channels).eval()
+    placed = place_for_evaluation(copy.deepcopy(model), "cpu")
+    last_conv = [name for name, module in placed.named_modules() if isinstance(module, torch.nn.Conv2d)][-1]
+    layouts = []
+    dict(placed.named_modules())[last_conv].register_forward_hook(
+        lambda module, args, output: layouts.append(output.is_contiguous(memory_format=torch.channels_last)))
+    images = torch.rand(6, channels, size, size)  # contiguous, as the evaluations' batches
+    gradients = []
+    for network in (model, placed):
+        inputs = images.clone().requires_grad_(True)
+        logits = network(inputs)
+        gradients.append(torch.autograd.grad(logits[:, 0].sum(), inputs)[0])
+        if network is model:
+            reference = logits.detach()
+    assert layouts == [True] and not placed.training
+    torch.testing.assert_close(logits.detach(), reference, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gradients[1], gradients[0], rtol=1e-4, atol=1e-6)

@@ -35,6 +35,11 @@ TINY = dict(epochs=2, milestones=(1,), max_train_samples=512, max_eval_samples=1
 #: Different alphas (the regularizer's sign and weight) and seeds (data order, initialisation).
 GRID = ((-1.0, 0), (0.0, 1), (0.7, 2))
 LOSS_RTOL, WEIGHT_ATOL = 1e-4, 1e-4
+#: BatchNorm's running statistics are averages over batch and pixels, reduced in another order
+#: by a stack's (channels-last, K x C channel) kernels: 2e-4 apart after 8 steps here.
+RUNNING_STATISTICS_ATOL = 1e-3
+#: An epoch's mean selectivity (ratios of differences of unit means) moves 1e-4 relative so.
+SELECTIVITY_RTOL = 1e-3
 
 
 def _models(arch: str, count: int, channels: int = 1) -> list[nn.Module]:
@@ -136,16 +141,20 @@ def test_runs_trained_together_equal_runs_trained_alone(tmp_path: Path, monkeypa
         assert a.path.name == b.path.name and a.config() == b.config()
         best_a, best_b = load_torch(a.best_path), load_torch(b.best_path)
         for key in best_a:
-            torch.testing.assert_close(best_b[key], best_a[key], rtol=0, atol=WEIGHT_ATOL)
+            tolerance = RUNNING_STATISTICS_ATOL if key.endswith(("running_mean", "running_var")) else WEIGHT_ATOL
+            torch.testing.assert_close(best_b[key], best_a[key], rtol=0, atol=tolerance, msg=lambda m: f"{key}: {m}")
         rows_a, rows_b = _rows(a), _rows(b)
         assert [r["epoch"] for r in rows_a] == [r["epoch"] for r in rows_b] == [0, 1]
         for row_a, row_b in zip(rows_a, rows_b):
             # A near-tie may flip a decision: accuracies within one validation image, two training images.
             assert row_b["val_accuracy"] == pytest.approx(row_a["val_accuracy"], abs=0.011)
             assert row_b["train_accuracy"] == pytest.approx(row_a["train_accuracy"], abs=0.005)
-            losses_a = {k: v for k, v in row_a.items() if not k.endswith("accuracy")}
-            losses_b = {k: v for k, v in row_b.items() if not k.endswith("accuracy")}
-            assert losses_b == pytest.approx(losses_a, rel=LOSS_RTOL, nan_ok=True)  # NaN selectivity where alpha = 0
+            losses_a = {k: v for k, v in row_a.items() if not k.endswith(("accuracy", "selectivity"))}
+            losses_b = {k: v for k, v in row_b.items() if not k.endswith(("accuracy", "selectivity"))}
+            assert losses_b == pytest.approx(losses_a, rel=LOSS_RTOL)
+            # NaN selectivity where alpha = 0
+            assert row_b["train_selectivity"] == pytest.approx(row_a["train_selectivity"], rel=SELECTIVITY_RTOL,
+                                                               nan_ok=True)
         assert b.summary()["trained_together"] == 3 and a.summary()["trained_together"] == 1
     # The step losses include each run's own -alpha * mu_SI (0.1 to 0.2 here, far above the
     # tolerance); the run at alpha 0 reports no selectivity, as it does alone.

@@ -13,7 +13,8 @@ import torch
 
 from selrob.data.corrupted import SEVERITY_LEVELS
 from selrob.evaluations.common import batch_size_for, entry, resumable_cells, top1_predictions
-from selrob.evaluations.corruptions import chosen_corruptions, corrupted_set_params, store_corruption_accuracy
+from selrob.evaluations.corruptions import (cell_images, chosen_corruptions, corrupted_set_params,
+                                           store_corruption_accuracy)
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -23,16 +24,17 @@ Cells = dict[str, dict[str, dict[str, list[int]]]]
 
 
 def corruption_predictions_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    return entry(source, "corruption-predictions", {"set": corrupted_set_params(context), "images": source.eval_samples})
+    return entry(source, "corruption-predictions", {"set": corrupted_set_params(context), "images": cell_images(source)})
 
 
 def evaluate_corruption_predictions(source: ModelSource, context: EvaluationContext) -> Cells:
-    """Per chosen corruption and severity, each image's label and the model's top-1 class."""
+    """Per chosen corruption and severity, each of its first :func:`cell_images` images' label and
+    the model's top-1 class."""
     def compute(model: torch.nn.Module, name: str, device: torch.device) -> dict[str, dict[str, list[int]]]:
         cell = {}
         for severity in SEVERITY_LEVELS:
             labels, predictions = [], []
-            for data in context.corrupted.cell_batches(name, severity, source.eval_samples):
+            for data in context.corrupted.cell_batches(name, severity, cell_images(source)):
                 labels += data.labels.tolist()
                 predictions += top1_predictions(model, data, batch_size_for(data), device=device).tolist()
             cell[str(severity)] = {"label": labels, "prediction": predictions}

@@ -211,7 +211,8 @@ class StackedModels(nn.Module):
     def split(self, tensors: Mapping[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
         """Model ``index``'s part of stacked tensors keyed like the state dict (weights, or an
         optimizer's per-parameter buffers)."""
-        return {key: self.layouts[key].part(value, index, self.count) for key, value in tensors.items()}
+        # Contiguous: a checkpoint holds ordinary tensors whatever layout the stack trains in.
+        return {key: self.layouts[key].part(value, index, self.count).contiguous() for key, value in tensors.items()}
 
     def join(self, tensors: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         """Stack per-model tensors keyed like the state dict (the inverse of :meth:`split`)."""

@@ -146,6 +146,7 @@ class Run:
         """The finished run's best-validation model in eval mode (weights loaded as untrusted data)."""
         from selrob.data import dataset_info
         from selrob.models import build_model
+        from selrob.models.placement import place_for_evaluation
 
         if not self.is_finished():
             raise SelrobError(f"{self.path} is not a finished run")
@@ -153,7 +154,7 @@ class Run:
         info = dataset_info(config.dataset)
         model = build_model(config.arch, num_classes=info.num_classes, in_channels=info.in_channels, mean=info.mean, std=info.std)
         model.load_state_dict(load_torch(self.best_path))
-        return model.to(device).eval()
+        return place_for_evaluation(model, device)
 
 
 def find_runs(runs_root: str | Path | None = None) -> list[Run]:

@@ -37,6 +37,7 @@ from selrob.device import device_description, resolve_device
 from selrob.io import load_torch, save_torch, write_json, write_text
 from selrob.errors import SelrobError
 from selrob.models import NormalizedModel, build_model
+from selrob.models.placement import channels_last, place_for_evaluation
 from selrob.models.stacked import StackedModels
 from selrob.store.runs import Run, check_config_matches
 from selrob.config import TrainConfig
@@ -251,7 +252,8 @@ def _finish(member: _Member, device: torch.device, together: int) -> None:
     """Evaluate the best-validation weights on the test set, write ``summary.json``, drop ``last.pt``."""
     run, model, state, info = member.run, member.model, member.state, member.splits.info
     model.load_state_dict(load_torch(run.best_path))
-    clean = evaluate_clean(model, member.splits.test, info.num_classes)
+    # In the layout of every later evaluation (Run.load_model), so that its numbers are theirs.
+    clean = evaluate_clean(place_for_evaluation(model, device), member.splits.test, info.num_classes)
     write_json(
         run.summary_path,
         {
@@ -287,7 +289,7 @@ def _train_together(members: Sequence[_Member], device: torch.device, progress: 
     config, info = members[0].config, members[0].splits.info
     if len({len(m.splits.train) for m in members}) > 1:
         raise SelrobError("runs trained together need training sets of one size")
-    model = StackedModels([m.model for m in members])
+    model = channels_last(StackedModels([m.model for m in members]))
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )

@@ -13,6 +13,7 @@ from torch import nn
 from selrob import paths
 from selrob.data import imagenet
 from selrob.data.base import ImageSet
+from selrob.models.placement import place_for_evaluation
 from selrob.zoo.entries import ZooEntry, get_entry, get_pair
 from selrob.zoo.networks import build_model, dissected_layers
 from selrob.zoo.weights import WEIGHTS, load_weights, model_dir, weights_digest
@@ -76,7 +77,7 @@ class ZooModel:
         """The model on [0, 1] images in eval mode, from the converted weights (checked against their
         SHA-256 and read as untrusted data)."""
         origin = str(model_dir(self.entry, self.runs_root) / WEIGHTS)
-        return build_model(self.entry, load_weights(self.entry, self.runs_root), origin).to(device)
+        return place_for_evaluation(build_model(self.entry, load_weights(self.entry, self.runs_root), origin), device)
 
     def test_set(self, data_root: str | Path | None = None) -> ImageSet:
         """The ImageNet validation images, preprocessed as the entry says (memory-mapped; the first
