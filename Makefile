@@ -29,8 +29,11 @@ reproduce: env
 smoke: env
 	$(BIN)/selrob reproduce --smoke --runs-dir outputs/smoke-runs --figures-dir outputs/smoke-figures
 
+# Two pytest-xdist worker processes, one per core of the 2-core CI machines (tests/conftest.py
+# makes the evaluated smoke studies once for both).
+TEST_WORKERS ?= 2
 test: env
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 clean-runs:
 	rm -rf runs outputs

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for variable, name in (("SELROB_RUNS", "runs"), ("SELROB_DATA", "data"),
                            ("SELROB_FIGURES", "figures"), ("SELROB_OUTPUTS", "outputs")):
         os.environ[variable] = str(home / name)
-    torch.set_num_threads(2)
+    # One thread per pytest-xdist worker (`make test` runs two), two in a single process.
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
     return home
 
 
@@ -62,28 +65,54 @@ def stand_in_frost_photos(isolated_home: Path) -> dict[str, str]:
     frost_photos.frost_photos.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def train_smoke_runs(root: Path) -> Path:
     """What ``selrob reproduce --smoke`` trains (3 alphas x 2 seeds, 2 AugMix runs and 2 PGD-trained
-    runs, 2 epochs on 256 digits), trained once."""
+    runs, 2 epochs on 256 digits), trained into ``root``."""
     from selrob.pipeline.sweep import run_sweep
     from selrob.studies.selectivity import reproduce_configs
 
-    root = tmp_path_factory.mktemp("smoke-runs")
     run_sweep(reproduce_configs("digits", smoke=True), workers=1, runs_root=root, progress=False)
     return root
 
 
-@pytest.fixture(scope="session")
-def smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def train_smoke_pairs(root: Path) -> Path:
     """What ``selrob reproduce --study shape_bias --smoke`` trains: a standard and a robust
     alexnet_small per smoke seed, 2 epochs on 256 images of the shape-texture world."""
     from selrob.config import robust_pair_configs
     from selrob.pipeline.sweep import run_sweep
 
-    root = tmp_path_factory.mktemp("smoke-pairs")
     run_sweep(robust_pair_configs("shapes", smoke=True), workers=1, runs_root=root, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke sweep (:func:`train_smoke_runs`), trained once per test process."""
+    return train_smoke_runs(tmp_path_factory.mktemp("smoke-runs"))
+
+
+@pytest.fixture(scope="session")
+def smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke pairs (:func:`train_smoke_pairs`), trained once per test process."""
+    return train_smoke_pairs(tmp_path_factory.mktemp("smoke-pairs"))
+
+
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
+    """The folder ``name`` that ``make`` fills once per test session, shared by pytest-xdist's
+    workers: the first to ask makes it under a file lock, the others wait and read it. A folder
+    left unfinished by a failed ``make`` is made again."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    folder, done = base / name, base / f"{name}.done"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
 
 
 def copy_run(run: "Run", root: Path) -> "Run":
@@ -117,27 +146,31 @@ def digits_c(stand_in_frost_photos: dict[str, str]) -> Path:
     return make_corrupted_set("digits", workers=1, progress=False)
 
 
-@pytest.fixture(scope="session")
-def evaluated_smoke_pairs(smoke_pairs: Path, shapes_c: Path) -> Path:
-    """The smoke pairs with every cache of the study's plan filled, as ``make reproduce`` leaves
-    them: notebook 09 shows every claim of the study, the explorer every panel."""
+def evaluate_smoke_study(study: str, root: Path) -> None:
+    """Fill every cache of ``study``'s smoke plan for the runs under ``root``, as ``make reproduce``
+    leaves them."""
     from selrob.pipeline.reproduce import ReproduceOptions
     from selrob.pipeline.stage import evaluate_plan
-    from selrob.studies.shape_bias import plan
+    from selrob.studies import shape_bias, selectivity
 
-    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=smoke_pairs)), workers=2, progress=False)
-    return smoke_pairs
+    plan = {"selectivity": selectivity.plan, "shape_bias": shape_bias.plan}[study]
+    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=root)), workers=2, progress=False)
 
 
 @pytest.fixture(scope="session")
-def evaluated_smoke_runs(smoke_runs: Path, digits_c: Path) -> Path:
-    """The smoke sweep with every cache of the first study's plan filled."""
-    from selrob.pipeline.reproduce import ReproduceOptions
-    from selrob.pipeline.stage import evaluate_plan
-    from selrob.studies.selectivity import plan
+def evaluated_smoke_pairs(tmp_path_factory: pytest.TempPathFactory, shapes_c: Path) -> Path:
+    """The smoke pairs with every cache of the study's plan filled: notebook 09 shows every claim
+    of the study, the explorer every panel. Made once for all test processes."""
+    return made_once(tmp_path_factory, "evaluated-smoke-pairs",
+                     lambda root: evaluate_smoke_study("shape_bias", train_smoke_pairs(root)))
 
-    evaluate_plan(plan(ReproduceOptions(smoke=True, runs_dir=smoke_runs)), workers=2, progress=False)
-    return smoke_runs
+
+@pytest.fixture(scope="session")
+def evaluated_smoke_runs(tmp_path_factory: pytest.TempPathFactory, digits_c: Path) -> Path:
+    """The smoke sweep with every cache of the first study's plan filled. Made once for all test
+    processes."""
+    return made_once(tmp_path_factory, "evaluated-smoke-runs",
+                     lambda root: evaluate_smoke_study("selectivity", train_smoke_runs(root)))
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,25 @@ from pathlib import Path
 import pytest
 
 from selrob.arguments import TRAINING_OVERRIDES, add_training_overrides, override_flags, training_overrides
-from selrob.cli import build_parser
+from selrob.cli import build_parser, main
 from selrob.config import config_field_names, resolve_config
 from selrob.store.runs import Run
 
 
 def selrob(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "selrob", *args], capture_output=True, text=True, timeout=300)
+
+
+def selrob_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """What :func:`selrob` gives, from ``selrob.cli.main`` in this process (no 7-second start-up
+    of a new interpreter); argparse's errors exit through SystemExit."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as stopped:
+        code = stopped.code if isinstance(stopped.code, int) else 1
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(["selrob", *args], code, captured.out, captured.err)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -60,10 +72,20 @@ def files_under(folder: Path) -> list[Path]:
         (["claims", "--study", "shape"], "unknown study 'shape'"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+                                                  fragment: str) -> None:
     runs = tmp_path / "runs"
-    assert_one_line_error(selrob(*args, *(["--runs-dir", str(runs)] if args[0] in ("train", "sweep") else [])), fragment)
+    assert_one_line_error(selrob_in_process(capsys, *args, *(["--runs-dir", str(runs)] if args[0] in ("train", "sweep")
+                                                              else [])), fragment)
     assert files_under(runs) == []
+
+
+def test_the_command_and_each_subcommand_print_their_help(capsys: pytest.CaptureFixture[str]) -> None:
+    commands = next(action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    for command in [None, *commands.choices]:
+        result = selrob_in_process(capsys, *([] if command is None else [command]), "--help")
+        assert result.returncode == 0 and result.stdout.startswith("usage: selrob"), (command, result.stderr)
+    assert "effect, 95% CI, verdict" in " ".join(selrob_in_process(capsys, "--help").stdout.split())
 
 
 def test_missing_data_folder(tmp_path: Path) -> None:
@@ -86,8 +108,8 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path: Path) -> None:
     assert files_under(runs) == [p for p in files_under(runs) if p in (run.last_path, *run.last_path.parents)]
 
 
-def test_results_command_prints_the_table(smoke_runs: Path) -> None:
-    result = selrob("results", "--runs-dir", str(smoke_runs))
+def test_results_command_prints_the_table(smoke_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "results", "--runs-dir", str(smoke_runs))
     assert result.returncode == 0, result.stderr
     assert "digits / resnet20 (protocol" in result.stdout and "6 runs" in result.stdout
     assert "digits / resnet20 with AugMix (protocol" in result.stdout and "2 runs" in result.stdout
@@ -95,8 +117,10 @@ def test_results_command_prints_the_table(smoke_runs: Path) -> None:
     assert len([line for line in result.stdout.splitlines() if line.strip().startswith(("-1 ", "0 ", "1 "))]) == 5
 
 
-def test_evaluate_prints_the_evaluation_per_alpha(smoke_runs: Path, digits_c: Path) -> None:
-    result = selrob("evaluate", "corruptions", "--smoke", "--runs-dir", str(smoke_runs), "--corruptions", "contrast", "fog")
+def test_evaluate_prints_the_evaluation_per_alpha(smoke_runs: Path, digits_c: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "evaluate", "corruptions", "--smoke", "--runs-dir", str(smoke_runs),
+                               "--corruptions", "contrast", "fog")
     assert result.returncode == 0, result.stderr
     assert "corruptions: accuracy per corruption and severity of a -C set (Figure 1, A3-A9); 60 rows of 6 runs" in result.stdout
     assert "accuracy mean over corruptions and severities, per alpha (mean and 95% CI over seeds)" in result.stdout
@@ -105,15 +129,16 @@ def test_evaluate_prints_the_evaluation_per_alpha(smoke_runs: Path, digits_c: Pa
     assert all(0 <= float(row[2]) <= 1 for row in per_alpha)
 
 
-def test_evaluate_a_pairwise_evaluation_on_some_alphas_attacks_with_the_alpha_zero_runs(smoke_runs: Path) -> None:
-    result = selrob("evaluate", "gradient-masking", "--smoke", "--alpha", "1", "--runs-dir", str(smoke_runs))
+def test_evaluate_a_pairwise_evaluation_on_some_alphas_attacks_with_the_alpha_zero_runs(
+        smoke_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "evaluate", "gradient-masking", "--smoke", "--alpha", "1", "--runs-dir", str(smoke_runs))
     assert result.returncode == 0, result.stderr
     assert "accuracy after the last step, per alpha" in result.stdout
     assert [line.split()[:2] for line in result.stdout.splitlines() if line.strip().startswith("1 ")] == [["1", "2"]]
 
 
-def test_evaluate_lists_the_registry() -> None:
-    result = selrob("evaluate", "--list")
+def test_evaluate_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "evaluate", "--list")
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"corruptions", "fgsm", "pgd", "jacobian", "gradient-masking", "dimensionality-clean", "dimensionality-pgd",
@@ -142,8 +167,8 @@ def test_training_override_flags_are_generated_from_the_config_and_reversed_by_h
         assert training_overrides(args) == {"max_eval_samples": 7}
 
 
-def test_version() -> None:
-    result = selrob("--version")
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "--version")
     assert result.returncode == 0 and result.stdout.strip() == "selrob 0.1.0"
 
 
@@ -155,11 +180,13 @@ def test_hints_keep_the_users_data_folder(tmp_path: Path) -> None:
         CorruptedSet("digits", data_root=tmp_path)
 
 
-def test_claims_without_cached_evaluations_name_the_command(smoke_runs: Path, tmp_path: Path) -> None:
+def test_claims_without_cached_evaluations_name_the_command(smoke_runs: Path, digits_c: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """With the runs and the -C set in place, the first missing cache is an evaluation's."""
     import shutil
 
     shutil.copytree(smoke_runs, tmp_path / "runs", ignore=shutil.ignore_patterns("evaluations"))
-    result = selrob("claims", "--smoke", "--runs-dir", str(tmp_path / "runs"))
+    result = selrob_in_process(capsys, "claims", "--smoke", "--runs-dir", str(tmp_path / "runs"))
     assert_one_line_error(result, "yet; compute it with `selrob evaluate ")
 
 
@@ -218,8 +245,9 @@ def test_workers_of_a_killed_sweep_stop_instead_of_training_on(tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_the_correct_subset_of_robust_runs_pairs_them_with_the_standard_ones(smoke_pairs: Path) -> None:
-    result = selrob("evaluate", "correct-subset", "--dataset", "shapes", "--smoke", "--adversarial-steps", "1",
-                    "--runs-dir", str(smoke_pairs))
+def test_the_correct_subset_of_robust_runs_pairs_them_with_the_standard_ones(smoke_pairs: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "evaluate", "correct-subset", "--dataset", "shapes", "--smoke",
+                               "--adversarial-steps", "1", "--runs-dir", str(smoke_pairs))
     assert result.returncode == 0, result.stderr
     assert "rows of 2 runs" in result.stdout and "share of the test images in the subset" in result.stdout

@@ -76,11 +76,12 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Path) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("notebook", "alpha"), RUNS, ids=[f"{n.stem}-alpha{a}" for n, a in RUNS])
-def test_notebook_runs_on_the_smoke_sweep(
-    notebook: Path, alpha: int | None, smoke_runs: Path, digits_c: Path, tmp_path: Path
-) -> None:
+def test_notebook_runs_on_the_smoke_sweep(notebook: Path, alpha: int | None, evaluated_smoke_runs: Path,
+                                          tmp_path: Path) -> None:
+    """As in ``make reproduce``, the notebooks read the caches the study's plan filled."""
     figures = tmp_path / "figures"
-    parameters = {"dataset": "digits", "smoke": True, "runs_dir": str(smoke_runs), "figures_dir": str(figures), "alpha": alpha}
+    parameters = {"dataset": "digits", "smoke": True, "runs_dir": str(evaluated_smoke_runs), "figures_dir": str(figures),
+                  "alpha": alpha}
     executed = execute_notebook(notebook, tmp_path / "out", parameters)
     assert executed.is_file()
     text = executed.read_text()
@@ -98,9 +99,8 @@ def test_notebook_runs_on_the_smoke_sweep(
 
 @pytest.mark.slow
 def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(evaluated_smoke_pairs: Path, tmp_path: Path) -> None:
-    smoke_pairs = evaluated_smoke_pairs
     figures = tmp_path / "figures"
-    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(smoke_pairs), "figures_dir": str(figures)}
+    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(evaluated_smoke_pairs), "figures_dir": str(figures)}
     text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
     assert "Of 17 claims:" in text and "Traceback" not in text  # the computed findings are shown
     # Named by every parameter that changes them (here the smoke flag and the runs folder).
@@ -135,9 +135,9 @@ CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2, "12_network_dissec
 
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", PAIR_NOTEBOOKS)
-def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, smoke_pairs: Path, shapes_c: Path, tmp_path: Path) -> None:
+def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, evaluated_smoke_pairs: Path, tmp_path: Path) -> None:
     figures = tmp_path / "figures"
-    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(smoke_pairs), "figures_dir": str(figures)}
+    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(evaluated_smoke_pairs), "figures_dir": str(figures)}
     text = execute_notebook(paths_root() / "notebooks" / f"{stem}.ipynb", tmp_path / "out", parameters).read_text()
     assert f"Of {CLAIMS_SHOWN[stem]} claims:" in text and "Traceback" not in text
     written = sorted(p.name for p in figures.iterdir())
