@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +27,10 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for variable, name in (("SELROB_RUNS", "runs"), ("SELROB_DATA", "data"),
                            ("SELROB_FIGURES", "figures"), ("SELROB_OUTPUTS", "outputs")):
         os.environ[variable] = str(home / name)
-    # One thread per pytest-xdist worker (`make test` runs two), two in a single process.
+    # One thread per pytest-xdist worker (`make test` runs two), two in a single process; the
+    # processes a worker starts (notebook kernels, the CLI) inherit its share.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
     return home
 
@@ -85,34 +90,75 @@ def train_smoke_pairs(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke sweep (:func:`train_smoke_runs`), trained once per test process."""
-    return train_smoke_runs(tmp_path_factory.mktemp("smoke-runs"))
+def copied_study(source: Path, root: Path) -> Path:
+    """The runs under ``source`` copied to ``root``, without their cached evaluations."""
+    shutil.copytree(source, root, ignore=shutil.ignore_patterns("evaluations"), dirs_exist_ok=True)
+    return root
 
 
 @pytest.fixture(scope="session")
-def smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke pairs (:func:`train_smoke_pairs`), trained once per test process."""
-    return train_smoke_pairs(tmp_path_factory.mktemp("smoke-pairs"))
+def trained_smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke sweep (:func:`train_smoke_runs`), trained once for all test processes; read only."""
+    return made_once(tmp_path_factory, "trained-smoke-runs", train_smoke_runs)
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(trained_smoke_runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test process's copy of the smoke sweep, which its tests may evaluate into."""
+    return copied_study(trained_smoke_runs, tmp_path_factory.mktemp("smoke-runs"))
+
+
+@pytest.fixture(scope="session")
+def trained_smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke pairs (:func:`train_smoke_pairs`), trained once for all test processes; read only."""
+    return made_once(tmp_path_factory, "trained-smoke-pairs", train_smoke_pairs)
+
+
+@pytest.fixture(scope="session")
+def smoke_pairs(trained_smoke_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This test process's copy of the smoke pairs, which its tests may evaluate into."""
+    return copied_study(trained_smoke_pairs, tmp_path_factory.mktemp("smoke-pairs"))
 
 
 def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], object]) -> Path:
-    """The folder ``name`` that ``make`` fills once per test session, shared by pytest-xdist's
-    workers: the first to ask makes it under a file lock, the others wait and read it. A folder
-    left unfinished by a failed ``make`` is made again."""
+    """The folder ``name`` that ``make`` fills once per test run, shared by pytest-xdist's
+    workers: the first to ask makes it under a file lock, the others wait and read it. If ``make``
+    raises, the others fail at once with its traceback; a folder left by a process that died while
+    making it is made again."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the run's folder, above each worker's own
-    folder, done = base / name, base / f"{name}.done"
+    folder, done, failed = base / name, base / f"{name}.done", base / f"{name}.failed"
     with (base / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            raise RuntimeError(f"another test process failed to make {folder}:\n{failed.read_text()}")
         if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():
+                shutil.rmtree(folder)
             folder.mkdir()
-            make(folder)
+            try:
+                make(folder)
+            except Exception:
+                failed.write_text(traceback.format_exc())
+                raise
             done.touch()
     return folder
+
+
+@contextlib.contextmanager
+def left_as_found(folder: Path) -> Iterator[None]:
+    """Fails unless the block leaves ``folder`` (one of the studies shared by the test processes)
+    as it found it: no file added, removed or rewritten."""
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+                for p in folder.rglob("*") if p.is_file()}
+
+    before = files()
+    yield
+    after = files()
+    assert after == before, f"written under {folder}: {sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))}"
 
 
 def copy_run(run: "Run", root: Path) -> "Run":
@@ -158,19 +204,20 @@ def evaluate_smoke_study(study: str, root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def evaluated_smoke_pairs(tmp_path_factory: pytest.TempPathFactory, shapes_c: Path) -> Path:
-    """The smoke pairs with every cache of the study's plan filled: notebook 09 shows every claim
-    of the study, the explorer every panel. Made once for all test processes."""
+def evaluated_smoke_pairs(trained_smoke_pairs: Path, shapes_c: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke pairs with every cache of the study's plan filled, as ``make reproduce`` leaves
+    them: notebook 09 shows every claim of the study, the explorer every panel. Made once for all
+    test processes; read only (:func:`left_as_found`)."""
     return made_once(tmp_path_factory, "evaluated-smoke-pairs",
-                     lambda root: evaluate_smoke_study("shape_bias", train_smoke_pairs(root)))
+                     lambda root: evaluate_smoke_study("shape_bias", copied_study(trained_smoke_pairs, root)))
 
 
 @pytest.fixture(scope="session")
-def evaluated_smoke_runs(tmp_path_factory: pytest.TempPathFactory, digits_c: Path) -> Path:
+def evaluated_smoke_runs(trained_smoke_runs: Path, digits_c: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The smoke sweep with every cache of the first study's plan filled. Made once for all test
-    processes."""
+    processes; read only (:func:`left_as_found`)."""
     return made_once(tmp_path_factory, "evaluated-smoke-runs",
-                     lambda root: evaluate_smoke_study("selectivity", train_smoke_runs(root)))
+                     lambda root: evaluate_smoke_study("selectivity", copied_study(trained_smoke_runs, root)))
 
 
 @pytest.fixture(scope="session")

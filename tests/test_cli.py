@@ -25,8 +25,10 @@ def selrob_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> subproc
     capsys.readouterr()
     try:
         code = main(list(args))
-    except SystemExit as stopped:
-        code = stopped.code if isinstance(stopped.code, int) else 1
+    except SystemExit as stopped:  # as the interpreter exits: None is 0, a message goes to stderr
+        code = 0 if stopped.code is None else stopped.code if isinstance(stopped.code, int) else 1
+        if isinstance(stopped.code, str):
+            print(stopped.code, file=sys.stderr)
     captured = capsys.readouterr()
     return subprocess.CompletedProcess(["selrob", *args], code, captured.out, captured.err)
 

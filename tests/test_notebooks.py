@@ -8,6 +8,7 @@ from pathlib import Path
 import papermill
 import pytest
 
+from conftest import left_as_found
 from selrob.pipeline.notebooks import execute_notebook, notebook_paths
 from selrob.studies import studies
 
@@ -78,11 +79,12 @@ def test_notebook_is_committed_clean_with_one_parameters_cell(notebook: Path) ->
 @pytest.mark.parametrize(("notebook", "alpha"), RUNS, ids=[f"{n.stem}-alpha{a}" for n, a in RUNS])
 def test_notebook_runs_on_the_smoke_sweep(notebook: Path, alpha: int | None, evaluated_smoke_runs: Path,
                                           tmp_path: Path) -> None:
-    """As in ``make reproduce``, the notebooks read the caches the study's plan filled."""
+    """As in ``make reproduce``, the notebooks only read the caches the study's plan filled."""
     figures = tmp_path / "figures"
     parameters = {"dataset": "digits", "smoke": True, "runs_dir": str(evaluated_smoke_runs), "figures_dir": str(figures),
                   "alpha": alpha}
-    executed = execute_notebook(notebook, tmp_path / "out", parameters)
+    with left_as_found(evaluated_smoke_runs):
+        executed = execute_notebook(notebook, tmp_path / "out", parameters)
     assert executed.is_file()
     text = executed.read_text()
     # Progress is text under papermill: no widget placeholders, no "IProgress not found" box.
@@ -101,7 +103,8 @@ def test_notebook_runs_on_the_smoke_sweep(notebook: Path, alpha: int | None, eva
 def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(evaluated_smoke_pairs: Path, tmp_path: Path) -> None:
     figures = tmp_path / "figures"
     parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(evaluated_smoke_pairs), "figures_dir": str(figures)}
-    text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
+    with left_as_found(evaluated_smoke_pairs):
+        text = execute_notebook(NOTEBOOK_09, tmp_path / "out", parameters).read_text()
     assert "Of 17 claims:" in text and "Traceback" not in text  # the computed findings are shown
     # Named by every parameter that changes them (here the smoke flag and the runs folder).
     written = sorted(p.name for p in figures.iterdir() if not p.name.startswith("fig_world_gallery_shapes_32px."))
@@ -138,7 +141,8 @@ CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2, "12_network_dissec
 def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, evaluated_smoke_pairs: Path, tmp_path: Path) -> None:
     figures = tmp_path / "figures"
     parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(evaluated_smoke_pairs), "figures_dir": str(figures)}
-    text = execute_notebook(paths_root() / "notebooks" / f"{stem}.ipynb", tmp_path / "out", parameters).read_text()
+    with left_as_found(evaluated_smoke_pairs):
+        text = execute_notebook(paths_root() / "notebooks" / f"{stem}.ipynb", tmp_path / "out", parameters).read_text()
     assert f"Of {CLAIMS_SHOWN[stem]} claims:" in text and "Traceback" not in text
     written = sorted(p.name for p in figures.iterdir())
     assert all("_smoke_runs_dir-" in name for name in written)
