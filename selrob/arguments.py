@@ -43,6 +43,17 @@ def number(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def seeds(text: str) -> list[int]:
     """``3`` or an increasing range ``0-19`` of non-negative integers."""
     first, _, last = text.partition("-")

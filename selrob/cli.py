@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from selrob import __version__
-from selrob.arguments import add_training_overrides, device, number, path, seeds, training_overrides
+from selrob.arguments import add_training_overrides, device, number, path, positive_int, seeds, training_overrides
 from selrob.data.cue_conflict_stimuli import DEFAULT_PREPROCESSING, PREPROCESSING
 from selrob.errors import SelrobError
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--alpha", type=number, nargs="+", help="alphas (default: the preset's grid)")
     sweep.add_argument("--seeds", type=seeds, nargs="+", help="seeds or ranges like 0-19 (default: the preset's)")
     sweep.add_argument("--executor", default="local", help="local (default), submitit-local or slurm")
-    sweep.add_argument("--workers", type=int, help="local worker processes (default: one per core on CPU)")
+    sweep.add_argument("--workers", type=positive_int, help="local worker processes (default: one per core on CPU)")
     sweep.add_argument("--slurm-partition")
     sweep.add_argument("--slurm-timeout-min", type=int, default=24 * 60)
     sweep.add_argument("--gpus-per-node", type=int, default=1)
@@ -64,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     stacking = sweep.add_mutually_exclusive_group()
     stacking.add_argument("--together", action="store_const", const=True, dest="together",
                           help="train runs of one protocol together as one network (default where faster: "
-                               "on a GPU, and on the CPU for images of at most 16 pixels)")
+                               "on a GPU, and on the CPU for images of at most 16 pixels); on the CPU split "
+                               "between worker processes as long as each network keeps two runs or more")
     stacking.add_argument("--separate", action="store_const", const=False, dest="together",
                           help="train every run on its own")
-    sweep.add_argument("--max-together", type=int, help="most runs trained as one network (default 16)")
+    sweep.add_argument("--max-together", type=positive_int, help="most runs trained as one network (default 16; fewer "
+                       "where their batches would exceed 16 CIFAR-10 batches' pixels)")
 
     imagenet = commands.add_parser(
         "train-imagenet", help="train a standard or robust ImageNet model (the paper's protocol; torchrun, Slurm)")
@@ -77,10 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     imagenet.add_argument("--imagenet-dir", type=path, help="folder with train/ and val/ in ImageFolder layout "
                                                             "(default: <data>/imagenet)")
     imagenet.add_argument("--out-dir", type=path, help="checkpoints and logs (default: <runs>/imagenet/ARCH-TRAINING-seedN)")
-    imagenet.add_argument("--epochs", type=int, default=90)
-    imagenet.add_argument("--batch-size", type=int, default=256, help="global batch, split between processes (default 256)")
-    imagenet.add_argument("--lr", type=float, default=0.1)
-    imagenet.add_argument("--seed", type=int, default=0)
+    imagenet.add_argument("--epochs", type=positive_int, default=90, help="default 90")
+    imagenet.add_argument("--batch-size", type=positive_int, default=256,
+                          help="global batch, split between processes (default 256)")
+    imagenet.add_argument("--lr", type=number, default=0.1, help="initial learning rate, x0.1 every 30 epochs "
+                                                                 "(default 0.1)")
+    imagenet.add_argument("--seed", type=int, default=0, help="default 0")
     imagenet.add_argument("--workers", type=int, default=8, help="decoding processes per GPU (default 8)")
     imagenet.add_argument("--register", help="zoo model the weights become (default: the paper's pair member)")
     imagenet.add_argument("--slurm", action="store_true", help="submit to Slurm through submitit instead of running here")
@@ -179,15 +183,21 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     from selrob import paths
     from selrob.config import sweep_configs
     from selrob.pipeline.sweep import SlurmOptions, run_sweep
+    from selrob.store.runs import Run
 
     seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
     configs = sweep_configs(args.dataset, args.arch, args.alpha, seeds, args.smoke, **training_overrides(args))
     slurm = SlurmOptions(args.slurm_partition, args.slurm_timeout_min, args.gpus_per_node, args.cpus_per_task)
+    if args.together is False and args.max_together is not None:
+        raise SelrobError("--max-together applies to runs trained together; drop it or --separate")
+    root = paths.runs_dir(args.runs_dir)
+    already = sum(Run.for_config(config, root).is_finished() for config in configs)
     runs = run_sweep(configs, executor=args.executor, workers=args.workers, runs_root=args.runs_dir,
                      data_root=args.data_dir, device=args.device, slurm=slurm, wait=not args.no_wait,
                      together=args.together,
                      **({} if args.max_together is None else {"max_together": args.max_together}))
-    print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {paths.runs_dir(args.runs_dir)}")
+    print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {root} "
+          f"({already} of them before this command)")
 
 
 def _cmd_train_imagenet(args: argparse.Namespace) -> None:

@@ -92,8 +92,3 @@ def load_torch(path: Path, refusal: Callable[[Exception], str] | None = None) ->
         raise SelrobError(
             f"checkpoint {path} is unreadable ({reason}); delete it to restart that run"
         ) from None
-    except Exception as err:  # torch raises many types for truncated or foreign files
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise SelrobError(
-            f"checkpoint {path} is unreadable ({reason}); delete it to restart that run"
-        ) from None

@@ -110,6 +110,13 @@ def test_corrupt_checkpoint_is_reported_and_left_alone(tmp_path: Path) -> None:
     assert files_under(runs) == [p for p in files_under(runs) if p in (run.last_path, *run.last_path.parents)]
 
 
+def test_a_sweep_of_finished_runs_trains_nothing_and_says_so(smoke_runs: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    result = selrob_in_process(capsys, "sweep", "--smoke", "--runs-dir", str(smoke_runs))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"6 of 6 runs finished under {smoke_runs} (6 of them before this command)"
+
+
 def test_results_command_prints_the_table(smoke_runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = selrob_in_process(capsys, "results", "--runs-dir", str(smoke_runs))
     assert result.returncode == 0, result.stderr

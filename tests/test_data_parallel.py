@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision import transforms
 
-from selrob.data.streaming import EpochShardSampler, ImageFolderSet
+from selrob.data.streaming import (IMAGENET_PCA_EIGVAL, IMAGENET_PCA_EIGVEC, EpochShardSampler, ImageFolderSet,
+                                   lighting, sample_seed)
 from selrob.errors import SelrobError
 from selrob.io import load_torch
 from selrob.training.data_parallel import ImageNetTrainConfig, register_target, train_imagenet
@@ -98,17 +100,42 @@ def test_each_process_reads_its_share_of_every_global_batch() -> None:
     assert [i for i, _ in EpochShardSampler(5, 1, 2, seed=0, shuffle=False)] == [1, 3]
 
 
-def test_augmentation_depends_on_seed_epoch_and_image_alone(imagenet_folder: Path) -> None:
+def test_augmentation_depends_on_seed_epoch_and_image_alone(imagenet_folder: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     train = ImageFolderSet(imagenet_folder / "train", True, seed=0, crop=16, resize=20)
     assert train.classes == list(CLASSES) and len(train) == 12
+    # Drawing an image's augmentation leaves the global CPU generator as it was and reseeds no GPU's.
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: pytest.fail("a GPU generator was reseeded"))
+    state = torch.get_rng_state()
     image, label = train[(5, 2)]
-    assert image.shape == (3, 16, 16) and image.dtype == torch.float32 and 0 <= image.min() <= image.max() <= 1
+    assert torch.equal(torch.get_rng_state(), state)
+    assert image.shape == (3, 16, 16) and image.dtype == torch.float32 and -0.1 < image.min() < image.max() < 1.1
     assert label == 1 and torch.equal(train[(5, 2)][0], image)
     assert not torch.equal(train[(5, 3)][0], image)
     val = ImageFolderSet(imagenet_folder / "val", False, crop=16, resize=20)
     assert torch.equal(val[(0, 0)][0], val[(0, 7)][0])  # no augmentation: the epoch does not matter
     with pytest.raises(SelrobError, match="holds no images"):
         ImageFolderSet(imagenet_folder / "train" / "n01", True)
+
+
+def test_augmentation_is_the_robustness_librarys_imagenet_recipe(imagenet_folder: Path) -> None:
+    """torchvision's RandomResizedCrop, flip and ColorJitter(0.1, 0.1, 0.1), then the library's
+    Lighting(0.05) written as it is there (row sums of eigvec x alpha x eigval), all drawn from
+    the global generator seeded by the image's seed."""
+    train = ImageFolderSet(imagenet_folder / "train", True, seed=3, crop=16, resize=20)
+    torch.manual_seed(sample_seed(3, 1, 7))
+    with Image.open(train.paths[7]) as opened:
+        image = opened.convert("RGB")
+    jittered = transforms.Compose([transforms.RandomResizedCrop(16), transforms.RandomHorizontalFlip(),
+                                   transforms.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1),
+                                   transforms.ToTensor()])(image)
+    alpha = jittered.new().resize_(3).normal_(0, 0.05)
+    rgb = (IMAGENET_PCA_EIGVEC.mul(alpha.view(1, 3)).mul(IMAGENET_PCA_EIGVAL.view(1, 3))).sum(1)
+    torch.testing.assert_close(train[(7, 1)][0], jittered + rgb.view(3, 1, 1), rtol=0, atol=1e-6)
+    # Known answer: a unit draw along the first component shifts every pixel by 0.2175 x its eigenvector.
+    shifted = lighting(torch.zeros(3, 2, 2), torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.allclose(shifted[:, 1, 1], 0.2175 * torch.tensor([-0.5675, -0.5808, -0.5836]))
+    assert torch.equal(shifted[:, 0, 0], shifted[:, 1, 1])
 
 
 @pytest.mark.slow
@@ -196,8 +223,11 @@ def test_bad_command_line_values_are_one_line_errors(tmp_path: Path, capsys: pyt
     with pytest.raises(SystemExit) as stopped:
         main(["train-imagenet", "--arch", "vgg"])
     assert stopped.value.code == 2 and "invalid choice: 'vgg'" in capsys.readouterr().err
-    for flags, message in ((["--epochs", "0"], "epochs must be at least 1, got 0"),
-                           (["--workers", "-1"], "--workers must be 0 or more, got -1"),
+    with pytest.raises(SystemExit) as stopped:
+        main(["train-imagenet", "--arch", "alexnet", "--epochs", "0"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().endswith("argument --epochs: '0' is not a whole number of at least 1")
+    for flags, message in ((["--workers", "-1"], "--workers must be 0 or more, got -1"),
                            (["--slurm", "--nodes", "0"], "--nodes and --gpus-per-node must be at least 1, got 0 and 8"),
                            ([], "train does not exist")):
         assert main(["train-imagenet", "--arch", "alexnet", "--imagenet-dir", str(tmp_path), *flags]) == 2

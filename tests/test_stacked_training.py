@@ -40,6 +40,10 @@ LOSS_RTOL, WEIGHT_ATOL = 1e-4, 1e-4
 RUNNING_STATISTICS_ATOL = 1e-3
 #: An epoch's mean selectivity (ratios of differences of unit means) moves 1e-4 relative so.
 SELECTIVITY_RTOL = 1e-3
+#: Adversarial training keeps each example's highest-loss attack iterate: weights one rounding
+#: apart after a step can pick another iterate for an example near a tie, which moves the next
+#: step's batch loss by up to about 5e-5 relative here (the first step agrees to 1e-7).
+ATTACK_LOSS_RTOL = 1e-3
 
 
 def _models(arch: str, count: int, channels: int = 1) -> list[nn.Module]:
@@ -162,6 +166,31 @@ def test_runs_trained_together_equal_runs_trained_alone(tmp_path: Path, monkeypa
     assert 0 < selectivity[0] < 1 and 0 < selectivity[2] < 1 and selectivity[1] != selectivity[1]
 
 
+@pytest.mark.parametrize("mode, grid", [
+    ({"pgd_steps": 1}, ((-1.0, 0), (0.7, 1))),  # PGD training's examples, made by the stack
+    ({"adversarial_steps": 2}, ((0.0, 0), (0.0, 1))),  # the second paper's L2 adversarial training
+    ({"augmix": True}, ((0.0, 0), (0.0, 1))),  # each model's three views and its own JSD term
+], ids=["pgd-training", "l2-adversarial", "augmix"])
+def test_attacked_and_augmixed_runs_trained_together_equal_runs_trained_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: dict[str, object], grid: tuple[tuple[float, int], ...]
+) -> None:
+    """The first two steps' losses, to :data:`ATTACK_LOSS_RTOL`: a mix-up of examples, views or
+    alphas between the models moves a step's loss by tens of percent from the first step on."""
+    torch.set_num_threads(1)
+    configs = [resolve_config("digits", alpha=alpha, seed=seed, **{**TINY, "epochs": 1, "max_train_samples": 256},
+                              **mode) for alpha, seed in grid]
+    losses = _step_losses(monkeypatch)
+    for config in configs:
+        train_run(config, tmp_path / "alone", progress=False)
+    alone = torch.stack(losses).view(len(configs), -1)
+    losses.clear()
+    together = train_runs(configs, tmp_path / "together", progress=False)
+    assert torch.stack(losses).T.shape == alone.shape == (2, 2)
+    torch.testing.assert_close(torch.stack(losses).T, alone, rtol=ATTACK_LOSS_RTOL, atol=0)
+    assert abs(float(alone[0, 0] - alone[1, 0])) > 10 * ATTACK_LOSS_RTOL * float(alone[0, 0])  # the models differ
+    assert [run.summary()["trained_together"] for run in together] == [2, 2]
+
+
 def test_an_interrupted_stack_resumes_to_the_same_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch.set_num_threads(1)
     configs = [resolve_config("digits", alpha=alpha, seed=seed, **{**TINY, "epochs": 3, "milestones": (2,)})
@@ -205,6 +234,20 @@ def test_a_sweep_plans_one_job_per_protocol_group_and_core() -> None:
     assert all(len({c.protocol_key() for c in job}) == 1 for job in jobs)
     assert sorted(len(job) for job in plan_jobs(plain, together=True, max_together=4)) == [3, 3]
     assert sorted(len(job) for job in plan_jobs(plain, together=True, max_together=16)) == [6]
+    # Asked to train together, two runs on two workers stay one network; where faster, they split.
+    assert [len(job) for job in plan_jobs(plain[:2], together=True, max_together=16, parts=2, min_together=2)] == [2]
+    assert [len(job) for job in plan_jobs(plain[:2], together=True, max_together=16, parts=2)] == [1, 1]
+    assert sorted(len(job) for job in plan_jobs(plain[:5], True, 16, parts=2, min_together=2)) == [2, 3]
+
+
+def test_a_stack_holds_at_most_sixteen_cifar_batches_of_pixels() -> None:
+    cifar = [resolve_config("cifar10", alpha=0.0, seed=s) for s in range(20)]
+    assert sorted(len(job) for job in plan_jobs(cifar, together=True, max_together=32)) == [10, 10]
+    augmix = [resolve_config("cifar10", alpha=0.0, seed=s, augmix=True) for s in range(6)]
+    assert sorted(len(job) for job in plan_jobs(augmix, together=True, max_together=16)) == [3, 3]  # 3 views
+    # One Tiny ImageNet ResNet18 step (4,096 images of 64 x 64) is four times the budget alone.
+    tiny = [resolve_config("tinyimagenet", alpha=a, seed=0) for a in (-1.0, 0.0, 1.0)]
+    assert [len(job) for job in plan_jobs(tiny, together=True, max_together=16)] == [1, 1, 1]
 
 
 def test_a_sweep_trained_together_gives_finished_ordinary_runs(tmp_path: Path) -> None:
@@ -225,8 +268,15 @@ def test_the_sweep_command_forces_either_way_and_refuses_bad_counts(tmp_path: Pa
     assert build_parser().parse_args(["sweep", "--together"]).together is True
     assert build_parser().parse_args(["sweep", "--separate"]).together is False
     assert build_parser().parse_args(["sweep"]).together is None
-    assert main(["sweep", "--smoke", "--together", "--max-together", "0", "--runs-dir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == "selrob: error: max_together must be at least 1, got 0"
+    for flag, value in (("--max-together", "0"), ("--max-together", "abc"), ("--workers", "-1")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["sweep", "--smoke", flag, value, "--runs-dir", str(tmp_path)])
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err.strip().endswith(f"error: argument {flag}: {value!r} is not a whole number "
+                                                        "of at least 1")
+    assert main(["sweep", "--smoke", "--separate", "--max-together", "3", "--runs-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == ("selrob: error: --max-together applies to runs trained together; "
+                                               "drop it or --separate")
     assert not list(tmp_path.iterdir())
     with pytest.raises(SystemExit) as stopped:
         main(["sweep", "--together", "--separate"])

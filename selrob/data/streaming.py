@@ -6,13 +6,16 @@ class index = the folder's position in sorted order, as in :mod:`selrob.data.ima
 torchvision's pretrained models) and decoded by a ``DataLoader``'s workers, each batch as
 (N, 3, crop, crop) float images in [0, 1] (the models normalise inside).
 
-Transforms (torchvision's ImageNet recipe, the robustness library's too): training images get
-RandomResizedCrop(``crop``, scale 0.08-1, ratio 3/4-4/3, bilinear) and a horizontal flip with
-probability 1/2; validation images Resize(``resize``) of the shorter side and CenterCrop(``crop``).
-Each training image's crop and flip are drawn from a generator seeded by (seed, epoch, image index),
-and the epoch's order is a permutation seeded by (seed, epoch) split between the processes of
-data-parallel training (:class:`EpochShardSampler`), so what a model sees is the same with any
-number of processes and loader workers.
+Transforms (the robustness library's ImageNet training recipe, with which the paper's R models
+were trained): training images get torchvision's RandomResizedCrop(``crop``, scale 0.08-1, ratio
+3/4-4/3, bilinear), RandomHorizontalFlip, ColorJitter(brightness, contrast and saturation 0.1) and
+AlexNet's PCA lighting noise (:func:`lighting`, standard deviation 0.05; like the library's, it may
+leave [0, 1] by a few hundredths); validation images Resize(``resize``) of the shorter side and
+CenterCrop(``crop``). Each training image's random draws come from torch's CPU generator seeded by
+(seed, epoch, image index) for that image alone (:func:`sample_seed`), and the epoch's order is a
+permutation seeded by (seed, epoch) split between the processes of data-parallel training
+(:class:`EpochShardSampler`), so what a model sees is the same with any number of processes and
+loader workers.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torchvision.transforms import InterpolationMode, RandomResizedCrop
+from torchvision.transforms import ColorJitter, Compose, InterpolationMode, RandomHorizontalFlip, RandomResizedCrop
 from torchvision.transforms import functional as TF
 
 from selrob.data.imagenet import CROP, RESIZE
@@ -33,10 +36,24 @@ from selrob.errors import SelrobError
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png", ".ppm", ".bmp", ".webp")
 
 
-def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
-    """The CPU generator of one training image's augmentation in one epoch."""
-    state = np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0]
-    return torch.Generator().manual_seed(int(state))
+#: AlexNet's PCA of ImageNet's RGB pixels (Krizhevsky et al. 2012, sec. 4.1), as the robustness
+#: library's ``Lighting`` uses it: eigenvalues, and eigenvectors as columns.
+IMAGENET_PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
+IMAGENET_PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009],
+                                    [-0.5808, -0.0045, -0.8140],
+                                    [-0.5836, -0.6948, 0.4203]])
+LIGHTING_STD = 0.05
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one training image's augmentation in one epoch."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
+def lighting(image: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """AlexNet's PCA lighting noise on a (3, H, W) RGB image: the same offset
+    ``eigvec @ (alpha * eigval)`` added to every pixel, for one draw ``alpha`` (3,)."""
+    return image + (IMAGENET_PCA_EIGVEC @ (alpha * IMAGENET_PCA_EIGVAL))[:, None, None]
 
 
 class ImageFolderSet(Dataset[tuple[torch.Tensor, int]]):
@@ -54,34 +71,35 @@ class ImageFolderSet(Dataset[tuple[torch.Tensor, int]]):
         if not self.root.is_dir():
             raise SelrobError(f"image folder {self.root} does not exist; it needs one sub-folder of images per class")
         self.classes = sorted(entry.name for entry in self.root.iterdir() if entry.is_dir())
-        self.samples = [(path, label) for label, name in enumerate(self.classes)
-                        for path in sorted((self.root / name).rglob("*")) if path.suffix.lower() in IMAGE_SUFFIXES]
-        if not self.samples:
+        samples = [(str(path), label) for label, name in enumerate(self.classes)
+                   for path in sorted((self.root / name).rglob("*")) if path.suffix.lower() in IMAGE_SUFFIXES]
+        if not samples:
             raise SelrobError(f"image folder {self.root} holds no images in class sub-folders "
                               f"({', '.join(IMAGE_SUFFIXES)})")
+        # NumPy arrays, not 1.28M Python objects: reading those would update their reference
+        # counts and copy their pages into every forked loader worker.
+        self.paths = np.array([path for path, _ in samples])
+        self.labels = np.array([label for _, label in samples], dtype=np.int64)
         self.train, self.seed, self.crop, self.resize = train, seed, crop, resize
+        self.augment = Compose([RandomResizedCrop(crop, interpolation=InterpolationMode.BILINEAR),
+                                RandomHorizontalFlip(), ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1)])
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.paths)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key
-        path, label = self.samples[index]
-        with Image.open(path) as opened:
+        with Image.open(self.paths[index]) as opened:
             image = opened.convert("RGB")
-        if self.train:
-            image = self._augment(image, sample_generator(self.seed, epoch, index))
-        else:
+        if not self.train:
             image = TF.center_crop(TF.resize(image, self.resize, InterpolationMode.BILINEAR), self.crop)
-        return TF.pil_to_tensor(image).float().div_(255.0), label
-
-    def _augment(self, image: Image.Image, generator: torch.Generator) -> Image.Image:
-        # RandomResizedCrop.get_params draws from the global generator: fork it for this image alone.
+            return TF.pil_to_tensor(image).float().div_(255.0), int(self.labels[index])
+        # torchvision's transforms draw from the global CPU generator: fork it for this image alone
+        # and seed only it (torch.manual_seed would also reseed every GPU's generator).
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-            top, left, height, width = RandomResizedCrop.get_params(image, [0.08, 1.0], [3 / 4, 4 / 3])
-        image = TF.resized_crop(image, top, left, height, width, [self.crop, self.crop], InterpolationMode.BILINEAR)
-        return TF.hflip(image) if bool(torch.rand((), generator=generator) < 0.5) else image
+            torch.default_generator.manual_seed(sample_seed(self.seed, epoch, index))
+            pixels = TF.pil_to_tensor(self.augment(image)).float().div_(255.0)
+            return lighting(pixels, torch.randn(3) * LIGHTING_STD), int(self.labels[index])
 
 
 class EpochShardSampler(Sampler[tuple[int, int]]):

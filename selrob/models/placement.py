@@ -3,8 +3,9 @@
 On this project's CPUs (oneDNN, one thread, ``benchmarks/eval_throughput.py``) a 32-pixel
 alexnet_small / ResNet20 forward pass is 1.4x / 1.5x faster channels-last, their input gradients
 1.2x / 1.1x, and digits' 8-pixel ResNet20 1.15x / 1.2x; a training step of the shape-texture
-world's alexnet_small 1.3x and of 8 digits ResNet20s stacked (grouped convolutions) 1.5x
-(``benchmarks/sweep_throughput.py``). Only the last bits of a result depend on it.
+world's alexnet_small 1.3x, and of one digits ResNet20 or 8 stacked (grouped convolutions) about
+1.2x on an AMD EPYC core (``benchmarks/sweep_throughput.py --contiguous`` for the other layout).
+Only the last bits of a result depend on it.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 Every job calls :func:`selrob.training.loop.train_runs` on one or several runs, which skips
 finished runs and resumes interrupted ones, so re-submitting a sweep only does the missing work.
 Runs that share dataset, architecture and protocol can train together as one network
-(:mod:`selrob.models.stacked`), where that is faster: on a GPU, where one small model leaves the
-device mostly idle, and on the CPU for small images, where per-call overhead is a large share of
-a step (digits' 8x8 on an Intel Xeon core: 1.2x the images per second at 8 models, 1.15x for the
-whole digits sweep on 2 cores); at 32x32 on the CPU the grouped convolutions are slower than a model's own (0.73x at 4
-models), so those runs go one per process unless asked (``benchmarks/sweep_throughput.py``).
+(:mod:`selrob.models.stacked`): on a GPU, where one small model leaves the device mostly idle, and
+on the CPU for small images, where per-call overhead is a large share of a step. Digits' 8x8 on
+one core gives 1.1-1.3x the images per second at 2-8 models; the whole digits sweep on 2 cores was
+1.15x faster on an Intel Xeon and is about even (0.99-1.15x) on an AMD EPYC since models run
+channels-last. At 32x32 on the CPU the grouped convolutions are slower than a model's own (0.6x at
+4 models), so those runs go one per process unless asked (``benchmarks/sweep_throughput.py``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,21 @@ from selrob.training.loop import train_runs
 
 EXECUTORS = ("local", "submitit-local", "slurm")
 
-#: Most runs trained as one network on a GPU by default: 16 CIFAR ResNet20s at batch 256 are a
-#: few GB of activations (``benchmarks/sweep_throughput.py`` reports the peak memory).
+#: Most runs trained as one network by default (``--max-together``).
 MAX_TOGETHER = 16
+#: Most input pixels (images x height x width) in one training step of a stack: 16 CIFAR-10
+#: ResNet20s at batch 256, a few GB of activations (``benchmarks/sweep_throughput.py`` reports
+#: the peak memory). One Tiny ImageNet ResNet18 step (4,096 images of 64 x 64, about 17 GB of
+#: float32 activations) is four times this and keeps a GPU busy alone: those runs go one per job.
+MAX_STACK_PIXELS = 16 * 256 * 32 * 32
+
+
+def stack_size(config: TrainConfig, max_together: int) -> int:
+    """Most runs of ``config``'s protocol trained as one network: ``max_together``, fewer where
+    their steps' images (AugMix's three views of each) would exceed :data:`MAX_STACK_PIXELS`."""
+    side = dataset_info(config.dataset).image_size
+    pixels = config.batch_size * (3 if config.augmix else 1) * side * side
+    return max(1, min(max_together, MAX_STACK_PIXELS // pixels))
 #: Largest image side at which runs train together on the CPU by default (see the module docstring).
 CPU_TOGETHER_MAX_SIDE = 16
 
@@ -78,10 +91,12 @@ def _stackable_arch(config: TrainConfig) -> bool:
                                  mean=info.mean, std=info.std))
 
 
-def plan_jobs(pending: Sequence[TrainConfig], together: bool, max_together: int, parts: int = 1) -> list[list[TrainConfig]]:
+def plan_jobs(pending: Sequence[TrainConfig], together: bool, max_together: int, parts: int = 1,
+              min_together: int = 1) -> list[list[TrainConfig]]:
     """The jobs of a sweep: one run each, or (``together``) the runs of each dataset, architecture
-    and protocol in groups of at most ``max_together``, split into at least ``parts`` groups where
-    there are runs enough (one per worker process), longest first."""
+    and protocol in groups of at most :func:`stack_size` runs, split into up to ``parts`` groups
+    (one per worker process) of at least ``min_together`` runs where there are runs enough, longest
+    first."""
     if not together:
         jobs = [[config] for config in pending]
     else:
@@ -93,7 +108,8 @@ def plan_jobs(pending: Sequence[TrainConfig], together: bool, max_together: int,
             if len(configs) > 1 and not _stackable_arch(configs[0]):
                 jobs += [[config] for config in configs]
                 continue
-            count = max(math.ceil(len(configs) / max_together), min(parts, len(configs)))
+            count = max(math.ceil(len(configs) / stack_size(configs[0], max_together)),
+                        min(parts, len(configs) // min_together), 1)
             size = math.ceil(len(configs) / count)
             jobs += [configs[start:start + size] for start in range(0, len(configs), size)]
     # Longest first, so that workers finish together instead of one waiting on a long tail.
@@ -105,7 +121,8 @@ def _run_local(
     progress: bool,
 ) -> list[str]:
     failures: list[str] = []
-    bar = progress_bar(total=sum(len(job) for job in jobs), desc="runs", unit="run", disable=not progress)
+    # Shown after a second: a sweep whose jobs fail at once (missing data) prints its error line alone.
+    bar = progress_bar(total=sum(len(job) for job in jobs), desc="runs", unit="run", disable=not progress, delay=1)
     # Epoch bars only when jobs go one at a time in this process.
     arguments = [([c.to_dict() for c in job], str(runs_root), data_root, device, progress and workers == 1)
                  for job in jobs]
@@ -191,9 +208,11 @@ def run_sweep(
             on a GPU.
         wait: for submitit, wait for the jobs (with a progress bar) instead of returning at once.
         together: train the runs of one dataset, architecture and protocol together as one network
-            (at most ``max_together`` at a time; on the CPU in as many groups as worker
-            processes); ``None``: where it is faster, on a GPU and on the CPU for images of at
-            most :data:`CPU_TOGETHER_MAX_SIDE` pixels.
+            (at most ``max_together`` at a time, fewer where their images would not fit
+            :data:`MAX_STACK_PIXELS`; on the CPU in as many groups as worker processes, as
+            long as each keeps two runs or more); ``None``: where it is faster, on a GPU and on
+            the CPU for images of at most :data:`CPU_TOGETHER_MAX_SIDE` pixels (split between
+            the worker processes down to one run each).
 
     Returns:
         The run folders of all configs. Raises :class:`SelrobError` naming the failed runs after
@@ -203,6 +222,8 @@ def run_sweep(
         raise SelrobError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
     if max_together < 1:
         raise SelrobError(f"max_together must be at least 1, got {max_together}")
+    if workers is not None and workers < 1:
+        raise SelrobError(f"workers must be at least 1, got {workers}")
     root = paths.runs_dir(runs_root)
     data = None if data_root is None else str(paths.data_dir(data_root))
     runs = [Run.for_config(c, root) for c in configs]
@@ -212,7 +233,9 @@ def run_sweep(
         small = all(dataset_info(c.dataset).image_size <= CPU_TOGETHER_MAX_SIDE for c in pending)
         stack = (on_gpu or small) if together is None else together
         parts = 1 if on_gpu or executor != "local" else (workers or default_workers(len(pending), device))
-        jobs = plan_jobs(pending, stack, max_together, parts)
+        # Asked to train together, a network holds two runs at least; where faster, the CPU's
+        # worker processes come first.
+        jobs = plan_jobs(pending, stack, max_together, parts, min_together=2 if together else 1)
         if executor == "local":
             failures = _run_local(jobs, workers or default_workers(len(jobs), device), root, data, device, progress)
         else:
