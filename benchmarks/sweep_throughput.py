@@ -10,8 +10,9 @@ per model: ``digits`` ResNet20 on 1x8x8 (batch 128, the embedded sweep), ``cifar
 3x32x32 (batch 256), ``tinyimagenet`` ResNet18 on 3x64x64 (batch 4096, the paper's). On the CPU each process uses one thread, as the sweep's
 worker processes do. The stack is channels-last, as the training loop's
 (:func:`selrob.models.placement.channels_last`; ``--contiguous`` times the default layout instead).
-On CUDA the step runs in bf16 autocast, optionally compiled (each K compiled afresh), and the
-report adds the peak GPU memory per K and the projected GPU-hours of the paper's CIFAR-10 sweep
+On CUDA the step runs in bf16 autocast, optionally compiled (static shapes: one graph per K), and
+the report adds the peak GPU memory per K (what its step adds to the memory in use, plus the
+stack's weights, momentum and batch) and the projected GPU-hours of the paper's CIFAR-10 sweep
 (13 alphas x 20 seeds x 200 epochs of 45,000 images) and Tiny ImageNet ResNet18 sweep (15 x 20 x
 90 epochs of 90,000 images) at the fastest K that ``selrob sweep`` would stack
 (:func:`selrob.pipeline.sweep.stack_size`: 16 CIFAR-10 runs, one Tiny ImageNet run); the target
@@ -37,6 +38,7 @@ from typing import Any
 import torch
 
 from timing import load_report, timed
+from selrob.arguments import positive_int
 from selrob.config import resolve_config, sweep_configs
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
@@ -80,7 +82,9 @@ class Stack:
         self.labels = torch.randint(0, classes, (count * batch,), device=device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
         self.units = hooks.enter_context(UnitRecorder(self.model))
-        self.compute = torch.compile(training_step) if compile_step else training_step
+        # Static shapes: one graph per K (dynamo would otherwise turn the batch dimension symbolic
+        # once a second K arrives, and time the larger K on a dynamic-shape graph).
+        self.compute = torch.compile(training_step, dynamic=False) if compile_step else training_step
         self.times: list[float] = []
         self.peak_memory = 0.0
 
@@ -88,12 +92,20 @@ class Stack:
         self.compute(self.model, self.optimizer, self.inputs, self.labels, [1.0] * self.count, self.classes, 1e-6,
                      self.units)
 
+    def own_bytes(self) -> int:
+        """What this stack keeps between steps: weights, buffers, momentum, its batch."""
+        momentum = [state["momentum_buffer"] for state in self.optimizer.state.values() if "momentum_buffer" in state]
+        tensors = [*self.model.parameters(), *self.model.buffers(), *momentum, self.inputs, self.labels]
+        return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
     def timed_step(self) -> None:
-        if self.device.type == "cuda":
+        if self.device.type == "cuda":  # the other stacks stay allocated: count what this step adds to them
             torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
         self.times.append(timed(self.step, self.device)[0])
         if self.device.type == "cuda":
-            self.peak_memory = max(self.peak_memory, torch.cuda.max_memory_allocated(self.device) / 2**30)
+            added = torch.cuda.max_memory_allocated(self.device) - before
+            self.peak_memory = max(self.peak_memory, (added + self.own_bytes()) / 2**30)
 
     def result(self) -> dict[str, Any]:
         seconds = statistics.median(self.times)
@@ -140,9 +152,9 @@ def main() -> None:
                         help="default: digits and cifar10 on the CPU, all three on CUDA")
     parser.add_argument("--counts", nargs="+", type=int, default=None,
                         help="models per stack; default 1 2 4 8 on the CPU (1 4 at 32x32), 1 8 16 32 on CUDA "
-                             "(1 2 for tinyimagenet's batch of 4096)")
-    parser.add_argument("--steps", type=int, default=15, help="timed steps per count (default 15)")
-    parser.add_argument("--repeats", type=int, default=2, help="--sweep's timings of each way (default 2)")
+                             "(for tinyimagenet's batch of 4096: 1 on the CPU, 1 2 on CUDA)")
+    parser.add_argument("--steps", type=positive_int, default=15, help="timed steps per count (default 15)")
+    parser.add_argument("--repeats", type=positive_int, default=2, help="--sweep's timings of each way (default 2)")
     parser.add_argument("--contiguous", action="store_true", help="the default memory layout, not channels-last")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
     parser.add_argument("--sweep", action="store_true", help="also time the digits sweep end to end, both ways")
@@ -159,7 +171,7 @@ def main() -> None:
     for shape in shapes:
         side, batch = SHAPES[shape][2:4]
         counts = args.counts or (([1, 2] if batch > 256 else [1, 8, 16, 32]) if cuda
-                                 else [1, 4] if side >= 32 else [1, 2, 4, 8])
+                                 else [1] if batch > 256 else [1, 4] if side >= 32 else [1, 2, 4, 8])
         rows = time_stacks(shape, counts, device, args.steps, args.contiguous, args.compile)
         alone = rows[0]["model_images_per_second"] if rows[0]["models"] == 1 else None
         for row in rows:

@@ -124,7 +124,7 @@ def test_augmentation_is_the_robustness_librarys_imagenet_recipe(imagenet_folder
     the global generator seeded by the image's seed."""
     train = ImageFolderSet(imagenet_folder / "train", True, seed=3, crop=16, resize=20)
     torch.manual_seed(sample_seed(3, 1, 7))
-    with Image.open(train.paths[7]) as opened:
+    with Image.open(train.path(7)) as opened:
         image = opened.convert("RGB")
     jittered = transforms.Compose([transforms.RandomResizedCrop(16), transforms.RandomHorizontalFlip(),
                                    transforms.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1),

@@ -238,6 +238,9 @@ def test_a_sweep_plans_one_job_per_protocol_group_and_core() -> None:
     assert [len(job) for job in plan_jobs(plain[:2], together=True, max_together=16, parts=2, min_together=2)] == [2]
     assert [len(job) for job in plan_jobs(plain[:2], together=True, max_together=16, parts=2)] == [1, 1]
     assert sorted(len(job) for job in plan_jobs(plain[:5], True, 16, parts=2, min_together=2)) == [2, 3]
+    seven = [resolve_config("digits", alpha=0.0, seed=s, smoke=True) for s in range(7)]
+    assert sorted(len(job) for job in plan_jobs(seven, True, 16, parts=3, min_together=2)) == [2, 2, 3]
+    assert sorted(len(job) for job in plan_jobs(seven, True, 2, parts=2)) == [1, 2, 2, 2]  # at most 2 each
 
 
 def test_a_stack_holds_at_most_sixteen_cifar_batches_of_pixels() -> None:

@@ -20,6 +20,7 @@ loader workers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,14 +72,14 @@ class ImageFolderSet(Dataset[tuple[torch.Tensor, int]]):
         if not self.root.is_dir():
             raise SelrobError(f"image folder {self.root} does not exist; it needs one sub-folder of images per class")
         self.classes = sorted(entry.name for entry in self.root.iterdir() if entry.is_dir())
-        samples = [(str(path), label) for label, name in enumerate(self.classes)
+        samples = [(path, label) for label, name in enumerate(self.classes)
                    for path in sorted((self.root / name).rglob("*")) if path.suffix.lower() in IMAGE_SUFFIXES]
         if not samples:
             raise SelrobError(f"image folder {self.root} holds no images in class sub-folders "
                               f"({', '.join(IMAGE_SUFFIXES)})")
-        # NumPy arrays, not 1.28M Python objects: reading those would update their reference
-        # counts and copy their pages into every forked loader worker.
-        self.paths = np.array([path for path, _ in samples])
+        # NumPy arrays (paths as bytes under the root), not 1.28M Python objects: reading those
+        # would update their reference counts and copy their pages into every forked loader worker.
+        self.paths = np.array([os.fsencode(path.relative_to(self.root)) for path, _ in samples])
         self.labels = np.array([label for _, label in samples], dtype=np.int64)
         self.train, self.seed, self.crop, self.resize = train, seed, crop, resize
         self.augment = Compose([RandomResizedCrop(crop, interpolation=InterpolationMode.BILINEAR),
@@ -87,9 +88,13 @@ class ImageFolderSet(Dataset[tuple[torch.Tensor, int]]):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def path(self, index: int) -> Path:
+        """The file of image ``index``."""
+        return self.root / os.fsdecode(self.paths[index])
+
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, epoch = key
-        with Image.open(self.paths[index]) as opened:
+        with Image.open(self.path(index)) as opened:
             image = opened.convert("RGB")
         if not self.train:
             image = TF.center_crop(TF.resize(image, self.resize, InterpolationMode.BILINEAR), self.crop)

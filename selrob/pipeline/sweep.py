@@ -37,6 +37,8 @@ EXECUTORS = ("local", "submitit-local", "slurm")
 
 #: Most runs trained as one network by default (``--max-together``).
 MAX_TOGETHER = 16
+#: Largest image side at which runs train together on the CPU by default (see the module docstring).
+CPU_TOGETHER_MAX_SIDE = 16
 #: Most input pixels (images x height x width) in one training step of a stack: 16 CIFAR-10
 #: ResNet20s at batch 256, a few GB of activations (``benchmarks/sweep_throughput.py`` reports
 #: the peak memory). One Tiny ImageNet ResNet18 step (4,096 images of 64 x 64, about 17 GB of
@@ -50,8 +52,6 @@ def stack_size(config: TrainConfig, max_together: int) -> int:
     side = dataset_info(config.dataset).image_size
     pixels = config.batch_size * (3 if config.augmix else 1) * side * side
     return max(1, min(max_together, MAX_STACK_PIXELS // pixels))
-#: Largest image side at which runs train together on the CPU by default (see the module docstring).
-CPU_TOGETHER_MAX_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,9 @@ def plan_jobs(pending: Sequence[TrainConfig], together: bool, max_together: int,
                 continue
             count = max(math.ceil(len(configs) / stack_size(configs[0], max_together)),
                         min(parts, len(configs) // min_together), 1)
-            size = math.ceil(len(configs) / count)
-            jobs += [configs[start:start + size] for start in range(0, len(configs), size)]
+            size, larger = divmod(len(configs), count)  # sizes differ by one run at most
+            starts = [index * size + min(index, larger) for index in range(count + 1)]
+            jobs += [configs[start:end] for start, end in zip(starts, starts[1:])]
     # Longest first, so that workers finish together instead of one waiting on a long tail.
     return sorted(jobs, key=lambda job: sum(relative_cost(c) for c in job), reverse=True)
 
