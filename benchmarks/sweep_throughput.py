@@ -40,6 +40,7 @@ import torch
 from timing import load_report, timed
 from selrob.arguments import positive_int
 from selrob.config import resolve_config, sweep_configs
+from selrob.data import dataset_info
 from selrob.device import device_description, resolve_device
 from selrob.io import write_json
 from selrob.measures.units import UnitRecorder
@@ -52,12 +53,15 @@ from selrob.training.loop import training_step
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-#: (architecture, channels, side, batch per model, classes) per shape.
-SHAPES: dict[str, tuple[str, int, int, int, int]] = {
-    "digits": ("resnet20", 1, 8, 128, 10),
-    "cifar10": ("resnet20", 3, 32, 256, 10),
-    "tinyimagenet": ("resnet18", 3, 64, 4096, 200),
-}
+
+def sweep_shape(dataset: str) -> tuple[str, int, int, int, int]:
+    """(architecture, channels, side, batch per model, classes) of ``dataset``'s sweep preset."""
+    config, info = resolve_config(dataset), dataset_info(dataset)
+    return config.arch, info.in_channels, info.image_size, config.batch_size, info.num_classes
+
+
+#: The shapes timed: the embedded sweep's and the paper's two sweeps'.
+SHAPES = {dataset: sweep_shape(dataset) for dataset in ("digits", "cifar10", "tinyimagenet")}
 #: Model-epochs x images of the paper's sweeps, and the shape each is timed at.
 SWEEPS = {"cifar10": 13 * 20 * 200 * 45_000, "tinyimagenet": 15 * 20 * 90 * 90_000}
 TARGET_CIFAR10_HOURS = 4.0

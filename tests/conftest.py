@@ -70,24 +70,18 @@ def stand_in_frost_photos(isolated_home: Path) -> dict[str, str]:
     frost_photos.frost_photos.cache_clear()
 
 
-def train_smoke_runs(root: Path) -> Path:
-    """What ``selrob reproduce --smoke`` trains (3 alphas x 2 seeds, 2 AugMix runs and 2 PGD-trained
-    runs, 2 epochs on 256 digits), trained into ``root``."""
+def train_smoke_study(study: str, root: Path) -> None:
+    """What ``selrob reproduce --smoke`` trains for ``study``, trained into ``root``: for
+    ``selectivity`` 3 alphas x 2 seeds, 2 AugMix runs and 2 PGD-trained runs, 2 epochs on 256
+    digits; for ``shape_bias`` a standard and a robust alexnet_small per smoke seed, 2 epochs on
+    256 images of the shape-texture world."""
+    from selrob.config import robust_pair_configs
     from selrob.pipeline.sweep import run_sweep
     from selrob.studies.selectivity import reproduce_configs
 
-    run_sweep(reproduce_configs("digits", smoke=True), workers=1, runs_root=root, progress=False)
-    return root
-
-
-def train_smoke_pairs(root: Path) -> Path:
-    """What ``selrob reproduce --study shape_bias --smoke`` trains: a standard and a robust
-    alexnet_small per smoke seed, 2 epochs on 256 images of the shape-texture world."""
-    from selrob.config import robust_pair_configs
-    from selrob.pipeline.sweep import run_sweep
-
-    run_sweep(robust_pair_configs("shapes", smoke=True), workers=1, runs_root=root, progress=False)
-    return root
+    configs = (reproduce_configs("digits", smoke=True) if study == "selectivity"
+               else robust_pair_configs("shapes", smoke=True))
+    run_sweep(configs, workers=1, runs_root=root, progress=False)
 
 
 def copied_study(source: Path, root: Path) -> Path:
@@ -98,8 +92,9 @@ def copied_study(source: Path, root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke sweep (:func:`train_smoke_runs`), trained once for all test processes; read only."""
-    return made_once(tmp_path_factory, "trained-smoke-runs", train_smoke_runs)
+    """The first study's smoke sweep (:func:`train_smoke_study`), trained once for all test
+    processes; read only."""
+    return made_once(tmp_path_factory, "trained-smoke-runs", lambda root: train_smoke_study("selectivity", root))
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +105,9 @@ def smoke_runs(trained_smoke_runs: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="session")
 def trained_smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The smoke pairs (:func:`train_smoke_pairs`), trained once for all test processes; read only."""
-    return made_once(tmp_path_factory, "trained-smoke-pairs", train_smoke_pairs)
+    """The second study's smoke pairs (:func:`train_smoke_study`), trained once for all test
+    processes; read only."""
+    return made_once(tmp_path_factory, "trained-smoke-pairs", lambda root: train_smoke_study("shape_bias", root))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copied_study
 from selrob.arguments import TRAINING_OVERRIDES, add_training_overrides, override_flags, training_overrides
 from selrob.cli import build_parser, main
 from selrob.config import config_field_names, resolve_config
@@ -192,9 +193,7 @@ def test_hints_keep_the_users_data_folder(tmp_path: Path) -> None:
 def test_claims_without_cached_evaluations_name_the_command(smoke_runs: Path, digits_c: Path, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     """With the runs and the -C set in place, the first missing cache is an evaluation's."""
-    import shutil
-
-    shutil.copytree(smoke_runs, tmp_path / "runs", ignore=shutil.ignore_patterns("evaluations"))
+    copied_study(smoke_runs, tmp_path / "runs")
     result = selrob_in_process(capsys, "claims", "--smoke", "--runs-dir", str(tmp_path / "runs"))
     assert_one_line_error(result, "yet; compute it with `selrob evaluate ")
 

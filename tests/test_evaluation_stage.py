@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from conftest import copied_study
 from selrob import cli
 from selrob.errors import SelrobError
 from selrob.evaluations import EVALUATIONS, Evaluation, EvaluationContext, EvaluationSettings, evaluation_order
@@ -78,7 +79,7 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(evaluated_smoke_run
 
 def test_a_missing_cached_result_names_the_command_that_computes_it(smoke_runs: Path, tmp_path: Path) -> None:
     root = tmp_path / "runs"
-    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    copied_study(smoke_runs, root)
     sweep = load_sweep("digits", alpha=0.0, smoke=True, runs_root=root).runs
     with pytest.raises(SelrobError, match="has no cached jacobian yet; compute it with `selrob evaluate jacobian --dataset digits`"):
         evaluation_table("jacobian", sweep, evaluate=False, progress=False)
@@ -123,7 +124,7 @@ def test_a_registered_evaluation_is_computed_cached_tabled_and_run_by_the_cli(
     from selrob.evaluations.registry import register
 
     root = tmp_path / "runs"
-    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    copied_study(smoke_runs, root)
     log: list[str] = []
     register(_dummy("mean-pixel", log=log))
     with pytest.raises(SelrobError, match="registered already"):
@@ -149,7 +150,7 @@ def test_the_stage_orders_jobs_from_declared_cache_fills(
     from selrob.evaluations.registry import register
 
     root = tmp_path / "runs"
-    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    copied_study(smoke_runs, root)
     runs = [Run(Path(p)) for p in load_sweep("digits", alpha=0.0, smoke=True, runs_root=root).runs["run_dir"]]
     log: list[str] = []
     # "second" is registered first; its declared fill puts "first" before it anyway.
@@ -230,7 +231,7 @@ def test_an_evaluation_registered_by_any_importable_module_runs_in_worker_proces
     module = importlib.import_module("label_count_evaluation")
     monkeypatch.delitem(__import__("sys").modules, module.__name__)  # imported anew by the next test
     root = tmp_path / "runs"
-    shutil.copytree(smoke_runs, root, ignore=shutil.ignore_patterns("evaluations"))
+    copied_study(smoke_runs, root)
     runs = [Run(Path(p)) for p in load_sweep("digits", smoke=True, runs_root=root).runs["run_dir"]]
     evaluate_plan(EvaluationPlan({"label-count": runs}), workers=2, progress=False)
     assert all(list(run.evaluations_dir.glob("label-count-*.json")) for run in runs)

@@ -6,7 +6,7 @@ Runs that share dataset, architecture and protocol can train together as one net
 (:mod:`selrob.models.stacked`): on a GPU, where one small model leaves the device mostly idle, and
 on the CPU for small images, where per-call overhead is a large share of a step. Digits' 8x8 on
 one core gives 1.1-1.3x the images per second at 2-8 models; the whole digits sweep on 2 cores was
-1.15x faster on an Intel Xeon and is about even (0.99-1.15x) on an AMD EPYC since models run
+1.15x faster on an Intel Xeon and is about even (0.99x) on an AMD EPYC since models run
 channels-last. At 32x32 on the CPU the grouped convolutions are slower than a model's own (0.6x at
 4 models), so those runs go one per process unless asked (``benchmarks/sweep_throughput.py``).
 """
