@@ -47,7 +47,7 @@ from selrob.measures.units import UnitRecorder
 from selrob.models import build_model
 from selrob.models.placement import channels_last
 from selrob.models.stacked import StackedModels
-from selrob.parallel import set_torch_threads
+from selrob.parallel import limit_threads
 from selrob.pipeline.sweep import MAX_TOGETHER, run_sweep, stack_size
 from selrob.training.loop import training_step
 
@@ -168,7 +168,7 @@ def main() -> None:
     if cuda:
         torch.backends.cudnn.benchmark = True
     else:
-        set_torch_threads(1)
+        limit_threads(1)
     before = os.getloadavg()
     shapes = args.shapes or (sorted(SHAPES) if cuda else ["digits", "cifar10"])
     results: dict[str, Any] = {}

@@ -95,11 +95,24 @@ def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, 
         initializer(*initargs)
 
 
-def set_torch_threads(threads: int) -> None:
-    """Worker initializer: ``threads`` intra-op threads per process (workers x threads = cores)."""
+#: The variables BLAS, OpenMP and MKL read when a process starts.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def limit_threads(threads: int) -> None:
+    """Compute on ``threads`` threads in this process (PyTorch's intra-op pool, and BLAS and
+    OpenMP through threadpoolctl), and let the processes it starts later do the same.
+
+    Also the worker initializer (workers x threads = cores). The thread count is part of what a
+    floating-point result is: it changes how products and sums are split.
+    """
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
 
 
 def threads_per_worker(workers: int) -> int:
@@ -133,7 +146,7 @@ def job_errors(
                 yield index, None
         return
     initargs = (threads_per_worker(workers),)
-    for index, future in completed_in_processes(function, arguments, workers, set_torch_threads, initargs):
+    for index, future in completed_in_processes(function, arguments, workers, limit_threads, initargs):
         try:
             future.result()
         except SelrobError as err:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import torch
+
+from selrob.parallel import limit_threads
 
 if TYPE_CHECKING:
     from selrob.store.runs import Run
@@ -27,12 +28,18 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for variable, name in (("SELROB_RUNS", "runs"), ("SELROB_DATA", "data"),
                            ("SELROB_FIGURES", "figures"), ("SELROB_OUTPUTS", "outputs")):
         os.environ[variable] = str(home / name)
-    # One thread per pytest-xdist worker (`make test` runs two), two in a single process; the
-    # processes a worker starts (notebook kernels, the CLI) inherit its share.
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
-    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+    limit_threads(threads_per_test_process())
     return home
+
+
+def threads_per_test_process() -> int:
+    """Threads per test process: ``$SELROB_TEST_THREADS`` (the knife-edge guard's profile sets
+    it), else one per pytest-xdist worker (`make test` runs two) and two in a single process. The
+    processes a test starts (workers, notebook kernels, the CLI) inherit it."""
+    value = os.environ.get("SELROB_TEST_THREADS") or ("1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"SELROB_TEST_THREADS must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def write_frost_photos(folder: Path) -> dict[str, str]:
