@@ -32,6 +32,8 @@ def _as_u8(x: torch.Tensor) -> np.ndarray:
 def test_pixel_operations_equal_pil(ours, pil) -> None:  # type: ignore[no-untyped-def]
     images, x = _batch()
     expected = np.stack([np.asarray(pil(Image.fromarray(image))) for image in images])
+    # Exact by construction: ours works on the 8-bit values (round(k / 255 * 255) is k: float32 error
+    # measured 0, at most 2e-5, against a margin of 0.5) with integer operations, as PIL does.
     np.testing.assert_array_equal(_as_u8(ours(x)), expected)
 
 

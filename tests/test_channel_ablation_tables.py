@@ -34,6 +34,7 @@ def test_unit_scores_join_the_labels_and_turn_scores_into_rates() -> None:
     units = SCORES[["arch", "model", "training", "seed", "layer", "unit", "label", "category", "iou", "interpretable"]]
     scores = channel_ablation.unit_scores(ablation, units)
     first = scores.iloc[0]
+    # Exact by construction: each rate is one correctly rounded division (4 / 10, 8 / 40), as the literal is.
     assert (first["category"], first["shape_rate"], first["texture_rate"]) == ("texture", 0.4, 0.2)
 
 

@@ -74,5 +74,6 @@ def test_equals_torchattacks_pgdl2_without_random_start_and_best_iterate() -> No
     for epsilon, steps in ((0.3, 4), (2.0, 7)):
         ours = pgd_l2_attack(model, images, labels, epsilon, step_size=epsilon / 3, steps=steps, use_best=False)
         theirs = torchattacks.PGDL2(model, eps=epsilon, alpha=epsilon / 3, steps=steps, random_start=False)(images, labels)
-        # renorm divides by (norm + 1e-7) where torchattacks divides by norm: a difference far below a step.
+        # renorm divides by (norm + 1e-7) where torchattacks divides by norm: a difference far below a step
+        # (measured gap 1.2e-7, 1.8e-7 under .ci/cpu-profile.env's kernels; tolerance 1e-5, 50x; a step is 0.1 or more).
         torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)

@@ -157,8 +157,11 @@ def test_the_pair_tables_agree_with_the_runs_and_their_evaluations(smoke_pairs: 
     assert sorted(runs["training"]) == ["robust", "robust", "standard", "standard"]
     assert runs.loc[runs["training"] == "robust", "adversarial_steps"].eq(1).all()
     per_run = robust_pairs.accuracy_per_run(runs).merge(runs, on=["arch", "model", "training", "seed"])
-    # Clean accuracy from the cached predictions is the one training measured on the same images.
-    assert per_run["clean"].to_numpy() == pytest.approx(per_run["test_accuracy"].to_numpy())
+    # Clean accuracy from the cached predictions is the one training measured on the same images: two
+    # computations (another process, thread count and batch) of the same 200 decisions, so a near tie may
+    # flip one, one image (smallest top-two logit gap measured over these runs 7e-4; other kernels move
+    # logits 5e-6). The other seed's model of the same training is 11 to 13 images off.
+    assert per_run["clean"].to_numpy() == pytest.approx(per_run["test_accuracy"].to_numpy(), abs=1 / 200 + 1e-9)
     table1 = robust_pairs.accuracy_table(runs)
     assert table1["training"].tolist() == ["standard", "robust"] and table1["seeds"].eq(2).all()
     for row in table1.itertuples():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,10 @@ from selrob.training.regularizer import selectivity_regularized_loss
 TINY = dict(epochs=2, milestones=(1,), max_train_samples=512, max_eval_samples=100, lr=0.01)
 #: Different alphas (the regularizer's sign and weight) and seeds (data order, initialisation).
 GRID = ((-1.0, 0), (0.0, 1), (0.7, 2))
-LOSS_RTOL, WEIGHT_ATOL = 1e-4, 1e-4
+#: A stack's and its runs' own step losses and weights, on one thread: measured 1e-6 and 9e-6 apart
+#: with this machine's kernels, 7e-5 and 5e-5 under the knife-edge guard's (.ci/cpu-profile.env);
+#: 1e-3 is 15 times that, while runs mixed up in the stack move the losses by 0.1 to 0.2 relative.
+LOSS_RTOL, WEIGHT_ATOL = 1e-3, 1e-3
 #: BatchNorm's running statistics are averages over batch and pixels, reduced in another order
 #: by a stack's (channels-last, K x C channel) kernels: 2e-4 apart after 8 steps here.
 RUNNING_STATISTICS_ATOL = 1e-3
@@ -129,8 +133,18 @@ def _rows(run: Run) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if k != "seconds"} for row in csv.DictReader(handle)]
 
 
-def test_runs_trained_together_equal_runs_trained_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """PyTorch on one thread for the test, restored after it: on two, the stack's and the runs'
+    BatchNorm statistics reduce in orders 3e-3 apart under the guard's kernels."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_runs_trained_together_equal_runs_trained_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = [resolve_config("digits", alpha=alpha, seed=seed, **TINY) for alpha, seed in GRID]
     losses = _step_losses(monkeypatch)
     alone = [train_run(config, tmp_path / "alone", progress=False) for config in configs]
@@ -176,7 +190,6 @@ def test_attacked_and_augmixed_runs_trained_together_equal_runs_trained_alone(
 ) -> None:
     """The first two steps' losses, to :data:`ATTACK_LOSS_RTOL`: a mix-up of examples, views or
     alphas between the models moves a step's loss by tens of percent from the first step on."""
-    torch.set_num_threads(1)
     configs = [resolve_config("digits", alpha=alpha, seed=seed, **{**TINY, "epochs": 1, "max_train_samples": 256},
                               **mode) for alpha, seed in grid]
     losses = _step_losses(monkeypatch)
@@ -192,7 +205,6 @@ def test_attacked_and_augmixed_runs_trained_together_equal_runs_trained_alone(
 
 
 def test_an_interrupted_stack_resumes_to_the_same_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    torch.set_num_threads(1)
     configs = [resolve_config("digits", alpha=alpha, seed=seed, **{**TINY, "epochs": 3, "milestones": (2,)})
                for alpha, seed in GRID[:2]]
     uninterrupted = train_runs(configs, tmp_path / "a", progress=False)

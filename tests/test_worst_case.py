@@ -21,6 +21,11 @@ from selrob.store.runs import Run
 from selrob.training.loop import pgd_training_examples
 
 SETTINGS = attack_settings("digits", smoke=True)
+#: A smoke run's test accuracy from training (its own pass: the process, thread count and batch that
+#: trained it) and an evaluation's step 0 are two computations of the same 200 decisions: a near tie
+#: may flip one, one image (the smallest top-two logit gap measured over these runs is 6e-4; other
+#: kernels move the logits 1e-5). One attack step too many moves 1 to 6 images per run, 17 over six.
+ONE_IMAGE = 1 / resolve_config("digits", smoke=True).max_eval_samples + 1e-9
 
 
 def table(name: str, runs: pd.DataFrame, attack: AttackSettings = SETTINGS, **options: object) -> pd.DataFrame:
@@ -39,7 +44,8 @@ def test_step_zero_and_epsilon_zero_are_the_clean_test_accuracy(sweep: pd.DataFr
     clean = sweep.set_index(["alpha", "seed"])["test_accuracy"]
     for frame, column, zero in ((fgsm, "epsilon", 0.0), (curves, "step", 0)):
         first = frame[frame[column] == zero].set_index(["alpha", "seed"])["accuracy"]
-        pd.testing.assert_series_equal(first.sort_index(), clean.sort_index(), check_names=False)
+        pd.testing.assert_series_equal(first.sort_index(), clean.sort_index(), check_names=False, check_exact=False,
+                                       rtol=0, atol=ONE_IMAGE)
     final = curves[curves["step"] == SETTINGS.pgd_steps]["accuracy"].to_numpy()
     assert (final <= curves[curves["step"] == 0]["accuracy"].to_numpy()).all()
 
@@ -88,7 +94,8 @@ def test_gradient_masking_same_replicate_is_the_runs_own_pgd_curve(sweep: pd.Dat
     own = curves[curves["alpha"] == 0].reset_index(drop=True)
     pd.testing.assert_frame_equal(same, own[same.columns])
     clean = masking[masking["step"] == 0].merge(sweep, on=["alpha", "seed"])
-    assert (clean["accuracy"] == clean["test_accuracy"]).all()  # step 0: every target on clean images
+    # step 0: every target on clean images
+    assert (clean["accuracy"] - clean["test_accuracy"]).abs().max() <= ONE_IMAGE
 
 
 def test_pgd_training_config_takes_the_test_attack_and_keeps_old_keys() -> None:
