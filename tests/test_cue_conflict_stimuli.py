@@ -18,6 +18,7 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
+from selrob.cli import main
 from selrob.data import cue_conflict_stimuli as stimuli
 from selrob.errors import SelrobError
 from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
@@ -150,6 +151,30 @@ def test_download_of_the_archive_adopts_only_files_that_match_the_manifest(tmp_p
     assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]  # no staging left behind
     report = stimuli.verify_stimuli(tmp_path / "data", manifest)
     assert report.missing == ("bear/bear1-bicycle1.png", "bear/bear2-bicycle3.png") and not report.different
+
+
+def test_a_placed_archive_is_adopted_and_a_failed_download_leaves_no_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``selrob data download cue-conflict`` (the files method) adopts an archive placed in the data
+    folder and fetches only what it lacks; when that fetch fails, no folder it made is left."""
+    manifest = stimuli.read_manifest(write_stimuli(tmp_path / "src"))
+    monkeypatch.setattr(stimuli, "read_manifest", lambda path=None: manifest)
+    monkeypatch.setattr(stimuli, "RAW_URL", (tmp_path / "offline").as_uri() + "/{relpath}")  # nothing there
+    data = tmp_path / "data"
+    assert main(["data", "download", "cue-conflict", "--data-dir", str(data)]) == 2
+    assert "could not download" in capsys.readouterr().err
+    assert not data.exists()
+    data.mkdir()
+    (tmp_path / "src" / stimuli.FOLDER / "bear/bear2-bicycle3.png").unlink()
+    with tarfile.open(data / stimuli.ARCHIVE, "w:gz") as tf:
+        tf.add(tmp_path / "src" / stimuli.FOLDER, arcname=stimuli.FOLDER)
+    assert main(["data", "download", "cue-conflict", "--data-dir", str(data)]) == 2
+    assert "bear2-bicycle3.png" in capsys.readouterr().err  # the one file the archive lacks
+    assert stimuli.verify_stimuli(data, manifest).missing == ("bear/bear2-bicycle3.png",)
+    write_stimuli(tmp_path / "full")
+    monkeypatch.setattr(stimuli, "RAW_URL", (tmp_path / "full" / stimuli.FOLDER).as_uri() + "/{relpath}")
+    assert main(["data", "download", "cue-conflict", "--data-dir", str(data)]) == 0
+    assert stimuli.verify_stimuli(data, manifest).ok
 
 
 def test_loading_gives_uint8_images_with_cues_in_either_preprocessing(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ against the manifest (:func:`verify_stimuli`). Two ways to get them (``method``)
   since model-vs-human names images ``XXX_dog10-bird2.png`` in places). What is missing or
   differs is reported; ``"files"`` fetches the rest.
 
+An archive placed at ``<root>/cue-conflict.tar.gz`` by hand is adopted by either method.
+
 :func:`load_stimuli` decodes them as uint8 (N, 3, 224, 224) with shape and texture category
 indices (into :data:`CATEGORIES`), in one of two preprocessings (:data:`PREPROCESSING`).
 """
@@ -250,24 +252,32 @@ def download(root: Path, method: str = "files", manifest: Sequence[Stimulus] | N
     """Download the stimuli into ``<root>/cue-conflict`` and verify them; returns that folder.
 
     ``method`` is ``"files"`` (one raw file at a time, each SHA-256-checked) or ``"archive"``
-    (model-vs-human's archive, kept at ``<root>/cue-conflict.tar.gz``; a copy placed there by hand
-    is used). ``url`` overrides :data:`RAW_URL` (a template with ``{relpath}``) or
+    (model-vs-human's archive, kept at ``<root>/cue-conflict.tar.gz``). Either way an archive
+    placed at ``<root>/cue-conflict.tar.gz`` by hand is adopted first, and ``"files"`` then fetches
+    only what it lacked. ``url`` overrides :data:`RAW_URL` (a template with ``{relpath}``) or
     :data:`ARCHIVE_URL`. Raises with :meth:`StimuliReport.summary` when files are still missing or
-    differ afterwards.
+    differ afterwards. A failed download leaves no folder it made empty; the files it verified stay,
+    so the same call resumes.
     """
+    if method not in ("files", "archive"):
+        raise SelrobError(f"unknown download method {method!r}; choose files or archive")
     root = Path(root)
     manifest = read_manifest() if manifest is None else manifest
     folder = root / FOLDER
-    if method == "files":
-        _download_files(folder, manifest, url or RAW_URL, progress)
-    elif method == "archive":
-        archive = root / ARCHIVE
-        if not archive.is_file():
+    archive = root / ARCHIVE
+    made = [f for f in (root, folder, *(folder / shape for shape in {s.shape for s in manifest})) if not f.exists()]
+    try:
+        if method == "archive" and not archive.is_file():
             _fetch(url or ARCHIVE_URL, archive)
-        folder.mkdir(parents=True, exist_ok=True)
-        _adopt_archive(archive, folder, manifest)
-    else:
-        raise SelrobError(f"unknown download method {method!r}; choose files or archive")
+        if archive.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            _adopt_archive(archive, folder, manifest)
+        if method == "files":
+            _download_files(folder, manifest, url or RAW_URL, progress)
+    finally:
+        for made_folder in reversed(made):  # innermost first, if still empty
+            if made_folder.is_dir() and not any(made_folder.iterdir()):
+                made_folder.rmdir()
     report = verify_stimuli(root, manifest)
     if not report.ok:
         raise SelrobError(f"{report.summary()}; the method 'files' fetches each missing or differing file")
