@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -78,17 +80,41 @@ def save_torch(obj: Any, path: Path) -> None:
     atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
-def load_torch(path: Path, refusal: Callable[[Exception], str] | None = None) -> Any:
-    """Load a checkpoint as untrusted data (``weights_only=True``: no code runs) onto the CPU; a
-    file that does not load is one error line (``refusal(err)`` says why, for foreign files)."""
+def load_torch(path: Path, foreign: str | None = None) -> Any:
+    """Load a checkpoint as untrusted data (``weights_only=True``: no code runs) onto the CPU.
+
+    A file that does not load is one error line: for this project's own checkpoints (``foreign``
+    is ``None``) how to restart the run; for a file from elsewhere :func:`why_not_a_checkpoint`,
+    followed by ``foreign`` (what to do about it) when that is not empty.
+    """
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise SelrobError(f"checkpoint {path} does not exist") from None
     except Exception as err:  # torch raises many types for truncated, foreign or malicious files
-        if refusal is not None:
-            raise SelrobError(f"refusing {path}: {refusal(err)}") from None
+        if foreign is not None:
+            raise SelrobError("; ".join(filter(None, (why_not_a_checkpoint(Path(path), err), foreign)))) from None
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SelrobError(
             f"checkpoint {path} is unreadable ({reason}); delete it to restart that run"
         ) from None
+
+
+def why_not_a_checkpoint(path: Path, err: Exception) -> str:
+    """One plain sentence on why ``torch.load`` of ``path`` failed with ``err``: a pickle that
+    would load code (named), an empty file, a checkpoint cut short or damaged, another zip
+    archive, or a file that is no PyTorch checkpoint at all."""
+    if match := re.search(r"GLOBAL ([\w.]+)", str(err)):
+        return f"refusing {path}: it would load {match.group(1)} when read, which is neither a tensor nor plain data"
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not head:
+        return f"{path} is empty, not a PyTorch checkpoint"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("data.pkl") for name in archive.namelist()):
+                return f"{path} is a zip archive, not a PyTorch checkpoint"
+    # torch.save writes a zip archive (since PyTorch 1.6) or, in the legacy format, a pickle.
+    elif not head.startswith((b"PK\x03\x04", b"\x80")):
+        return f"{path} is not a PyTorch checkpoint (a file written by torch.save)"
+    return f"{path} is not a complete PyTorch checkpoint: it is cut short or damaged"

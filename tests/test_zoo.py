@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +127,31 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SelrobError, match=rf"refusing {path}: it would load (posix|os)\.system when read"):
         import_checkpoint(ENTRIES["resnet50-l2-eps3-madry"], path, tmp_path / "runs")
     assert not marker.exists()
+    assert not (tmp_path / "runs").exists()
+
+
+def _zip_of_text(path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "not weights")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (lambda path: path.write_bytes(b""), "is empty, not a PyTorch checkpoint"),
+    (lambda path: path.write_text("name,weight\nconv1,0.5\n"), r"is not a PyTorch checkpoint \(a file written by torch.save\)"),
+    (lambda path: path.write_bytes(path.with_suffix(".whole").read_bytes()[:5000]),
+     "is not a complete PyTorch checkpoint: it is cut short or damaged"),
+    (_zip_of_text, "is a zip archive, not a PyTorch checkpoint"),
+], ids=["empty", "text", "truncated", "other zip"])
+def test_a_file_that_is_no_complete_checkpoint_is_one_plain_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: Callable[[Path], None], message: str) -> None:
+    torch.save(tv.alexnet().state_dict(), tmp_path / "alexnet-r.whole")
+    content(tmp_path / "alexnet-r.pt")
+    assert main(["zoo", "import", "alexnet-r", str(tmp_path / "alexnet-r.pt"), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.fullmatch(
+        rf"selrob: error: {re.escape(str(tmp_path / 'alexnet-r.pt'))} {message}\n", err), err
     assert not (tmp_path / "runs").exists()
 
 

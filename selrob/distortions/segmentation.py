@@ -66,15 +66,6 @@ def how_to_get() -> str:
     return f"download {URL}{checksum} and give its path"
 
 
-def _refusal_reason(err: Exception) -> str:
-    """The informative part of torch's long weights-only message, or the first line of another."""
-    text = str(err)
-    if match := re.search(r"GLOBAL ([\w.]+)", text):
-        return f"it would load {match.group(1)} when read, which is neither a tensor nor plain data"
-    first = text.splitlines()[0] if text else type(err).__name__
-    return f"it is not a readable PyTorch state dict ({first}); {how_to_get()}"
-
-
 def _build() -> nn.Module:
     """torchvision's architecture for :data:`WEIGHTS` (aux classifier included, as published),
     built on the meta device: initialising 42 M parameters that the state dict replaces takes
@@ -112,7 +103,7 @@ def load_segmenter(path: Path, sha256_prefix: str | None = SHA256_PREFIX) -> nn.
     if sha256_prefix is not None and not (digest := file_digest(path, "sha256")).startswith(sha256_prefix):
         raise SelrobError(f"{path} is not torchvision's {WEIGHTS_FILE}: its SHA-256 is {digest}, "
                           f"expected one starting with {sha256_prefix}; {how_to_get()}")
-    state = load_torch(path, _refusal_reason)
+    state = load_torch(path, foreign=how_to_get())
     if not isinstance(state, Mapping) or not state or not all(
             isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
         raise SelrobError(f"{path} is not a state dict (parameter names mapped to tensors) of deeplabv3_resnet50; "

@@ -34,19 +34,9 @@ _ROBUSTNESS_LAYOUT = "a robustness-library checkpoint (a dict whose 'model' hold
 _TORCHVISION_LAYOUT = "a torchvision state dict (parameter names mapped to tensors)"
 
 
-def _refusal_reason(err: Exception) -> str:
-    """The informative part of torch's long weights-only message."""
-    text = str(err)
-    if match := re.search(r"GLOBAL ([\w.]+)", text):
-        return f"it would load {match.group(1)} when read, which is neither a tensor nor plain data"
-    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation")
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith(boilerplate)]
-    return lines[-1] if lines else type(err).__name__
-
-
 def read_untrusted(path: Path) -> Any:
     """The object in a PyTorch file, unpickled without running code (``weights_only=True``), on the CPU."""
-    return load_torch(path, _refusal_reason)
+    return load_torch(path, foreign="")
 
 
 def check_sha256(path: Path, prefix: str | None, what: str) -> str:
