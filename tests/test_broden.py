@@ -26,6 +26,11 @@ LABELS = [  # number, name, category
     (6, "striped", "texture(1)"),
     (300, "wheel", "object(1);part(1)"),  # a code > 255: G = 1, R = 44
 ]
+#: Coverage per (label, category) in the c_<category>.csv files: person covers more as a part
+#: (its primary category is part, though label.csv lists object first); wheel ties (the later
+#: category of category.csv, part); dog has no coverage row (0) but only one category.
+COVERAGE = {(1, "color"): 0.5, (2, "object"): 0.1, (2, "part"): 0.3, (4, "part"): 0.2, (5, "scene"): 1.0,
+            (6, "texture"): 1.0, (300, "object"): 0.25, (300, "part"): 0.25}
 
 
 def encode(codes: np.ndarray) -> np.ndarray:
@@ -72,6 +77,11 @@ def write_broden(parent: Path, variant: int = 224) -> Path:
               [[n, name, cats, 1, 0.5, ""] for n, name, cats in LABELS])
     write_csv(folder / "category.csv", ["name", "first", "last", "count", "frequency"],
               [[c, 1, 300, 1, 1] for c in CATEGORIES])
+    names = {number: name for number, name, _ in LABELS}
+    for category in CATEGORIES:
+        rows = [(number, coverage) for (number, c), coverage in COVERAGE.items() if c == category]
+        write_csv(folder / f"c_{category}.csv", ["code", "number", "name", "frequency", "coverage"],
+                  [[code, number, names[number], 1, coverage] for code, (number, coverage) in enumerate(rows, 1)])
     return folder
 
 
@@ -93,6 +103,19 @@ def test_labels_give_names_and_every_category_of_a_label(tmp_path: Path) -> None
     assert labels.names[2] == "person" and labels.categories_of[2] == ("object", "part")
     assert labels.names[300] == "wheel" and labels.numbers_in("object") == [2, 3, 300]
     assert labels.numbers_in("scene") == [5]
+
+
+def test_a_label_of_several_categories_counts_in_the_one_it_covers_most(tmp_path: Path) -> None:
+    """NetDissect-Lite's primary category: the largest coverage in the c_<category>.csv files, a tie
+    to the later category of category.csv; label.csv's first category does not decide."""
+    labels = broden.read_labels(write_broden(tmp_path))
+    assert labels.coverage[2] == {"object": 0.1, "part": 0.3}
+    assert [labels.primary_category(n) for n in (0, 1, 2, 3, 4, 300)] == ["", "color", "part", "object", "part", "part"]
+    concepts = labels.concepts()
+    assert concepts.category[2] == "part" and concepts.category[300] == "part" and concepts.category[3] == "object"
+    (tmp_path / "broden1_224" / "c_part.csv").unlink()
+    with pytest.raises(SelrobError, match=r"Broden file .*c_part\.csv is missing"):
+        broden.read_labels(tmp_path / "broden1_224")
 
 
 def test_index_fields_are_empty_png_lists_or_whole_image_numbers(tmp_path: Path) -> None:
@@ -219,7 +242,7 @@ def test_broden_labels_feed_network_dissection(tmp_path: Path) -> None:
 
     folder = write_broden(tmp_path)
     concepts = broden.read_labels(folder).concepts()
-    assert concepts.names[3] == "dog" and concepts.category[300] == "object" and concepts.names[299] == "-"
+    assert concepts.names[3] == "dog" and concepts.category[300] == "part" and concepts.names[299] == "-"
     labels = [broden.image_labels(folder, image) for image in broden.read_index(folder)]
     assert [image.size for image in labels] == [(8, 8)] * 4
     dog = torch.from_numpy(((OBJECT_A == 3) | (OBJECT_B == 3)).astype(np.float64))

@@ -1,5 +1,5 @@
-"""Network Dissection's measures (issue 17's core): thresholds against numpy.quantile, IoU by hand
-with NetDissect's counting rules, a unit that copies a concept's mask."""
+"""Network Dissection's measures: thresholds against numpy.quantile, IoU by hand and by brute force
+from Bau et al.'s definition, a unit that copies a concept's mask."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _label(size: tuple[int, int], pixel: dict | None = None, whole: dict | None 
     return ImageLabels(size, pixel or {}, whole or {})
 
 
-def test_iou_by_hand_with_netdissects_counting_rules() -> None:
+def test_iou_by_hand_with_the_papers_definition() -> None:
     # Two units on 4 x 4 maps (no upsampling: the segmentation is 4 x 4), threshold 0.5.
     unit0 = torch.zeros(4, 4)
     unit0[:2, :2] = 1  # 4 pixels, top-left
@@ -76,7 +76,9 @@ def test_iou_by_hand_with_netdissects_counting_rules() -> None:
 
 
 def _brute_force_iou(maps: torch.Tensor, thresholds: torch.Tensor, labels: list[ImageLabels]) -> np.ndarray:
-    """NetDissect's IoU pixel by pixel, image by image, straight from its definition."""
+    """Bau et al.'s IoU pixel by pixel, image by image, straight from its definition: a concept's
+    pixels are those any map of the image gives it (once), its mask counts on images annotated for
+    its category."""
     from torch.nn import functional as F
 
     units, names = maps.shape[1], len(CONCEPTS.names)
@@ -85,16 +87,15 @@ def _brute_force_iou(maps: torch.Tensor, thresholds: torch.Tensor, labels: list[
         up = F.interpolate(image_maps[None].double(), size=image.size, mode="bilinear", align_corners=False)[0]
         masks = (up > thresholds[:, None, None]).numpy()
         for number in range(1, names):
-            category = CONCEPTS.category[number]
-            if category not in image.categories():
-                continue
-            mask_area[:, number] += masks.reshape(units, -1).sum(axis=1)
-            if number in image.whole.get(category, ()):
+            if CONCEPTS.category[number] in image.categories():
+                mask_area[:, number] += masks.reshape(units, -1).sum(axis=1)
+            if any(number in numbers for numbers in image.whole.values()):
                 present = np.ones(image.size, dtype=bool)
             else:
                 present = np.zeros(image.size, dtype=bool)
-                for m in image.pixel.get(category, ()):
-                    present |= m == number
+                for category_maps in image.pixel.values():
+                    for m in category_maps:
+                        present |= m == number
             label_area[number] += present.sum()
             inter[:, number] += (masks & present).reshape(units, -1).sum(axis=1)
     union = mask_area + label_area - inter
@@ -114,6 +115,10 @@ def test_iou_matches_the_definition_for_one_map_and_overlapping_maps_and_mixed_s
         if k % 2:  # two overlapping colour maps (one concept in both at some pixels): the per-image path
             pixel["color"] = [np.where(rng.random(size) < 0.5, 4, 0).astype(np.int32),
                               np.where(rng.random(size) < 0.5, 4, 0).astype(np.int32)]
+        if k % 6 == 2:  # a part map that gives the object map's dog pixels again (Broden's multi-category labels)
+            pixel["part"] = [np.where(rng.random(size) < 0.5, 1, 0).astype(np.int32)]
+        elif k % 6 == 4:  # a part map whose concept no other map has: counted with the batched path
+            pixel["part"] = [np.where(rng.random(size) < 0.5, 3, 0).astype(np.int32)]
         whole = {"texture": [3]} if k % 5 == 0 else {}
         labels.append(_label(size, pixel=pixel, whole=whole))  # k = 3, 7 carry only colour or nothing
     maps = torch.from_numpy(rng.random((12, 3, 3, 3)))

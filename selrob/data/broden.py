@@ -18,7 +18,9 @@ Unzipped, ``<root>/broden1_224/`` (or ``broden1_227/``) holds:
 * ``label.csv``: ``number, name, category, frequency, coverage, syns``; ``category`` reads
   ``cat(count);cat(count)`` since a label may belong to several categories. Number 0 is "-" (no label);
 * ``category.csv``: ``name, first, last, count, frequency``;
-* ``c_<category>.csv`` (per-category code tables; not read here) and ``images/``.
+* ``c_<category>.csv``: ``code, number, name, frequency, coverage`` per label of the category
+  (coverage in whole images), which decides a label's primary category
+  (:meth:`Labels.concepts`); and ``images/``.
 
 :func:`read_labels`, :func:`read_index`, :func:`image_labels` and :func:`load_image` read it;
 NetDissect's IoU statistics (thresholds, upsampling) are not computed here.
@@ -63,6 +65,7 @@ DOWNLOADS: dict[int, Download] = {
 INDEX_COLUMNS = ("image", "split", "ih", "iw", "sh", "sw")
 LABEL_COLUMNS = ("number", "name", "category", "frequency", "coverage", "syns")
 CATEGORY_COLUMNS = ("name", "first", "last", "count", "frequency")
+CODE_COLUMNS = ("code", "number", "name", "frequency", "coverage")
 #: The files :func:`unavailable_reason` requires in a variant's folder.
 REQUIRED = ("index.csv", "label.csv", "category.csv", "images")
 IMAGES = "images"
@@ -157,27 +160,52 @@ def _int(value: str, path: Path, line: int, column: str) -> int:
 
 @dataclass(frozen=True)
 class Labels:
-    """label.csv and category.csv: each label number's name and categories (number 0 is "-",
-    no label, in no category) and the category names in category.csv's order."""
+    """label.csv, category.csv and the c_<category>.csv files: each label number's name and
+    categories (number 0 is "-", no label, in no category), the category names in category.csv's
+    order, and each label's coverage per category."""
 
     names: dict[int, str]
     categories_of: dict[int, tuple[str, ...]]
     categories: tuple[str, ...]
+    coverage: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def numbers_in(self, category: str) -> list[int]:
         """The label numbers that belong to ``category``, ascending."""
         return sorted(n for n, cats in self.categories_of.items() if category in cats)
 
+    def primary_category(self, number: int) -> str:
+        """The category a label counts in: of those label.csv lists it in, the one whose
+        c_<category>.csv gives it the largest coverage, a tie going to the later category of
+        category.csv ("" for number 0).
+
+        NetDissect-Lite's ``primary_categories_per_index`` rule: the paper's unit categories (Fig
+        4a, A7-A9) come from that code, so a unit whose label Broden lists in two categories counts
+        where Lite counted it.
+        """
+        listed = self.categories_of.get(number, ())
+        if not listed:
+            return ""
+        order = {category: index for index, category in enumerate(self.categories)}
+        return max(listed, key=lambda c: (self.coverage.get(number, {}).get(c, 0.0), order[c]))
+
     def concepts(self) -> Concepts:
         """The labels as probe-set :class:`~selrob.data.probe.Concepts` (numbers 0..max, a number
-        label.csv skips named ``"-"``), each in its first category."""
+        label.csv skips named ``"-"``), each in its :meth:`primary_category`."""
         top = max(self.names)
         return Concepts(names=[self.names.get(n, "-") for n in range(top + 1)],
-                        category=[(self.categories_of.get(n) or ("",))[0] for n in range(top + 1)])
+                        category=[self.primary_category(n) for n in range(top + 1)])
+
+
+def _float(value: str, path: Path, line: int, column: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise SelrobError(f"{path} line {line}: {column} is {value!r}, not a number") from None
 
 
 def read_labels(folder: Path) -> Labels:
-    """The labels of the Broden folder ``folder`` (``broden1_224/``), from label.csv and category.csv."""
+    """The labels of the Broden folder ``folder`` (``broden1_224/``), from label.csv, category.csv
+    and each category's c_<category>.csv."""
     folder = Path(folder)
     label_path, category_path = folder / "label.csv", folder / "category.csv"
     names, categories_of = {0: "-"}, {0: ()}
@@ -195,7 +223,13 @@ def read_labels(folder: Path) -> Labels:
     unknown = sorted({c for cats in categories_of.values() for c in cats} - set(categories))
     if unknown:
         raise SelrobError(f"{label_path} names categories that {category_path} does not list: {', '.join(unknown)}")
-    return Labels(names, categories_of, categories)
+    coverage: dict[int, dict[str, float]] = {}
+    for category in categories:
+        path = folder / f"c_{category}.csv"
+        for line, row in enumerate(_read_csv(path, CODE_COLUMNS), start=2):
+            number = _int(row["number"], path, line, "number")
+            coverage.setdefault(number, {})[category] = _float(row["coverage"], path, line, "coverage")
+    return Labels(names, categories_of, categories, coverage)
 
 
 @dataclass(frozen=True)

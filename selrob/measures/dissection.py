@@ -10,9 +10,12 @@ time (memory bounded by a batch, not the dataset).
   bins`` (:attr:`QuantileThresholds.error_bound`), while ``numpy.quantile`` lies in
   ``[x[floor(h)], x[ceil(h)]]``.
 * :class:`IoUAccumulator`: per image, each unit's map upsampled bilinearly to the segmentation
-  size and thresholded; summed over the dataset, ``IoU(u, c) = |mask AND label| / (|mask| +
-  |label| - |mask AND label|)``, where ``|mask|`` counts only the images that carry labels of
-  ``c``'s category and a whole-image label covers every pixel (NetDissect's counting rules).
+  size and thresholded to a mask ``M(x)``; summed over the dataset, Bau et al.'s ``IoU(u, c) =
+  sum |M(x) AND L_c(x)| / sum |M(x) OR L_c(x)|``, where ``L_c(x)`` is the pixels that any of the
+  image's label maps assigns to ``c`` (a pixel once, however many maps carry it; a whole-image
+  label covers every pixel), and ``|M(x)|`` counts only on the images that carry labels of ``c``'s
+  category (those annotated for it). A concept that Broden lists in several categories belongs to
+  its primary one (:meth:`selrob.data.broden.Labels.concepts`).
 * :class:`TopImages`: per unit, the probe images with the highest maximum activation over
   positions (the top-49 grids of Figs A12-A19), kept as a running top-k.
 * :func:`unit_labels`: each unit's best concept, its category and IoU, "interpretable" at IoU >=
@@ -20,6 +23,14 @@ time (memory bounded by a batch, not the dataset).
 
 The probe set's labels come as :class:`~selrob.data.probe.ImageLabels` with their
 :class:`~selrob.data.probe.Concepts` (:mod:`selrob.data.probe`).
+
+NetDissect-Lite's code (``feature_operation.py``, ``tally_job``), which no longer runs, counts
+differently in four ways: it adds a unit's ``|M(x)|`` for a category only on images where the mask
+covers at least one pixel labelled with a concept of that category (fewer mask pixels, so its IoU is
+at least this one); it counts a pixel once per label map that carries the concept; on an image with
+only whole-image labels it reuses, and adds to, the category tally the previous unit left; and it
+upsamples with ``scipy.misc.imresize(mode="F")`` (PIL's bilinear resize) and thresholds at an
+approximate streamed quantile. Its primary category of a concept is the one here.
 """
 
 from __future__ import annotations
@@ -101,7 +112,7 @@ class QuantileThresholds:
 
 class IoUAccumulator:
     """Sums, over the probe images, each unit's mask area per category, each concept's label
-    area and their intersections, with NetDissect's counting rules."""
+    area and their intersections, as the module's IoU definition counts them."""
 
     def __init__(self, units: int, concepts: Concepts) -> None:
         self.units, self.concepts = units, concepts
@@ -133,31 +144,36 @@ class IoUAccumulator:
         if any(m.shape != size for image in images for ms in image.pixel.values() for m in ms):
             raise SelrobError(f"a label map differs from the image's segmentation size {size}")
         area = masks.sum(dim=2)
-        one_map: dict[str, list[int]] = {}
+        separate: list[tuple[int, np.ndarray]] = []
         for k, image in enumerate(images):
-            for category in image.categories():
+            for category in image.categories() & self.category_index.keys():  # others hold no concept's category
                 self.mask_area[:, self.category_index[category]] += area[k]
-                for number in image.whole.get(category, ()):  # a whole-image label covers every pixel
-                    self.intersection[:, number] += area[k]
-                    self.label_area[number] += masks.shape[2]
-                pixel = image.pixel.get(category, ())
-                if len(pixel) == 1:
-                    one_map.setdefault(category, []).append(k)
-                elif pixel:
-                    self._add_overlapping(masks[k], pixel)
-        # Images with one label map of a category: every pixel has one concept, so one index_add
-        # over all their pixels counts the intersections.
-        for category, chosen in one_map.items():
-            numbers = torch.from_numpy(np.stack([images[k].pixel[category][0].ravel() for k in chosen])).long().ravel()
-            # Rows of (pixels, U) are contiguous; float32 counts exactly below 2**24 pixels a batch.
-            flat = masks[chosen].transpose(1, 2).reshape(-1, self.units)
+            whole = sorted({n for numbers in image.whole.values() for n in numbers})
+            for number in whole:
+                self.intersection[:, number] += area[k]  # a whole-image label covers every pixel
+                self.label_area[number] += masks.shape[2]
+            maps = [np.where(np.isin(m, whole), 0, m) if whole else m  # its pixels are counted already
+                    for category in image.categories() for m in image.pixel.get(category, ())]
+            present = [set(np.unique(m).tolist()) - {0} for m in maps]
+            if sum(map(len, present)) == len(set().union(*present)):  # no concept in two maps: count each alone
+                separate.extend((k, m) for m in maps)
+            else:
+                self._add_overlapping(masks[k], maps)
+        # Maps whose concepts no other map of their image carries: one index_add over all the
+        # pixels of as many maps as MASK_VALUES allows counts the intersections.
+        step = max(1, MASK_VALUES // (self.units * masks.shape[2]))
+        for start in range(0, len(separate), step):
+            chunk = separate[start : start + step]
+            numbers = torch.from_numpy(np.stack([m.ravel() for _, m in chunk])).long().ravel()
+            # Rows of (pixels, U) are contiguous; float32 counts exactly below 2**24 pixels a chunk.
+            flat = masks[[k for k, _ in chunk]].transpose(1, 2).reshape(-1, self.units)
             counts = torch.zeros((len(self.label_area), self.units)).index_add_(0, numbers, flat)
             self.intersection += counts.T.double()
             self.label_area += torch.bincount(numbers, minlength=len(self.label_area)).double()
 
     def _add_overlapping(self, mask: torch.Tensor, pixel: Sequence[np.ndarray]) -> None:
-        """One image's (U, pixels) masks against several label maps of one category, a pixel
-        counted once per concept however many of its maps carry it."""
+        """One image's (U, pixels) masks against label maps that share concepts, a pixel counted
+        once per concept however many of its maps carry it."""
         numbers = np.unique(np.concatenate([m.ravel() for m in pixel]))
         numbers = numbers[numbers > 0]
         present = torch.from_numpy(np.stack([np.any([m.ravel() == n for m in pixel], axis=0)
