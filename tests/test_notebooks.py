@@ -51,6 +51,19 @@ def test_every_code_cell_is_valid_python_and_the_first_checks_the_parameters(not
     assert f'selrob.notebook_parameters("{notebook.stem}", globals())' in "".join(cells[1]["source"])
 
 
+def test_a_notebook_runs_without_kernel_noise_on_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The kernel's sockets are encrypted where jupyter_client can: the terminal of `make
+    reproduce` shows progress, not a warning per notebook that the kernel talks in plain TCP."""
+    import nbformat
+
+    notebook = tmp_path / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), notebook)
+    output = execute_notebook(notebook, tmp_path / "out", {})
+    assert "42" in output.read_text()
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err and "WARNING" not in captured.err, captured.err
+
+
 def test_there_are_notebooks() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",

@@ -18,6 +18,18 @@ def notebook_paths() -> list[Path]:
     return sorted(p for p in paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb") if p.stem != EXPLORER)
 
 
+def kernel_config() -> Any:
+    """Kernel settings: the kernel's sockets encrypted (CurveZMQ) where jupyter_client and pyzmq
+    offer it; an unencrypted kernel prints a warning to the terminal for every notebook."""
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+
+    if zmq.has("curve") and "transport_encryption" in KernelManager.class_traits():
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
+
+
 def execute_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any]) -> Path:
     """Run ``notebook`` with ``parameters`` injected; the executed copy goes to ``output_dir``.
 
@@ -33,7 +45,7 @@ def execute_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any
     try:
         papermill.execute_notebook(
             str(notebook), str(output), parameters={k: v for k, v in parameters.items() if k in declared},
-            kernel_name="python3", progress_bar=False,
+            kernel_name="python3", progress_bar=False, config=kernel_config(),
         )
     except PapermillExecutionError as err:
         raise SelrobError(f"{notebook.name} failed: {err.ename}: {err.evalue} (see {output})") from None
