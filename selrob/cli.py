@@ -8,6 +8,7 @@ interrupted command keeps every finished epoch and run, and the same command res
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -41,6 +42,11 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to document the CLI)."""
+    from selrob.studies import studies
+
+    known = studies()
+    studies_named = ", ".join(known)
+    datasets_named = "; ".join(f"{study.name}: {', '.join(study.datasets)}" for study in known.values())
     parser = _Parser(prog="selrob", description="Class selectivity and robustness: training and analysis.")
     parser.add_argument("--version", action="version", version=f"selrob {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -113,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = commands.add_parser(
         "reproduce", help="train each study's models, make its data, fill its caches, then run its notebooks and figures")
-    reproduce.add_argument("--study", default="all", help="all (default) or one study: selectivity or shape_bias")
+    reproduce.add_argument("--study", default="all", help=f"all (default) or one study: {studies_named}")
     reproduce.add_argument("--smoke", action="store_true", help="the tiny smoke version of every study")
     reproduce.add_argument("--workers", type=int)
     reproduce.add_argument("--figures-dir", type=path)
@@ -121,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(reproduce)
 
     claims = commands.add_parser("claims", help="test each claim of a study on its cached results: effect, 95%% CI, verdict")
-    claims.add_argument("--study", default="all", help="all (default) or one study: selectivity")
-    claims.add_argument("--dataset", help="the sweep's dataset (default: the study's embedded one)")
+    claims.add_argument("--study", default="all", help=f"all (default) or one study: {studies_named}")
+    claims.add_argument("--dataset", help="the dataset of the runs (default: each study's embedded one); without "
+                        f"--study, the studies that have claims on it ({datasets_named})")
     claims.add_argument("--smoke", action="store_true", help="the smoke sweep")
     claims.add_argument("--runs-dir", type=path)
     claims.add_argument("--data-dir", type=path)
@@ -299,7 +306,7 @@ def _cmd_claims(args: argparse.Namespace) -> None:
 
     options = ReproduceOptions(smoke=args.smoke, runs_dir=args.runs_dir, data_dir=args.data_dir)
     tables = []
-    for study in select_studies(args.study):
+    for study in select_studies(args.study, args.dataset):
         table, markdown = study.claims(options, args.dataset)
         tables.append(table.assign(study=study.name))
         print(markdown)
@@ -353,15 +360,21 @@ COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "train-imagenet": _cmd_tra
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``selrob`` command; returns the exit status."""
+    from selrob.parallel import Terminated, stop_on_sigterm
+
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         COMMANDS[args.command](args)
     except SelrobError as err:
         print(f"selrob: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("selrob: interrupted; finished epochs and runs are saved, run the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stopped:
+        print(f"selrob: {'stopped by SIGTERM' if isinstance(stopped, Terminated) else 'interrupted'}; finished "
+              "epochs and runs are saved, run the same command to resume", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(stopped, Terminated) else signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -33,10 +33,10 @@ def completed_in_processes(
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(initializer, initargs)) as pool:
         try:
-            # The first submissions spawn the workers, which inherit the signal mask: a Ctrl-C
-            # while they import stays pending until their handler is installed (_start_worker),
-            # and reaches this process when the mask is restored.
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            # The first submissions spawn the workers, which inherit the signal mask: a Ctrl-C or
+            # SIGTERM while they import stays pending until their handler is installed
+            # (_start_worker), and reaches this process when the mask is restored.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
             try:
                 futures = {pool.submit(_unless_stopping, function, *args): index for index, args in enumerate(arguments)}
             finally:
@@ -52,13 +52,28 @@ def completed_in_processes(
             raise
 
 
+#: What stops a command and its workers: Ctrl-C, and SIGTERM (Slurm's scancel and time limit,
+#: `timeout`, `kill`), which is handled the same way.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM in the calling process, raised where Ctrl-C raises :class:`KeyboardInterrupt`."""
+
+
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM handler of a command: stop as Ctrl-C stops (finished work kept, workers quiet)."""
+    raise Terminated
+
+
 _stopping = False
 _in_job = False
 
 
 def _stop(signum: int, frame: object) -> None:
-    """Ctrl-C in a worker: stop the running job (its files are written atomically); outside a
-    job only remember it, so that the executor's own queue handling is never interrupted."""
+    """Ctrl-C or SIGTERM in a worker: stop the running job (its files are written atomically);
+    outside a job only remember it, so that the executor's own queue handling is never
+    interrupted."""
     global _stopping
     _stopping = True
     if _in_job:
@@ -79,7 +94,7 @@ def _unless_stopping(function: Callable[..., Any], *args: Any) -> Any:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker whose caller was killed (SIGTERM, SIGKILL: no Ctrl-C reaches it) would go on
+    """A worker whose caller was killed (SIGKILL, or a signal sent to the caller alone) would go on
     working as an orphan; it exits instead (its files are written atomically)."""
     while os.getppid() == parent:
         time.sleep(1)
@@ -87,9 +102,11 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
-    # Ctrl-C reaches the workers too: they stop without a traceback and leave the message to the caller.
-    signal.signal(signal.SIGINT, _stop)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    # Ctrl-C and SIGTERM reach the workers too (the terminal, Slurm and `timeout` signal every
+    # process): they stop without a traceback and leave the message to the caller.
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     if initializer is not None:
         initializer(*initargs)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copied_study
+from conftest import copied_study, left_as_found
 from selrob.arguments import TRAINING_OVERRIDES, add_training_overrides, override_flags, training_overrides
 from selrob.cli import build_parser, main
 from selrob.config import config_field_names, resolve_config
@@ -73,6 +73,9 @@ def files_under(folder: Path) -> list[Path]:
         (["train", "--smoke", "--device", "tpu"], "argument --device: unknown device 'tpu'; use auto, cpu or cuda[:N]"),
         (["data"], "the following arguments are required: {download,download-c,make-c}"),
         (["claims", "--study", "shape"], "unknown study 'shape'"),
+        (["claims", "--dataset", "mnist"], "no study has claims on dataset 'mnist': selectivity on digits, cifar10"),
+        (["claims", "--study", "shape_bias", "--dataset", "digits"],
+         "study shape_bias has no claims on dataset 'digits': shape_bias on shapes"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
@@ -198,13 +201,28 @@ def test_claims_without_cached_evaluations_name_the_command(smoke_runs: Path, di
     assert_one_line_error(result, "yet; compute it with `selrob evaluate ")
 
 
+@pytest.mark.slow
+def test_claims_of_a_dataset_run_the_studies_that_have_it(evaluated_smoke_runs: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A dataset named without a study: the studies with claims on it (digits: the first paper's)."""
+    with left_as_found(evaluated_smoke_runs):
+        result = selrob_in_process(capsys, "claims", "--smoke", "--dataset", "digits", "--runs-dir",
+                                   str(evaluated_smoke_runs))
+    assert result.returncode == 0, result.stderr
+    assert "tested on the digits sweep (smoke)" in result.stdout
+    assert result.stdout.count("Claims of *") == 1
+
+
 def _spawned_workers(parent: int) -> list[str]:
     return subprocess.run(["pgrep", "-P", str(parent), "-f", "spawn_main"], capture_output=True, text=True).stdout.split()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["while the workers import", "while they train"])
-def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, moment: str) -> None:
+@pytest.mark.parametrize(("moment", "stop"), [("while the workers import", "SIGINT"), ("while they train", "SIGINT"),
+                                             ("while the workers import", "SIGTERM"), ("while they train", "SIGTERM")])
+def test_ctrl_c_or_sigterm_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, moment: str, stop: str) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM (Slurm, `timeout`) reach every process of the group: the sweep
+    stops quietly and says how to resume."""
     import os
     import signal
     import time
@@ -220,11 +238,14 @@ def test_ctrl_c_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, mo
     else:
         while not list(tmp_path.rglob("metrics.csv")) and time.monotonic() < deadline:
             time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGINT)  # what the terminal does: every process of the group
+    number = getattr(signal, stop)
+    os.killpg(process.pid, number)  # what the terminal, Slurm and `timeout` do: every process of the group
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
-    assert "Traceback" not in stderr and "leaked" not in stderr
-    assert stderr.count("selrob: interrupted; finished epochs and runs are saved, run the same command to resume") == 1
+    assert process.returncode == 128 + number
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    said = "interrupted" if stop == "SIGINT" else "stopped by SIGTERM"
+    assert stderr.count(f"selrob: {said}; finished epochs and runs are saved, run the same command to resume") == 1
+    assert stderr.strip().splitlines()[-1].startswith(f"selrob: {said}"), stderr
 
 
 @pytest.mark.slow

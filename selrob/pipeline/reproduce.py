@@ -66,6 +66,8 @@ class Study:
     summary: Callable[[ReproduceOptions], str]
     #: The claims table and its markdown report for a dataset (``None``: the study's default).
     claims: Callable[[ReproduceOptions, str | None], tuple[pd.DataFrame, str]]
+    #: The datasets its claims can be tested on, the default (embedded) one first.
+    datasets: tuple[str, ...]
 
 
 #: Notebooks executed at once: every cache is filled by then, so they share the two cores.

@@ -15,11 +15,18 @@ def studies() -> dict[str, Study]:
     return {study.name: study for study in (SELECTIVITY, SHAPE_BIAS)}
 
 
-def select_studies(name: str) -> list[Study]:
-    """The study ``name``, or every study for ``all``."""
+def select_studies(name: str, dataset: str | None = None) -> list[Study]:
+    """The study ``name``, or every study for ``all``; with a ``dataset``, those of them whose
+    claims can be tested on it (one line naming each study's datasets when none can)."""
     known = studies()
-    if name == "all":
-        return list(known.values())
-    if name not in known:
+    if name != "all" and name not in known:
         raise SelrobError(f"unknown study {name!r}; choose all or one of: {', '.join(known)}")
-    return [known[name]]
+    chosen = list(known.values()) if name == "all" else [known[name]]
+    if dataset is None:
+        return chosen
+    fitting = [study for study in chosen if dataset in study.datasets]
+    if not fitting:
+        each = "; ".join(f"{study.name} on {', '.join(study.datasets)}" for study in chosen)
+        raise SelrobError(f"{'no study has' if name == 'all' else f'study {name} has no'} claims on dataset "
+                          f"{dataset!r}: {each}")
+    return fitting

@@ -140,4 +140,5 @@ def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.Da
 SELECTIVITY = Study(
     name="selectivity", title=TITLE, paper_url="https://arxiv.org/abs/2010.07693", notebooks=NOTEBOOKS, prepare=prepare, plan=plan,
     notebook_parameters=notebook_parameters, summary=summary, claims=claims,
+    datasets=(DATASET, "cifar10", "tinyimagenet"),
 )

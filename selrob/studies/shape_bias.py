@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from selrob import paths
-from selrob.config import robust_pair_configs
+from selrob.config import ROBUST_PAIR_GRIDS, robust_pair_configs
 from selrob.evaluations.correct_subset import robustness_pairings
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
@@ -119,4 +119,5 @@ def claims(options: ReproduceOptions, dataset: str | None = None,
 SHAPE_BIAS = Study(
     name="shape_bias", title=TITLE, paper_url="https://arxiv.org/abs/2006.09373", notebooks=NOTEBOOKS, prepare=prepare,
     plan=plan, notebook_parameters=notebook_parameters, summary=summary, claims=claims,
+    datasets=tuple(ROBUST_PAIR_GRIDS),
 )
