@@ -218,8 +218,7 @@ def _spawned_workers(parent: int) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("moment", "stop"), [("while the workers import", "SIGINT"), ("while they train", "SIGINT"),
-                                             ("while they train", "SIGTERM")])
+@pytest.mark.parametrize(("moment", "stop"), [("while the workers import", "SIGINT"), ("while they train", "SIGTERM")])
 def test_ctrl_c_or_sigterm_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, moment: str, stop: str) -> None:
     """Ctrl-C (SIGINT) and SIGTERM (Slurm, `timeout`) reach every process of the group: the sweep
     stops quietly and says how to resume."""

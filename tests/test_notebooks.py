@@ -51,6 +51,7 @@ def test_every_code_cell_is_valid_python_and_the_first_checks_the_parameters(not
     assert f'selrob.notebook_parameters("{notebook.stem}", globals())' in "".join(cells[1]["source"])
 
 
+@pytest.mark.slow
 def test_a_notebook_runs_without_kernel_noise_on_the_terminal(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """The kernel's sockets are encrypted where jupyter_client can: the terminal of `make
     reproduce` shows progress, not a warning per notebook that the kernel talks in plain TCP."""
@@ -164,6 +165,7 @@ def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, evaluated_smoke_pa
     assert len(written) == 2 * len(drawn)  # PNG and PDF
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("stem", "what"), [("09_shape_bias", "Tables 1 and 2"), ("10_distorted_images", "Table 3"),
                                             ("11_smoothness", "Table 4"),
                                             ("12_network_dissection", "Network Dissection"),
