@@ -19,15 +19,21 @@ def notebook_paths() -> list[Path]:
 
 
 def kernel_config() -> Any:
-    """Kernel settings: the kernel's sockets encrypted (CurveZMQ) where jupyter_client and pyzmq
-    offer it; an unencrypted kernel prints a warning to the terminal for every notebook."""
+    """Kernel settings: its own log kept off the terminal, and its sockets encrypted (CurveZMQ)
+    where jupyter_client and pyzmq offer it.
+
+    A kernel logs to the terminal it was started from: a warning for every notebook that it talks
+    in plain TCP, and, now and then, an error when jupyter_client's shutdown interrupt lands while
+    it answers a message. A failing cell is reported from the notebook, a dead kernel by papermill.
+    """
     import zmq
     from jupyter_client import KernelManager
     from traitlets.config import Config
 
+    config = Config({"NotebookClient": {"extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}})
     if zmq.has("curve") and "transport_encryption" in KernelManager.class_traits():
-        return Config({"KernelManager": {"transport_encryption": "auto"}})
-    return Config()
+        config.KernelManager.transport_encryption = "auto"
+    return config
 
 
 def execute_notebook(notebook: Path, output_dir: Path, parameters: dict[str, Any]) -> Path:
