@@ -196,6 +196,8 @@ def test_unavailable_reason_says_what_to_get_and_the_command(tmp_path: Path) -> 
     assert "broden1_227.zip yourself (no published MD5" in broden.unavailable_reason(root, 227)
     folder = write_broden(root)
     assert broden.unavailable_reason(root) is None
+    (folder / "c_texture.csv").unlink()
+    assert "incomplete (missing c_texture.csv)" in broden.unavailable_reason(root)
     (folder / "category.csv").unlink()
     assert "incomplete (missing category.csv)" in broden.unavailable_reason(root)
     with pytest.raises(SelrobError, match="unknown Broden variant 225; choose one of: 224, 227"):

@@ -94,11 +94,14 @@ def _folder(root: Path, variant: int) -> Path:
 
 def unavailable_reason(root: Path, variant: int = DEFAULT_VARIANT) -> str | None:
     """Why Broden ``variant`` cannot be read from ``root`` (what is missing and how to get it), or
-    ``None`` when its folder has :data:`REQUIRED`."""
+    ``None`` when its folder has :data:`REQUIRED` and each category's c_<category>.csv."""
     folder = _folder(root, variant)
     if not folder.is_dir():
         return f"the Broden probe set {FOLDERS[variant]} is not in {root}; {how_to_get(root, variant)}"
     missing = [name for name in REQUIRED if not (folder / name).exists()]
+    if not missing:  # each category's code table, as category.csv lists them
+        names = [row["name"] for row in _read_csv(folder / "category.csv", CATEGORY_COLUMNS)]
+        missing = [f"c_{name}.csv" for name in names if not (folder / f"c_{name}.csv").is_file()]
     if missing:
         return f"the Broden probe set in {folder} is incomplete (missing {', '.join(missing)}); {how_to_get(root, variant)}"
     return None
@@ -167,7 +170,7 @@ class Labels:
     names: dict[int, str]
     categories_of: dict[int, tuple[str, ...]]
     categories: tuple[str, ...]
-    coverage: dict[int, dict[str, float]] = field(default_factory=dict)
+    coverage: dict[int, dict[str, float]]
 
     def numbers_in(self, category: str) -> list[int]:
         """The label numbers that belong to ``category``, ascending."""
@@ -180,7 +183,9 @@ class Labels:
 
         NetDissect-Lite's ``primary_categories_per_index`` rule: the paper's unit categories (Fig
         4a, A7-A9) come from that code, so a unit whose label Broden lists in two categories counts
-        where Lite counted it.
+        where Lite counted it. One corner differs: Lite takes the maximum over every category
+        (coverage 0 where the label is not listed), so a label without coverage anywhere falls in
+        the last category of all; here it stays in one it is listed in.
         """
         listed = self.categories_of.get(number, ())
         if not listed:

@@ -13,9 +13,10 @@ time (memory bounded by a batch, not the dataset).
   size and thresholded to a mask ``M(x)``; summed over the dataset, Bau et al.'s ``IoU(u, c) =
   sum |M(x) AND L_c(x)| / sum |M(x) OR L_c(x)|``, where ``L_c(x)`` is the pixels that any of the
   image's label maps assigns to ``c`` (a pixel once, however many maps carry it; a whole-image
-  label covers every pixel), and ``|M(x)|`` counts only on the images that carry labels of ``c``'s
-  category (those annotated for it). A concept that Broden lists in several categories belongs to
-  its primary one (:meth:`selrob.data.broden.Labels.concepts`).
+  label covers every pixel), and ``|M(x)|`` counts only on the images annotated for ``c``'s
+  category: those that carry a concept of that category, in any of their maps or as a whole-image
+  label. A concept that Broden lists in several categories belongs to its primary one
+  (:meth:`selrob.data.broden.Labels.concepts`), wherever a map carries it.
 * :class:`TopImages`: per unit, the probe images with the highest maximum activation over
   positions (the top-49 grids of Figs A12-A19), kept as a running top-k.
 * :func:`unit_labels`: each unit's best concept, its category and IoU, "interpretable" at IoU >=
@@ -27,7 +28,7 @@ The probe set's labels come as :class:`~selrob.data.probe.ImageLabels` with thei
 NetDissect-Lite's code (``feature_operation.py``, ``tally_job``), which no longer runs, counts
 differently in four ways: it adds a unit's ``|M(x)|`` for a category only on images where the mask
 covers at least one pixel labelled with a concept of that category (fewer mask pixels, so its IoU is
-at least this one); it counts a pixel once per label map that carries the concept; on an image with
+at least this one, but for its counting a pixel once per map); it counts a pixel once per label map that carries the concept; on an image with
 only whole-image labels it reuses, and adds to, the category tally the previous unit left; and it
 upsamples with ``scipy.misc.imresize(mode="F")`` (PIL's bilinear resize) and thresholds at an
 approximate streamed quantile. Its primary category of a concept is the one here.
@@ -146,8 +147,6 @@ class IoUAccumulator:
         area = masks.sum(dim=2)
         separate: list[tuple[int, np.ndarray]] = []
         for k, image in enumerate(images):
-            for category in image.categories() & self.category_index.keys():  # others hold no concept's category
-                self.mask_area[:, self.category_index[category]] += area[k]
             whole = sorted({n for numbers in image.whole.values() for n in numbers})
             for number in whole:
                 self.intersection[:, number] += area[k]  # a whole-image label covers every pixel
@@ -155,6 +154,10 @@ class IoUAccumulator:
             maps = [np.where(np.isin(m, whole), 0, m) if whole else m  # its pixels are counted already
                     for category in image.categories() for m in image.pixel.get(category, ())]
             present = [set(np.unique(m).tolist()) - {0} for m in maps]
+            # The image is annotated for the categories of the concepts it carries (whichever map
+            # carries them): the mask counts there, so that no concept's intersection exceeds it.
+            for category in {self.concepts.category[n] for n in set(whole).union(*present)} & self.category_index.keys():
+                self.mask_area[:, self.category_index[category]] += area[k]
             if sum(map(len, present)) == len(set().union(*present)):  # no concept in two maps: count each alone
                 separate.extend((k, m) for m in maps)
             else:
