@@ -160,11 +160,14 @@ def test_a_placed_archive_is_adopted_and_a_failed_download_leaves_no_folder(
     manifest = stimuli.read_manifest(write_stimuli(tmp_path / "src"))
     monkeypatch.setattr(stimuli, "read_manifest", lambda path=None: manifest)
     monkeypatch.setattr(stimuli, "RAW_URL", (tmp_path / "offline").as_uri() + "/{relpath}")  # nothing there
-    data = tmp_path / "data"
+    data = tmp_path / "new" / "folders" / "data"
     assert main(["data", "download", "cue-conflict", "--data-dir", str(data)]) == 2
     assert "could not download" in capsys.readouterr().err
-    assert not data.exists()
-    data.mkdir()
+    assert not (tmp_path / "new").exists()
+    data.mkdir(parents=True)
+    (data / stimuli.ARCHIVE).write_bytes(b"half a download")
+    assert main(["data", "download", "cue-conflict", "--data-dir", str(data)]) == 2
+    assert f"delete {data / stimuli.ARCHIVE} or replace it with {stimuli.ARCHIVE_URL}" in capsys.readouterr().err
     (tmp_path / "src" / stimuli.FOLDER / "bear/bear2-bicycle3.png").unlink()
     with tarfile.open(data / stimuli.ARCHIVE, "w:gz") as tf:
         tf.add(tmp_path / "src" / stimuli.FOLDER, arcname=stimuli.FOLDER)

@@ -47,7 +47,7 @@ from torchvision.transforms import functional as TF
 
 from selrob import paths
 from selrob.data.base import ImageSet
-from selrob.data.download import download_file, file_digest, safe_extract
+from selrob.data.download import download_file, empty_folders_removed, file_digest, safe_extract
 from selrob.errors import SelrobError
 from selrob.io import atomic_write, short_hash
 from selrob.progress import progress_bar
@@ -220,7 +220,11 @@ def _adopt_archive(archive: Path, folder: Path, manifest: Sequence[Stimulus]) ->
     by_relpath = {s.relpath: s for s in manifest}
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".cue-conflict-"))
     try:
-        safe_extract(archive, staging)
+        try:
+            safe_extract(archive, staging)
+        except SelrobError as err:
+            raise SelrobError(f"{err}; delete {archive} or replace it with {ARCHIVE_URL}, then run the same "
+                              "command") from None
         for path in sorted((staging / FOLDER).glob("*/*.png")):
             # model-vs-human may prefix names (``XXX_dog10-bird2.png``): the manifest's name follows the last "_".
             stimulus = by_relpath.get(f"{path.parent.name}/{path.name.rsplit('_', 1)[-1]}")
@@ -265,8 +269,7 @@ def download(root: Path, method: str = "files", manifest: Sequence[Stimulus] | N
     manifest = read_manifest() if manifest is None else manifest
     folder = root / FOLDER
     archive = root / ARCHIVE
-    made = [f for f in (root, folder, *(folder / shape for shape in {s.shape for s in manifest})) if not f.exists()]
-    try:
+    with empty_folders_removed(*(folder / shape for shape in {s.shape for s in manifest})):
         if method == "archive" and not archive.is_file():
             _fetch(url or ARCHIVE_URL, archive)
         if archive.is_file():
@@ -274,10 +277,6 @@ def download(root: Path, method: str = "files", manifest: Sequence[Stimulus] | N
             _adopt_archive(archive, folder, manifest)
         if method == "files":
             _download_files(folder, manifest, url or RAW_URL, progress)
-    finally:
-        for made_folder in reversed(made):  # innermost first, if still empty
-            if made_folder.is_dir() and not any(made_folder.iterdir()):
-                made_folder.rmdir()
     report = verify_stimuli(root, manifest)
     if not report.ok:
         raise SelrobError(f"{report.summary()}; the method 'files' fetches each missing or differing file")

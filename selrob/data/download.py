@@ -13,6 +13,8 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from selrob.progress import progress_bar
@@ -49,8 +51,28 @@ def download_file(url: str, destination: Path, checksum: str, progress: bool = T
     algorithm = _algorithm(checksum)
     if destination.is_file() and file_digest(destination, algorithm) == checksum:
         return destination
-    created = [folder for folder in (destination.parent, *destination.parent.parents) if not folder.exists()]
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    with empty_folders_removed(destination.parent):
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        _download_verified(url, destination, checksum, algorithm, progress)
+    return destination
+
+
+@contextmanager
+def empty_folders_removed(*folders: Path) -> Iterator[None]:
+    """Remove, after the block, those of ``folders`` and their ancestors that did not exist before
+    it and are empty after it, innermost first: a download that fails leaves no folder it made."""
+    made = sorted({f for folder in folders for f in (Path(folder), *Path(folder).parents) if not f.exists()},
+                  key=lambda f: len(f.parts), reverse=True)
+    try:
+        yield
+    finally:
+        for folder in made:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _download_verified(url: str, destination: Path, checksum: str, algorithm: str, progress: bool) -> None:
+    """``url`` to ``destination`` through a temporary file, renamed only once its checksum matches."""
     fd, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
     tmp = Path(tmp_name)
     try:
@@ -69,10 +91,6 @@ def download_file(url: str, destination: Path, checksum: str, progress: bool = T
                           f"({algorithm.upper()} {checksum}), then run the same command") from None
     finally:
         tmp.unlink(missing_ok=True)
-        for folder in created:  # innermost first: only the folders this call made, if still empty
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
-    return destination
 
 
 def _check_member(name: str, target: Path) -> None:
