@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -363,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from selrob.parallel import Terminated, stop_on_sigterm
 
     args = build_parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    # Signal handlers belong to the main thread (main() may run in another, in a caller's program).
+    previous = (signal.signal(signal.SIGTERM, stop_on_sigterm)
+                if threading.current_thread() is threading.main_thread() else None)
     try:
         COMMANDS[args.command](args)
     except SelrobError as err:
@@ -374,7 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "epochs and runs are saved, run the same command to resume", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(stopped, Terminated) else signal.SIGINT)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:  # None: not installed here, or not one Python set
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import signal
 import threading
@@ -42,10 +44,10 @@ def completed_in_processes(
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for future in as_completed(futures):
-                # A worker stopped by Ctrl-C (SystemExit) can report before the caller's own
-                # KeyboardInterrupt is raised: it is the same interruption.
-                if not future.cancelled() and isinstance(future.exception(), SystemExit):
-                    raise KeyboardInterrupt
+                # A worker stopped by Ctrl-C or SIGTERM (SystemExit) can report before the caller's
+                # own handler raises: it is the same interruption.
+                if not future.cancelled() and isinstance(stopped := future.exception(), SystemExit):
+                    raise Terminated if stopped.code == 128 + signal.SIGTERM else KeyboardInterrupt
                 yield futures[future], future
         except BaseException:  # includes GeneratorExit when the caller's loop is interrupted
             pool.shutdown(wait=False, cancel_futures=True)
@@ -53,7 +55,7 @@ def completed_in_processes(
 
 
 #: What stops a command and its workers: Ctrl-C, and SIGTERM (Slurm's scancel and time limit,
-#: `timeout`, `kill`), which is handled the same way.
+#: `timeout`, `kill`), which is handled the same way (:func:`stop_on_sigterm`).
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -62,30 +64,41 @@ class Terminated(KeyboardInterrupt):
 
 
 def stop_on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM handler of a command: stop as Ctrl-C stops (finished work kept, workers quiet)."""
+    """SIGTERM handler of a command: stop as Ctrl-C stops (finished work kept, workers quiet).
+
+    The signal is passed on to the worker processes: sent to the process group (Slurm, `timeout`)
+    it reaches them anyway, a second one changes nothing; sent to this process alone (`kill PID`,
+    `docker stop`) it would not, and the command would wait for their running jobs.
+    """
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGTERM)
     raise Terminated
 
 
-_stopping = False
+#: The signal that is stopping this worker (0: none).
+_stopping = 0
 _in_job = False
 
 
 def _stop(signum: int, frame: object) -> None:
     """Ctrl-C or SIGTERM in a worker: stop the running job (its files are written atomically);
     outside a job only remember it, so that the executor's own queue handling is never
-    interrupted."""
+    interrupted. A second signal changes nothing: the job is unwinding already."""
     global _stopping
-    _stopping = True
+    if _stopping:
+        return
+    _stopping = signum
     if _in_job:
         raise SystemExit(128 + signum)
 
 
 def _unless_stopping(function: Callable[..., Any], *args: Any) -> Any:
-    """Run a job, unless Ctrl-C came: the executor catches SystemExit and would start the jobs
-    already queued for this worker."""
+    """Run a job, unless Ctrl-C or SIGTERM came: the executor catches SystemExit and would start
+    the jobs already queued for this worker."""
     global _in_job
     if _stopping:
-        raise SystemExit(130)
+        raise SystemExit(128 + _stopping)
     _in_job = True
     try:
         return function(*args)
@@ -94,8 +107,8 @@ def _unless_stopping(function: Callable[..., Any], *args: Any) -> Any:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker whose caller was killed (SIGKILL, or a signal sent to the caller alone) would go on
-    working as an orphan; it exits instead (its files are written atomically)."""
+    """A worker whose caller was killed (SIGKILL) would go on working as an orphan; it exits
+    instead (its files are written atomically)."""
     while os.getppid() == parent:
         time.sleep(1)
     os._exit(1)

@@ -213,15 +213,26 @@ def test_claims_of_a_dataset_run_the_studies_that_have_it(evaluated_smoke_runs: 
     assert result.stdout.count("Claims of *") == 1
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is no zombie (an exited child not yet reaped)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
+
+
 def _spawned_workers(parent: int) -> list[str]:
     return subprocess.run(["pgrep", "-P", str(parent), "-f", "spawn_main"], capture_output=True, text=True).stdout.split()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("moment", "stop"), [("while the workers import", "SIGINT"), ("while they train", "SIGTERM")])
-def test_ctrl_c_or_sigterm_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, moment: str, stop: str) -> None:
-    """Ctrl-C (SIGINT) and SIGTERM (Slurm, `timeout`) reach every process of the group: the sweep
-    stops quietly and says how to resume."""
+@pytest.mark.parametrize(("moment", "stop", "to"), [("while the workers import", "SIGINT", "group"),
+                                                   ("while they train", "SIGTERM", "group"),
+                                                   ("while they train", "SIGTERM", "caller")])
+def test_ctrl_c_or_sigterm_during_a_sweep_prints_only_the_resume_message(tmp_path: Path, moment: str, stop: str,
+                                                                          to: str) -> None:
+    """Ctrl-C (SIGINT) and SIGTERM (Slurm, `timeout`) reach every process of the group, SIGTERM from
+    `kill PID` the caller alone: the sweep stops at once, quietly, and says how to resume."""
     import os
     import signal
     import time
@@ -238,8 +249,15 @@ def test_ctrl_c_or_sigterm_during_a_sweep_prints_only_the_resume_message(tmp_pat
         while not list(tmp_path.rglob("metrics.csv")) and time.monotonic() < deadline:
             time.sleep(0.2)
     number = getattr(signal, stop)
-    os.killpg(process.pid, number)  # what the terminal, Slurm and `timeout` do: every process of the group
+    workers = [int(pid) for pid in _spawned_workers(process.pid)]
+    signalled = time.monotonic()
+    if to == "group":
+        os.killpg(process.pid, number)  # what the terminal, Slurm and `timeout` do: every process of the group
+    else:
+        process.send_signal(number)
     _, stderr = process.communicate(timeout=120)
+    # 30 epochs would train for minutes more: the workers stopped their jobs too.
+    assert time.monotonic() - signalled < 20 and not [pid for pid in workers if _running(pid)]
     assert process.returncode == 128 + number
     assert "Traceback" not in stderr and "leaked" not in stderr, stderr
     said = "interrupted" if stop == "SIGINT" else "stopped by SIGTERM"
@@ -264,11 +282,9 @@ def test_workers_of_a_killed_sweep_stop_instead_of_training_on(tmp_path: Path) -
     process.send_signal(signal.SIGKILL)  # no Ctrl-C reaches the workers
     process.wait()
     deadline = time.monotonic() + 15
-    while any(Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-              for pid in workers) and time.monotonic() < deadline:
+    while any(map(_running, workers)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    alive = [pid for pid in workers if _running(pid)]
     assert not alive, f"workers {alive} outlived their caller"
 
 
