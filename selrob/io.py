@@ -102,19 +102,29 @@ def load_torch(path: Path, foreign: str | None = None) -> Any:
 
 def why_not_a_checkpoint(path: Path, err: Exception) -> str:
     """One plain sentence on why ``torch.load`` of ``path`` failed with ``err``: a pickle that
-    would load code (named), an empty file, a checkpoint cut short or damaged, another zip
-    archive, or a file that is no PyTorch checkpoint at all."""
+    would load code (named), an unreadable or empty file, a zip archive cut short (no end record)
+    or not a checkpoint, a checkpoint that is damaged (torch's reason), or a file that is no
+    PyTorch checkpoint at all."""
     if match := re.search(r"GLOBAL ([\w.]+)", str(err)):
         return f"refusing {path}: it would load {match.group(1)} when read, which is neither a tensor nor plain data"
-    with open(path, "rb") as handle:
-        head = handle.read(4)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        whole_zip = zipfile.is_zipfile(path)
+        members: list[str] = []
+        if whole_zip:
+            with zipfile.ZipFile(path) as archive:
+                members = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as unreadable:
+        return f"{path} cannot be read: {unreadable}"
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
     if not head:
         return f"{path} is empty, not a PyTorch checkpoint"
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if not any(name.endswith("data.pkl") for name in archive.namelist()):
-                return f"{path} is a zip archive, not a PyTorch checkpoint"
+    if whole_zip and not any(name.endswith("data.pkl") for name in members):
+        return f"{path} is a zip archive, not a PyTorch checkpoint"
+    if head.startswith(b"PK\x03\x04") and not whole_zip:
+        return f"{path} is not a complete PyTorch checkpoint: it is cut short (its zip end record is missing)"
     # torch.save writes a zip archive (since PyTorch 1.6) or, in the legacy format, a pickle.
-    elif not head.startswith((b"PK\x03\x04", b"\x80")):
-        return f"{path} is not a PyTorch checkpoint (a file written by torch.save)"
-    return f"{path} is not a complete PyTorch checkpoint: it is cut short or damaged"
+    if whole_zip or head.startswith(b"\x80"):
+        return f"{path} is a damaged PyTorch checkpoint ({reason})"
+    return f"{path} is not a PyTorch checkpoint (a file written by torch.save)"

@@ -164,7 +164,7 @@ def test_wrong_shapes_missing_and_corrupt_files_are_refused(tmp_path: Path) -> N
     with pytest.raises(SelrobError, match=r"segmentation weights .*absent.pth not found; download https://download"):
         segmentation.load_segmenter(tmp_path / "absent.pth")
     (tmp_path / "cut.pth").write_bytes((tmp_path / "ten.pth").read_bytes()[:1000])
-    with pytest.raises(SelrobError, match=r"cut.pth is not a complete PyTorch checkpoint: it is cut short or damaged; download https://download"):
+    with pytest.raises(SelrobError, match=r"cut.pth is not a complete PyTorch checkpoint: it is cut short \(its zip end record is missing\); download https://download"):
         segmentation.load_segmenter(tmp_path / "cut.pth", sha256_prefix=None)
 
 
