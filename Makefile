@@ -40,9 +40,8 @@ test: env
 # .ci/cpu-profile.env (other thread counts and kernels on the same machine, each measured to change
 # results by benchmarks/cpu_profiles.py). A test that passes under `make test` and fails here
 # compares floating-point results more tightly than machines agree.
-GUARD_PROFILE := $(shell grep -v -e '^\s*\#' -e '^\s*$$' .ci/cpu-profile.env)
 test-guard: env
-	env $(GUARD_PROFILE) $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
+	set -a && . ./.ci/cpu-profile.env && set +a && $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 clean-runs:
 	rm -rf runs outputs

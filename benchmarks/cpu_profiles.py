@@ -115,6 +115,7 @@ def changes(baseline: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> di
 
 
 def digest(result: np.ndarray) -> str:
+    """The first 16 hex digits of the SHA-256 of ``result``'s bytes (the JSON's record of the baseline)."""
     return hashlib.sha256(np.ascontiguousarray(result).tobytes()).hexdigest()[:16]
 
 

@@ -42,15 +42,14 @@ def threads_per_test_process() -> int:
     return int(value)
 
 
-#: Fixtures that train or evaluate the smoke studies (minutes, made once per test run): a test that
-#: uses one, directly or through another fixture, is marked slow.
-TRAINED_FIXTURES = frozenset({"trained_smoke_runs", "trained_smoke_pairs", "smoke_runs", "smoke_pairs",
-                              "evaluated_smoke_runs", "evaluated_smoke_pairs", "explorer_runs"})
+#: The fixtures that train the smoke studies (minutes, made once per test run): a test that uses
+#: one, directly or through the fixtures built on them (copied, evaluated), is marked slow.
+TRAINED_FIXTURES = frozenset({"trained_smoke_runs", "trained_smoke_pairs"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark slow every test that builds the trained fixtures, so that ``-m "not slow"`` (the
-    knife-edge guard's selection) never trains."""
+    knife-edge guard's selection) never trains the smoke studies."""
     for item in items:
         if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

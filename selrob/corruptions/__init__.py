@@ -166,8 +166,9 @@ def corrupt(
 
     BLAS runs on one thread here: how a product is split between threads changes its last bits,
     and a value on a rounding edge then changes a uint8 level (zoom blur's pixel operator moved 5
-    of 115,200 digits-C values between one and two threads). The output depends on the seed alone,
-    not on the caller's thread count or on how many worker processes share the work.
+    of 115,200 digits-C values between one and two threads). On a given machine and BLAS the output
+    depends on the seed alone, not on the caller's thread count or on how many worker processes
+    share the work.
     """
     check_batch(images)
     if name not in CORRUPTIONS:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from selrob import paths
-from selrob.config import TrainConfig, pgd_training_configs, sweep_configs
+from selrob.config import GRIDS, TrainConfig, pgd_training_configs, sweep_configs
 from selrob.evaluations.gradient_masking import masking_pairings
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.stage import EvaluationPlan
@@ -140,5 +140,5 @@ def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.Da
 SELECTIVITY = Study(
     name="selectivity", title=TITLE, paper_url="https://arxiv.org/abs/2010.07693", notebooks=NOTEBOOKS, prepare=prepare, plan=plan,
     notebook_parameters=notebook_parameters, summary=summary, claims=claims,
-    datasets=(DATASET, "cifar10", "tinyimagenet"),
+    datasets=tuple(name for name, grid in GRIDS.items() if len(grid["alphas"]) > 1),  # those with an alpha sweep
 )
