@@ -27,9 +27,9 @@ The probe set's labels come as :class:`~selrob.data.probe.ImageLabels` with thei
 
 NetDissect-Lite's code (``feature_operation.py``, ``tally_job``), which no longer runs, counts
 differently in four ways: it adds a unit's ``|M(x)|`` for a category only on images where the mask
-covers at least one pixel labelled with a concept of that category (fewer mask pixels, so its IoU is
-at least this one, but for its counting a pixel once per map); it counts a pixel once per label map that carries the concept; on an image with
-only whole-image labels it reuses, and adds to, the category tally the previous unit left; and it
+covers at least one pixel labelled with a concept of that category (fewer mask pixels: a higher IoU,
+were it not for the next difference); it counts a pixel once per label map that carries the concept
+(a pixel two maps label counts twice); on an image with only whole-image labels it reuses, and adds to, the category tally the previous unit left; and it
 upsamples with ``scipy.misc.imresize(mode="F")`` (PIL's bilinear resize) and thresholds at an
 approximate streamed quantile. Its primary category of a concept is the one here.
 """
