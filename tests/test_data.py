@@ -172,6 +172,22 @@ def test_cifar10_download_extract_and_load_round_trip(tmp_path: Path) -> None:
     assert pool.labels.dtype == torch.int64
 
 
+@pytest.mark.parametrize("protocol", range(2, pickle.HIGHEST_PROTOCOL + 1))
+def test_cifar10_batches_of_every_pickle_protocol_load(tmp_path: Path, protocol: int) -> None:
+    # A copy converted from another format is pickled with whatever protocol its script used;
+    # protocol 5 stores arrays as raw buffers (numpy._core.numeric._frombuffer).
+    folder = tmp_path / cifar10.FOLDER
+    folder.mkdir()
+    rng = np.random.default_rng(protocol)
+    written = {}
+    for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH):
+        batch, written[name] = _cifar_batch(rng, 2)
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=protocol))
+    pool, test = cifar10.load_pool_and_test(tmp_path)
+    np.testing.assert_array_equal(test.images.numpy(), written[cifar10.TEST_BATCH])  # integer data
+    np.testing.assert_array_equal(pool.images.numpy(), np.concatenate([written[n] for n in cifar10.TRAIN_BATCHES]))
+
+
 def test_cifar10_missing_folder_names_the_download_command(tmp_path: Path) -> None:
     with pytest.raises(SelrobError, match="selrob data download cifar10"):
         cifar10.load_pool_and_test(tmp_path)

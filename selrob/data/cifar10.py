@@ -44,6 +44,9 @@ _ALLOWED_GLOBALS = {
     ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
+    # Protocol 5 (pickle.HIGHEST_PROTOCOL since Python 3.8) stores an array as its raw buffer.
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
@@ -55,8 +58,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray"
+        if module.startswith("numpy.core."):  # NumPy 1's name of NumPy 2's numpy._core
+            module = "numpy._core." + module.removeprefix("numpy.core.")
         return super().find_class(module, name)
 
 
