@@ -21,6 +21,7 @@ from selrob.data import load_test_set, tinyimagenet
 from selrob.data.corrupted import CorruptedSet, corrupted_dir, download_corrupted
 from selrob.data.download import file_digest
 from selrob.errors import SelrobError
+from tests.conftest import write_frost_photos
 from tests.test_data import write_tiny_imagenet_zip
 
 PICKED = ["contrast", "gaussian_noise", "frost"]
@@ -32,6 +33,7 @@ def _expected(images: np.ndarray, name: str, severity: int, table: str) -> np.nd
 
 
 def test_generated_digits_set_round_trips(tmp_path: Path) -> None:
+    write_frost_photos(tmp_path / "frost")  # the data folder's stand-ins
     folder = make_corrupted_set("digits", tmp_path, PICKED, workers=1, progress=False)
     assert folder == tmp_path / "generated" / "digits-C"
     test = load_test_set("digits")
@@ -82,6 +84,29 @@ def test_generation_writes_the_same_bytes_with_any_workers_and_threads(tmp_path:
     for name in [*names, "labels"]:
         written = {way: (folder / f"{name}.npy").read_bytes() for way, folder in folders.items()}
         assert len(set(written.values())) == 1, f"{name}.npy differs between {', '.join(written)}"
+
+
+def test_make_c_reads_the_frost_photographs_of_its_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The stand-in photographs (the session's bytes) are in --data-dir's frost folder only; the
+    # SELROB_DATA folder has none, so reading there would try to download them.
+    monkeypatch.setenv("SELROB_DATA", str(tmp_path / "elsewhere"))
+    write_frost_photos(tmp_path / "data" / "frost")
+    assert main(["data", "make-c", "--dataset", "digits", "--corruptions", "frost", "--workers", "1",
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    assert (tmp_path / "data" / "generated" / "digits-C" / "frost.npy").is_file()
+    assert not (tmp_path / "elsewhere").exists()
+    # A data folder where the photographs cannot be written: one line, before any download.
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / "frost").write_text("a file where the folder should be")
+    capsys.readouterr()
+    assert main(["data", "make-c", "--dataset", "digits", "--corruptions", "frost", "--workers", "1",
+                 "--data-dir", str(tmp_path / "blocked")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"selrob: error: cannot write the frost photographs to {tmp_path / 'blocked' / 'frost'} (File exists); "
+                   "give a writable data folder (--data-dir or SELROB_DATA)")
+    assert (tmp_path / "blocked" / "frost").read_text() == "a file where the folder should be"
 
 
 def test_bad_npy_files_are_clear_errors(tmp_path: Path) -> None:

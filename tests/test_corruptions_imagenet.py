@@ -12,7 +12,7 @@ from scipy import ndimage
 from selrob.corruptions import CORRUPTIONS, SEVERITIES, corrupt, weather
 from selrob.corruptions.blur import defocus_kernel, zoom_factors
 from selrob.corruptions.digital import elastic_pixels
-from selrob.corruptions.frost_photos import frost_photos
+from selrob.corruptions.frost_photos import current_folder, frost_photos
 from selrob.corruptions.resample import apply_pixel_operator, separable_zoom, zoom_operator
 
 TABLE = SEVERITIES["imagenet"]
@@ -137,4 +137,4 @@ def test_fog_draws_256_pixel_maps_and_frost_crops_unscaled_photographs(monkeypat
     corrupt(images(n=1), "fog", 3, "imagenet")
     assert sides == [256]
     for index in range(5):
-        assert weather._scaled_frost(index, 1.0).shape == frost_photos()[index].shape
+        assert weather._scaled_frost(index, 1.0, current_folder()).shape == frost_photos(current_folder())[index].shape

