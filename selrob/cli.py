@@ -260,16 +260,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                                   data_root=None if args.data_dir is None else str(args.data_dir), device=args.device,
                                   cue_conflict_preprocessing=args.cue_conflict_preprocessing)
     if args.zoo is not None:
+        from selrob.store.sources import first_test_images
         from selrob.zoo.sources import zoo_model
 
+        selecting = {n: v for n, v in training_overrides(args).items() if n != "max_eval_samples"}
         chosen = [flag for flag, given in (("--alpha", args.alpha), ("--seeds", args.seeds), ("--arch", args.arch),
                                            ("--smoke", args.smoke), ("--dataset", args.dataset != "digits"),
-                                           *((f"--{n.replace('_', '-')}", v) for n, v in training_overrides(args).items()))
+                                           *((f"--{n.replace('_', '-')}", v) for n, v in selecting.items()))
                   if given]
         if chosen:
             raise SelrobError(f"{' '.join(chosen)} select a sweep's runs; --zoo evaluates the zoo models named instead")
 
-        targets: Any = [zoo_model(name, args.runs_dir) for name in args.zoo]
+        targets: Any = [first_test_images(zoo_model(name, args.runs_dir), args.max_eval_samples) for name in args.zoo]
         # A pairwise evaluation pairs the zoo models among themselves (standard with robust).
         sources, by = (targets if evaluation.pairwise else None), "model"
     else:

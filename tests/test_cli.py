@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import copied_study, left_as_found
 from selrob.arguments import TRAINING_OVERRIDES, add_training_overrides, override_flags, training_overrides
 from selrob.cli import build_parser, main
 from selrob.config import config_field_names, resolve_config
-from selrob.store.runs import Run
+from selrob.store.runs import Run, find_runs
 
 
 def selrob(*args: str) -> subprocess.CompletedProcess[str]:
@@ -164,6 +165,24 @@ def test_train_command_reports_the_result(tmp_path: Path) -> None:
     result = selrob("train", "--smoke", "--alpha", "-1", "--epochs", "1", "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout and "alpha_-1.0" in result.stdout
+
+
+def test_max_eval_samples_shrinks_an_evaluation_of_runs_trained_with_more(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    selecting = ["--smoke", "--alpha", "0", "--seeds", "0", "--epochs", "1", "--runs-dir", str(runs)]
+    assert selrob_in_process(capsys, "sweep", *selecting, "--workers", "1").returncode == 0  # tested on 200 (smoke)
+    counts = {}
+    for flags in ([], ["--max-eval-samples", "100"]):
+        output = tmp_path / f"predictions{len(flags)}.csv"
+        result = selrob_in_process(capsys, "evaluate", "predictions", *selecting, *flags, "--output", str(output))
+        assert result.returncode == 0, result.stderr
+        counts[tuple(flags)] = len(pd.read_csv(output))
+    assert counts == {(): 200, ("--max-eval-samples", "100"): 100}  # one row per test image
+    (run,) = find_runs(runs)
+    assert (run.evaluations_dir / "first-100").is_dir()  # cached apart from the run's own 200
+    result = selrob_in_process(capsys, "evaluate", "predictions", *selecting, "--max-eval-samples", "300")
+    assert_one_line_error(result, "max_eval_samples 300 is more than the 200 test images")
 
 
 def test_training_override_flags_are_generated_from_the_config_and_reversed_by_hints() -> None:

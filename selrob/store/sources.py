@@ -6,6 +6,7 @@ another. Evaluations and tables see only this interface, so every evaluation wor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from selrob.data.base import ImageSet
+from selrob.errors import SelrobError
 
 
 @runtime_checkable
@@ -67,3 +69,66 @@ class ModelSource(Protocol):
     def test_set(self, data_root: str | Path | None = None) -> ImageSet:
         """The clean test images it is evaluated on."""
         ...
+
+
+@dataclass(frozen=True)
+class FirstTestImages:
+    """``source`` evaluated on the first ``count`` images of each test set (``selrob evaluate
+    --max-eval-samples``): the same model, identity and keys in tables; its own evaluation cache,
+    ``<source's>/first-<count>``, so results on other image counts are never mixed."""
+
+    source: ModelSource
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise SelrobError(f"max_eval_samples must be at least 1, got {self.count}")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.source.identity
+
+    @property
+    def name(self) -> str:
+        return f"{self.source.name}@first-{self.count}"
+
+    @property
+    def dataset(self) -> str:
+        return self.source.dataset
+
+    @property
+    def seed(self) -> int:
+        return self.source.seed
+
+    @property
+    def adversarially_trained(self) -> bool:
+        return self.source.adversarially_trained
+
+    @property
+    def dissected_layers(self) -> tuple[str, ...]:
+        return self.source.dissected_layers
+
+    @property
+    def eval_samples(self) -> int:
+        return self.count
+
+    @property
+    def evaluations_dir(self) -> Path:
+        return self.source.evaluations_dir / f"first-{self.count}"
+
+    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
+        return self.source.load_model(device)
+
+    def test_set(self, data_root: str | Path | None = None) -> ImageSet:
+        return self.source.test_set(data_root).head(self.count)
+
+
+def first_test_images(source: ModelSource, count: int | None) -> ModelSource:
+    """``source`` evaluated on the first ``count`` of the test images it is evaluated on
+    (:class:`FirstTestImages`); itself when ``count`` is ``None`` or that number already."""
+    if count is None or count == source.eval_samples:
+        return source
+    if source.eval_samples is not None and count > source.eval_samples:
+        raise SelrobError(f"max_eval_samples {count} is more than the {source.eval_samples} test images {source.name} "
+                          f"is evaluated on; choose at most {source.eval_samples}")
+    return FirstTestImages(source, count)

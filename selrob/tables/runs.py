@@ -10,6 +10,8 @@ Evaluations of these runs are tables of :mod:`selrob.tables.evaluations`.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +21,10 @@ import pandas as pd
 
 from selrob import paths
 from selrob.arguments import override_flags
-from selrob.config import as_tuple, pgd_training_grid, sweep_configs
+from selrob.config import TrainConfig, as_tuple, pgd_training_grid, sweep_configs
 from selrob.errors import SelrobError
 from selrob.store.runs import Run, find_runs, format_alpha
+from selrob.store.sources import first_test_images
 
 RUN_COLUMNS = ["dataset", "arch", "alpha", "seed", "test_accuracy", "mean_selectivity", "val_accuracy", "best_epoch",
                "protocol", "run_dir"]
@@ -119,10 +122,14 @@ def load_sweep(
     """The runs of one sweep, as :class:`SweepResults`; raises if any is not trained yet.
 
     ``alpha`` / ``seeds`` of ``None`` mean the preset's grid; a single number selects one value.
+    ``max_eval_samples`` (an override) evaluates on the first N test images: a run trained with
+    other settings alike is found whatever number it was validated on (:func:`trained_run`), and
+    the ``source`` column holds each run evaluated on N images
+    (:func:`selrob.store.sources.first_test_images`).
     """
     configs = sweep_configs(dataset, arch, alpha, seeds, smoke, **overrides)
-    runs = [Run.for_config(c, runs_root) for c in configs]
-    missing = [c for c, run in zip(configs, runs) if not run.is_finished()]
+    found = [trained_run(c, runs_root) for c in configs]
+    missing = [c for c, run in zip(configs, found) if run is None]
     if missing:
         alphas = sorted({c.alpha for c in missing})
         seed_list = sorted({c.seed for c in missing})
@@ -133,7 +140,26 @@ def load_sweep(
             + ("" if runs_root is None else f" --runs-dir {paths.runs_dir(runs_root)}")
         )
         raise SelrobError(f"{len(missing)} of {len(configs)} runs are not trained yet; train them with: {command}")
-    return _tables(runs)
+    runs = [run for run in found if run is not None]
+    tables = _tables(runs)
+    count = overrides.get("max_eval_samples")
+    if count is not None:
+        tables.runs["source"] = [first_test_images(run, count) for run in runs]
+    return tables
+
+
+def trained_run(config: TrainConfig, runs_root: str | Path | None = None) -> Run | None:
+    """The finished run of ``config``; else a finished one whose settings differ only in
+    ``max_eval_samples``, the number of validation and test images it was trained with (the one
+    validated on the most images); ``None`` if there is neither."""
+    exact = Run.for_config(config, runs_root)
+    if exact.is_finished():
+        return exact
+    protocols = exact.path.parents[2]  # <runs>/<dataset>/<arch>: one folder per protocol
+    alike = [run for run in (Run(summary.parent) for summary in
+                             protocols.glob(f"protocol-*/{exact.path.parent.name}/{exact.path.name}/summary.json"))
+             if dataclasses.replace(run.config(), max_eval_samples=config.max_eval_samples) == config]
+    return max(alike, key=lambda run: math.inf if run.eval_samples is None else run.eval_samples, default=None)
 
 
 def load_pgd_training(
