@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import typing
 from collections.abc import Mapping
 from pathlib import Path
@@ -101,6 +102,21 @@ def add_training_overrides(parser: argparse.ArgumentParser | argparse._ArgumentG
 def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The overrides the user gave (flags left unset are not overrides)."""
     return {name: getattr(args, name) for name in TRAINING_OVERRIDES if getattr(args, name) is not None}
+
+
+def overrides_from_flags(text: str) -> dict[str, Any]:
+    """The training overrides that ``text`` gives as ``selrob sweep``'s flags (``--epochs 3
+    --augmix``), checked by the same parser: for notebooks, which select runs as the CLI does."""
+    parser = argparse.ArgumentParser(prog="training", add_help=False, allow_abbrev=False, exit_on_error=False)
+    add_training_overrides(parser)
+    try:
+        args, unknown = parser.parse_known_args(shlex.split(text))
+    except (argparse.ArgumentError, ValueError) as err:
+        raise SelrobError(f"training settings {text!r}: {err}") from None
+    if unknown:
+        raise SelrobError(f"training settings {text!r}: {unknown[0]!r} is not a training flag; allowed: "
+                          f"{', '.join(map(_flag, TRAINING_OVERRIDES))}")
+    return training_overrides(args)
 
 
 def override_flags(overrides: Mapping[str, Any]) -> str:

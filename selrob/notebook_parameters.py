@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selrob import paths
+from selrob.arguments import overrides_from_flags
 from selrob.errors import SelrobError
 from selrob.io import short_hash
 from selrob.progress import use_text_bars
@@ -32,6 +33,9 @@ NOT_IN_FIGURES = frozenset({"figures_dir", "device"})
 FOLDERS = {"runs_dir": paths.runs_dir, "data_dir": paths.data_dir}
 #: Parameters every figure name carries in its fixed part (dataset, arch; alpha and smoke when set).
 IN_EVERY_NAME = frozenset({"dataset", "arch", "alpha", "smoke"})
+#: The parameter that selects runs trained with other settings than the preset, written as
+#: ``selrob sweep``'s flags (``-p training "--epochs 3 --max-train-samples 5000"``).
+TRAINING = "training"
 _LONGEST_READABLE = 40
 
 
@@ -175,10 +179,18 @@ class NotebookParameters:
             return FOLDERS[name](value) == FOLDERS[name](None)
         return value == self.declared[name].default
 
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The training overrides of the ``training`` parameter (none when the notebook has none)."""
+        text = self.values.get(TRAINING)
+        return {} if text is None else overrides_from_flags(text)
+
     def non_default(self) -> dict[str, Any]:
-        """Parameters that change what figures show and differ from their defaults."""
-        return {name: value for name, value in self.values.items()
-                if name not in NOT_IN_FIGURES | IN_EVERY_NAME and not self._is_default(name, value)}
+        """Parameters that change what figures show and differ from their defaults (the
+        ``training`` flags as the settings they override)."""
+        values = {name: value for name, value in self.values.items()
+                  if name not in NOT_IN_FIGURES | IN_EVERY_NAME | {TRAINING} and not self._is_default(name, value)}
+        return {**self.overrides, **values}
 
     def figure_name(self, figure: str, arch: str | None = None) -> str:
         """``<figure>_<dataset>_<arch>`` with ``_alpha<a>`` and ``_smoke`` when set, then one
@@ -186,7 +198,7 @@ class NotebookParameters:
         parameter: a file name that no other choice of parameters writes."""
         parts = [figure, str(self.values["dataset"]), str(arch or self.values.get("arch"))]
         if self.values.get("alpha") is not None:
-            parts.append(f"alpha{_text(float(self.values['alpha']))}")
+            parts.append("alpha" + "+".join(_text(float(a)) for a in self.values["alpha"]))
         if self.values.get("smoke"):
             parts.append("smoke")
         for name, value in self.non_default().items():
@@ -228,4 +240,6 @@ def notebook_parameters(notebook: str, namespace: MutableMapping[str, Any]) -> N
     for name, declaration in declared.items():
         values[name] = convert(namespace.get(name, declaration.default), declaration)
         namespace[name] = values[name]
+    if values.get(TRAINING) is not None:
+        overrides_from_flags(values[TRAINING])  # bad training flags: one error here, before any work
     return NotebookParameters(notebook, values, declared)

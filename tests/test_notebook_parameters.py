@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from selrob.errors import SelrobError
-from selrob.notebook_parameters import NOT_IN_FIGURES, NotebookParameters, convert, declared_parameters, notebook_parameters
+from selrob.notebook_parameters import (
+    NOT_IN_FIGURES, TRAINING, NotebookParameters, convert, declared_parameters, notebook_parameters,
+)
 from selrob.pipeline.notebooks import notebook_paths
 
 NOTEBOOKS = [path.stem for path in notebook_paths()]
@@ -21,7 +23,8 @@ def declared(notebook: str, name: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), [
-    ("alpha", -1, -1.0), ("alpha", "-0.4", -0.4), ("alpha", "None", None), ("seeds", "[1, 2]", [1, 2]),
+    ("alpha", -1, [-1.0]), ("alpha", "-0.4", [-0.4]), ("alpha", "[-1, 0, 1]", [-1.0, 0.0, 1.0]), ("alpha", "None", None),
+    ("seeds", "[1, 2]", [1, 2]),
     ("seeds", "1,2", [1, 2]), ("seeds", "0-2", [0, 1, 2]), ("seeds", 3, [3]), ("seeds", [4], [4]),
     ("smoke", "true", True), ("dataset", "cifar10", "cifar10"),
 ])
@@ -38,8 +41,8 @@ def test_names_in_a_list_need_no_quotes(value: str, expected: list[str]) -> None
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
-    ("alpha", "abc", "parameter alpha = 'abc' is not a number"),
-    ("alpha", True, "parameter alpha = True is not a number"),
+    ("alpha", "abc", "parameter alpha = 'abc' is not a list[float]"),
+    ("alpha", True, "parameter alpha = True is not a list[float]"),
     ("seeds", "[1, x]", "parameter seeds = '[1, x]' is not a list[int]"),
     ("seeds", "a,b", "parameter seeds = 'a,b' is not a list[int]"),
     ("seeds", "3-1", "is an empty range"),
@@ -56,12 +59,27 @@ def test_unknown_parameters_injected_by_papermill_are_an_error() -> None:
     with pytest.raises(SelrobError, match="unknown parameter 'alpah' for 01_selectivity_accuracy; it takes: dataset, arch"):
         notebook_parameters("01_selectivity_accuracy", namespace)
     namespace = {"In": ["# Parameters\nalpha = -1\n"], "alpha": -1}
-    assert notebook_parameters("01_selectivity_accuracy", namespace).values["alpha"] == -1.0
-    assert namespace["alpha"] == -1.0 and namespace["dataset"] == "digits"  # defaults filled in, types converted
+    assert notebook_parameters("01_selectivity_accuracy", namespace).values["alpha"] == [-1.0]
+    assert namespace["alpha"] == [-1.0] and namespace["dataset"] == "digits"  # defaults filled in, types converted
 
 
-def _other_value(kind: str, default: object) -> object:
-    """A valid value of ``kind`` other than ``default``."""
+def test_training_flags_select_runs_as_the_command_line_does() -> None:
+    namespace = {"In": ["# Parameters\ntraining = '--epochs 3 --max-train-samples 5000 --augmix'\n"],
+                 "training": "--epochs 3 --max-train-samples 5000 --augmix"}
+    parameters = notebook_parameters("01_selectivity_accuracy", namespace)
+    assert parameters.overrides == {"epochs": 3, "max_train_samples": 5000, "augmix": True}
+    assert parameters.figure_name("figX", "resnet20") == "figX_digits_resnet20_epochs-3_max_train_samples-5000_augmix-True"
+    for text, message in (("--epoch 3", "'--epoch' is not a training flag; allowed: --epochs, --batch-size"),
+                          ("--epochs x", "argument --epochs: invalid int value: 'x'"),
+                          ("--epochs", "argument --epochs: expected one argument")):
+        with pytest.raises(SelrobError, match=f"training settings '{text}': {message}"):
+            notebook_parameters("01_selectivity_accuracy", {"In": ["# Parameters\ntraining = ''\n"], "training": text})
+
+
+def _other_value(name: str, kind: str, default: object) -> object:
+    """A valid value of parameter ``name`` of ``kind`` other than ``default``."""
+    if name == TRAINING:
+        return "--epochs 3"
     kind = kind.removeprefix("Optional[").removesuffix("]") if kind.startswith("Optional[") else kind
     return {"str": "other", "bool": not default, "int": 3, "float": 0.25, "list[int]": [7], "list[float]": [0.5],
             "list[str]": ["fog"]}[kind]
@@ -75,7 +93,7 @@ def test_every_parameter_that_changes_a_figure_changes_its_name(notebook: str) -
     assert canonical == f"figX_{defaults['dataset']}_resnet20"
     names = {canonical}
     for name, parameter in parameters.items():
-        changed = NotebookParameters(notebook, {**defaults, name: _other_value(parameter.kind, parameter.default)},
+        changed = NotebookParameters(notebook, {**defaults, name: _other_value(name, parameter.kind, parameter.default)},
                                      parameters).figure_name("figX", "resnet20")
         if name in NOT_IN_FIGURES:
             assert changed == canonical, name
@@ -92,7 +110,7 @@ def _papermill(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("args", "last_line"), [
-    (["-p", "alpha", "abc"], "SelrobError: parameter alpha = 'abc' is not a number"),
+    (["-p", "alpha", "abc"], "SelrobError: parameter alpha = 'abc' is not a list[float]"),
     (["-p", "seeds", "[1, x]"], "SelrobError: parameter seeds = '[1, x]' is not a list[int]"),
     (["-p", "alpah", "-1"], "SelrobError: unknown parameter 'alpah' for 01_selectivity_accuracy; it takes: "),
 ])
@@ -111,6 +129,24 @@ def test_non_default_parameters_never_write_the_canonical_figures(smoke_runs: Pa
     assert result.returncode == 0, result.stderr[-2000:]
     written = sorted(p.name for p in figures.iterdir())
     assert written and all("_smoke_seeds-1_runs_dir-" in name for name in written), written
+
+
+@pytest.mark.slow
+def test_papermill_shows_runs_trained_with_overrides(tmp_path: Path) -> None:
+    # A laptop's reduced sweep: one epoch, tested on 100 images; the notebook selects it with the
+    # same flags (it is found whatever number of images it was validated on) and a list of alphas.
+    runs = tmp_path / "runs"
+    trained = subprocess.run([sys.executable, "-m", "selrob", "sweep", "--smoke", "--alpha", "0", "1", "--seeds", "0",
+                              "--epochs", "1", "--max-eval-samples", "100", "--workers", "1", "--runs-dir", str(runs)],
+                             capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    figures = tmp_path / "figures"
+    result = _papermill(tmp_path, "-p", "smoke", "True", "-p", "seeds", "[0]", "-p", "alpha", "[0, 1]",
+                        "-p", "training", "--epochs 1", "-p", "runs_dir", str(runs), "-p", "figures_dir", str(figures))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 runs of digits / resnet20" in (tmp_path / "out.ipynb").read_text()
+    written = sorted(p.name for p in figures.iterdir())
+    assert written and all("_alpha0+1_smoke_" in name and "_epochs-1_" in name for name in written), written
 
 
 def test_notebooks_run_by_papermill_get_text_bars(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,8 +178,9 @@ def test_figure_names_tell_apart_what_a_short_format_would_merge() -> None:
     def name(**changes: object) -> str:
         return NotebookParameters("02", {**defaults, **changes}, parameters).figure_name("figX", "resnet20")
 
-    assert name(alpha=0.1234567) != name(alpha=0.1234568)
-    assert name(alpha=-0.4) == "figX_digits_resnet20_alpha-0.4" and name(alpha=-1.0) == "figX_digits_resnet20_alpha-1"
+    assert name(alpha=[0.1234567]) != name(alpha=[0.1234568])
+    assert name(alpha=[-0.4]) == "figX_digits_resnet20_alpha-0.4" and name(alpha=[-1.0]) == "figX_digits_resnet20_alpha-1"
+    assert name(alpha=[-1.0, 0.0, 1.0]) == "figX_digits_resnet20_alpha-1+0+1"
     assert name(corruptions=["a-b"]) != name(corruptions=["a", "b"])
     # The default folders, passed resolved (as make reproduce does), are the defaults; another one is other data.
     assert name(runs_dir=str(paths.runs_dir()), data_dir=str(paths.data_dir())) == "figX_digits_resnet20"

@@ -23,7 +23,7 @@ from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
 
 DATASET = "digits"
 #: Every notebook declares these; notebook 07 (PGD training, defined at alpha 0) has no alpha.
-NOTEBOOK_PARAMETERS = frozenset({"dataset", "arch", "alpha", "seeds", "smoke", "runs_dir", "figures_dir"})
+NOTEBOOK_PARAMETERS = frozenset({"dataset", "arch", "alpha", "seeds", "smoke", "training", "runs_dir", "figures_dir"})
 NOTEBOOKS = tuple(
     StudyNotebook(stem, NOTEBOOK_PARAMETERS - ({"alpha"} if stem == "07_pgd_training_selectivity" else set()))
     for stem in ("01_selectivity_accuracy", "02_average_case_robustness", "03_worst_case_robustness",

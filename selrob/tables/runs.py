@@ -169,14 +169,15 @@ def load_pgd_training(
     seeds: int | Sequence[int] | None = None,
     smoke: bool = False,
     runs_root: str | Path | None = None,
+    **overrides: Any,
 ) -> SweepResults:
     """The PGD-training sweep (appendix A.7) with a ``pgd_steps`` column in both tables: the
-    alpha 0 runs of the same seeds as step 0, then each PGD-trained step count. Raises, naming
-    the command, if any run is missing."""
+    alpha 0 runs of the same seeds as step 0, then each PGD-trained step count, all trained with
+    ``overrides`` (as :func:`load_sweep`). Raises, naming the command, if any run is missing."""
     grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
     seeds = as_tuple(seeds) or grid_seeds
-    parts = [(0, load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root))]
-    parts += [(int(k), load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root, pgd_steps=int(k)))
+    parts = [(0, load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root, **overrides))]
+    parts += [(int(k), load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root, **{**overrides, "pgd_steps": int(k)}))
               for k in as_tuple(steps) or grid_steps]
     return SweepResults(
         pd.concat([part.runs.assign(pgd_steps=k) for k, part in parts], ignore_index=True),
