@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from selrob import paths
 from selrob.io import atomic_write
@@ -191,6 +191,9 @@ def plot_alpha_curves(frame: pd.DataFrame, x: str, y: str, ax: Axes | None = Non
     sns.lineplot(data=frame, x=x, y="accuracy_pct", hue="alpha", palette=alpha_palette(frame["alpha"]),
                  style=style, dashes=styles, errorbar=mean_ci, ax=ax)
     ax.set_ylabel("Test accuracy (%)")
+    # Few ticks, shortest form: CIFAR-10's epsilons (0.0025 apart) otherwise give overlapping labels.
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.6g}"))
     handles, labels = ax.get_legend_handles_labels()
     names = [f"{float(label):g}" if _is_number(label) else {"alpha": "α"}.get(label, label) for label in labels]
     ax.legend(handles, names, fontsize="small", ncols=2)

@@ -148,3 +148,24 @@ def test_selectivity_without_dead_units_by_hand() -> None:
     assert result["mean_selectivity"] == pytest.approx(0.3)
     assert result["mean_selectivity_alive"] == pytest.approx(0.5)
     assert result["dead_fraction"] == pytest.approx(3 / 8)
+
+
+@pytest.mark.parametrize("dataset", ["digits", "cifar10"])
+def test_figure_2a_tick_labels_never_overlap(dataset: str) -> None:
+    import matplotlib.pyplot as plt
+
+    from selrob.plotting import plot_alpha_curves
+
+    epsilons = attack_settings(dataset).fgsm_epsilons  # CIFAR-10's are 0.0025 apart
+    rows = [dict(alpha=a, seed=s, epsilon=e, accuracy=0.9 - e) for a in (-1.0, 0.0, 1.0) for s in (0, 1) for e in epsilons]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))  # notebook 03's figure
+    try:
+        ax = plot_alpha_curves(pd.DataFrame(rows), "epsilon", "accuracy", axes[0])
+        fig.canvas.draw()
+        low, high = ax.get_xlim()
+        boxes = [label.get_window_extent() for label, tick in zip(ax.get_xticklabels(), ax.get_xticks())
+                 if low <= tick <= high]
+        assert len(boxes) >= 3
+        assert not any(left.overlaps(right) for left, right in zip(boxes, boxes[1:]))
+    finally:
+        plt.close(fig)
