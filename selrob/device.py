@@ -1,6 +1,8 @@
-"""Device selection: CUDA when present, else CPU."""
+"""Device selection: CUDA when present, else CPU; and what training does differently on CUDA."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -32,3 +34,23 @@ def device_description(device: torch.device) -> str:
     except OSError:
         pass
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+#: ``SELROB_BF16``: ``1`` trains in bf16 autocast on any device (a CPU with bf16 units; tests reach
+#: the CUDA path's casts on the CPU), ``0`` never; unset, on CUDA only.
+BF16_VARIABLE = "SELROB_BF16"
+
+
+def mixed_precision(device: torch.device) -> bool:
+    """Whether training on ``device`` runs its forward passes (and the attacks that make its
+    adversarial inputs) in bf16 autocast: on CUDA, unless :data:`BF16_VARIABLE` says otherwise."""
+    value = os.environ.get(BF16_VARIABLE, "")
+    if value not in ("", "0", "1"):
+        raise SelrobError(f"{BF16_VARIABLE}={value!r} is not allowed; use 1 (bf16 on any device), 0 (never) or leave "
+                          "it unset (on CUDA)")
+    return device.type == "cuda" if value == "" else value == "1"
+
+
+def training_autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on ``device`` for a training forward pass, enabled by :func:`mixed_precision`."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision(device))

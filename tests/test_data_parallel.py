@@ -73,12 +73,14 @@ def imagenet_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(data: Path, out: Path, processes: int, epochs: int = 3, pause: float = 0.0,
-           wait: bool = True) -> subprocess.Popen[bytes]:
+           wait: bool = True, torchrun: bool | None = None, bf16: bool = False) -> subprocess.Popen[bytes]:
+    """Train the tiny network in ``processes`` processes, under torchrun (default: when more than one)."""
     script = out.parent / "train_tiny.py"
     script.write_text(SCRIPT % (TINY,))
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"] \
-        if processes > 1 else [sys.executable]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same threads in every process: the same float sums
+        if (processes > 1 if torchrun is None else torchrun) else [sys.executable]
+    # The same threads in every process: the same float sums. SELROB_BF16=1: CUDA's bf16 path, here.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SELROB_BF16": "1" if bf16 else "0"}
     process = subprocess.Popen([*launcher, str(script), str(data), str(out), str(epochs), str(pause)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if wait:
@@ -170,6 +172,25 @@ def test_two_gloo_processes_equal_one_process_and_a_killed_job_resumes(imagenet_
     assert [row["epoch"] for row in history] == [0, 1, 2, 3]
     a, b = load_torch(uninterrupted / "final.pt"), load_torch(killed / "final.pt")
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_one_process_under_torchrun_trains_in_ddp_as_a_plain_process_does(imagenet_folder: Path, tmp_path: Path) -> None:
+    # Launched by torchrun, even one process sets up the gloo group and DDP (NCCL on a GPU).
+    _train(imagenet_folder, tmp_path / "plain", 1, epochs=1)
+    _train(imagenet_folder, tmp_path / "ddp", 1, epochs=1, torchrun=True)
+    plain, ddp = load_torch(tmp_path / "plain" / "final.pt"), load_torch(tmp_path / "ddp" / "final.pt")
+    for key in plain:  # DDP's all-reduce of one process's gradients: measured equal, 1e-5 as for two processes
+        torch.testing.assert_close(ddp[key], plain[key], rtol=0, atol=1e-5)
+
+
+def test_training_in_bf16_runs_the_robust_step_under_autocast(imagenet_folder: Path, tmp_path: Path) -> None:
+    _train(imagenet_folder, tmp_path / "fp32", 1, epochs=1)
+    _train(imagenet_folder, tmp_path / "bf16", 1, epochs=1, bf16=True)  # what CUDA runs, on the CPU
+    fp32, bf16 = load_torch(tmp_path / "fp32" / "final.pt"), load_torch(tmp_path / "bf16" / "final.pt")
+    assert all(bf16[key].dtype == torch.float32 and torch.isfinite(bf16[key]).all() for key in bf16)
+    assert any(not torch.equal(fp32[key], bf16[key]) for key in fp32)  # bf16 passes: other gradients
+    history = load_torch(tmp_path / "bf16" / "last.pt")["history"]
+    assert len(history) == 1 and history[0]["train_loss"] > 0
 
 
 def test_a_finished_run_is_kept_and_a_changed_config_is_refused(imagenet_folder: Path, tmp_path: Path) -> None:

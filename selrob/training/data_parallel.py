@@ -7,11 +7,11 @@ eval mode: :func:`selrob.attacks.pgd_l2_attack`), 90 epochs of SGD at lr 0.1, x0
 epochs, momentum 0.9, weight decay 1e-4, batch 256. :data:`PAPER` holds that protocol.
 
 One process per GPU under ``torchrun`` (or Slurm through :mod:`selrob.training.slurm`), each
-reading ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; without them one process. The global batch is
-split between processes (DistributedDataParallel averages their gradients, so the step is the
-one-process step on the global batch), images stream from an ImageFolder tree
-(:mod:`selrob.data.streaming`), bf16 autocast and channels-last on CUDA, NCCL between GPUs and
-gloo on the CPU. Rank 0 writes ``last.pt`` after every epoch (model, optimizer, history, config;
+reading ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``, in DistributedDataParallel even when alone;
+without them one plain process. The global batch is split between processes (DDP averages their
+gradients, so the step is the one-process step on the global batch), images stream from an
+ImageFolder tree (:mod:`selrob.data.streaming`), channels-last; bf16 autocast on CUDA
+(:func:`selrob.device.mixed_precision`), pinned memory and NCCL between GPUs, gloo on the CPU. Rank 0 writes ``last.pt`` after every epoch (model, optimizer, history, config;
 read back with ``weights_only``): a restarted job continues from the last finished epoch and, on
 the CPU, ends where an uninterrupted one does. The finished weights are registered as a model of
 the zoo (:mod:`selrob.zoo`), where every evaluation of the second paper reads them.
@@ -24,7 +24,6 @@ theirs with them) and with PyTorch's default initialisation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
@@ -41,7 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from selrob.attacks import pgd_l2_attack
 from selrob.data.imagenet import CROP, INFO, RESIZE
 from selrob.data.streaming import EpochShardSampler, ImageFolderSet, image_folder_loader
-from selrob.device import device_description, resolve_device
+from selrob.device import device_description, mixed_precision, resolve_device, training_autocast
 from selrob.errors import SelrobError
 from selrob.io import load_torch, read_json, save_torch, write_json
 from selrob.models import NormalizedModel
@@ -99,6 +98,9 @@ class Processes:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    #: Started by torchrun or Slurm: the process group and DDP are set up even for one process,
+    #: so that a one-GPU job takes the path of a many-GPU one (NCCL, gradient all-reduce).
+    launched: bool = False
 
     @property
     def main(self) -> bool:
@@ -109,7 +111,7 @@ def processes_from_environment() -> Processes:
     """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as torchrun (or :mod:`selrob.training.slurm`) sets them."""
     try:
         return Processes(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                         int(os.environ.get("LOCAL_RANK", 0)))
+                         int(os.environ.get("LOCAL_RANK", 0)), "WORLD_SIZE" in os.environ)
     except ValueError as err:
         raise SelrobError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers ({err})") from None
 
@@ -158,18 +160,16 @@ def _epoch(model: nn.Module, network: NormalizedModel, loader: Any, optimizer: t
            config: ImageNetTrainConfig, device: torch.device, show: bool, label: str) -> tuple[float, float, int]:
     """One epoch; returns this process's summed loss, correct count and image count."""
     model.train()
-    cuda = device.type == "cuda"
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
+    amp = mixed_precision(device)
     totals = torch.zeros(3, dtype=torch.float64, device=device)
     for images, labels in progress_bar(loader, desc=label, unit="batch", disable=not show, leave=False):
-        images = images.to(device, non_blocking=True)
+        # Asynchronous copies from pinned memory on CUDA; plain copies elsewhere.
+        images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         labels = labels.to(device, non_blocking=True)
-        if cuda:
-            images = images.contiguous(memory_format=torch.channels_last)
         if config.training == "robust":
             # The attack reads the plain network: its passes are no training steps to synchronise.
-            images = pgd_l2_attack(network, images, labels, config.epsilon, config.step_size, config.steps, amp=cuda)
-        with autocast:
+            images = pgd_l2_attack(network, images, labels, config.epsilon, config.step_size, config.steps, amp=amp)
+        with training_autocast(device):
             logits = model(images)
         loss = nn.functional.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
@@ -222,7 +222,7 @@ def train_imagenet(
         device_ = torch.device("cuda", place.local_rank)
         torch.cuda.set_device(device_)
         torch.backends.cudnn.benchmark = True
-    owns_group = place.world > 1 and not dist.is_initialized()
+    owns_group = place.launched and not dist.is_initialized()
     if owns_group:
         dist.init_process_group("nccl" if device_.type == "cuda" else "gloo")
     train = ImageFolderSet(data_dir / "train", True, config.seed, config.crop, config.resize)
@@ -237,9 +237,7 @@ def train_imagenet(
     torch.manual_seed(config.seed)
     # The zoo entry's GoogLeNet input convention, so that the registered model sees what it trained on.
     backbone = network() if network is not None else build_network(config.arch, target is not None and target.transform_input)
-    model = NormalizedModel(backbone, INFO.mean, INFO.std).to(device_)
-    if device_.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = NormalizedModel(backbone, INFO.mean, INFO.std).to(device_).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     checkpoint = _resume(out_dir / CHECKPOINT, config)
@@ -249,7 +247,7 @@ def train_imagenet(
         optimizer.load_state_dict(checkpoint["optimizer"])
         history = checkpoint["history"]
     parallel = DistributedDataParallel(model, device_ids=[device_.index] if device_.type == "cuda" else None) \
-        if place.world > 1 else model
+        if place.launched else model
     label = f"imagenet/{config.arch} {config.training}"
     for epoch in progress_bar(range(len(history), config.epochs), initial=len(history), total=config.epochs,
                               desc=label, unit="epoch", disable=not (progress and place.main)):
@@ -261,7 +259,7 @@ def train_imagenet(
                                       progress and place.main, f"epoch {epoch}")
         totals = torch.cat([torch.tensor([loss, correct, count], dtype=torch.float64, device=device_),
                             _evaluate(model, val_loader, device_)])
-        if place.world > 1:
+        if place.launched:
             dist.all_reduce(totals)
         loss, correct, count, val_correct, val_count = totals.tolist()
         history.append({"epoch": epoch, "lr": config.learning_rate(epoch), "train_loss": loss / count,
@@ -270,7 +268,7 @@ def train_imagenet(
         if place.main:
             save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history,
                         "config": dataclasses.asdict(config)}, out_dir / CHECKPOINT)
-        if place.world > 1:
+        if place.launched:
             dist.barrier()
     final = out_dir / FINAL
     if place.main:
@@ -281,7 +279,7 @@ def train_imagenet(
         write_json(out_dir / SUMMARY, {"config": dataclasses.asdict(config), "history": history, "processes": place.world,
                                        "device": device_description(device_),
                                        "zoo_model": None if target is None else target.name})
-    if place.world > 1:
+    if place.launched:
         dist.barrier()
     if owns_group:
         dist.destroy_process_group()

@@ -33,7 +33,7 @@ from selrob.attacks import pgd_attack, pgd_l2_attack
 from selrob.data import load_splits
 from selrob.data.base import Splits
 from selrob.data.batches import iterate_batches, pad_crop_flip, to_unit_float
-from selrob.device import device_description, resolve_device
+from selrob.device import device_description, mixed_precision, resolve_device, training_autocast
 from selrob.io import load_torch, save_torch, write_json, write_text
 from selrob.errors import SelrobError
 from selrob.models import NormalizedModel, build_model
@@ -77,7 +77,8 @@ def training_step(
     units: UnitRecorder | None,
     augmix: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One SGD step on Eq. 2 for the K models of ``model`` (bf16 autocast on CUDA): ``inputs``
+    """One SGD step on Eq. 2 for the K models of ``model`` (bf16 autocast on CUDA,
+    :func:`selrob.device.mixed_precision`): ``inputs``
     and ``labels`` are K blocks of rows, model k's alpha ``alphas[k]``; ``units`` must be
     recording when an alpha is not 0. The loss summed over models has each model's own gradient.
 
@@ -86,10 +87,7 @@ def training_step(
     Returns the detached per-model ``(loss, cross_entropy, mu_si)`` and the (K, B, classes)
     logits of the clean batches; ``mu_si`` is NaN when no layers were recorded.
     """
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if inputs.device.type == "cuda" else contextlib.nullcontext()
-    )
-    with autocast:
+    with training_autocast(inputs.device):
         logits = model(inputs)
     logits = logits.view(model.count, -1, logits.shape[-1])
     labels = labels.view(model.count, -1)
@@ -111,10 +109,10 @@ def training_step(
 def pgd_training_examples(model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """PGD training's inputs (appendix A.7; Madry et al. 2018 train on these alone): the test
     attack, no random start, made with the model in eval mode (its BatchNorm statistics are not
-    updated by the attack's passes); bf16 on CUDA like the training step."""
+    updated by the attack's passes); in bf16 when the training step is."""
     assert config.pgd_steps is not None and config.pgd_epsilon is not None and config.pgd_step_size is not None
     return pgd_attack(model, inputs, labels, config.pgd_epsilon, config.pgd_step_size, config.pgd_steps,
-                      amp=inputs.device.type == "cuda").adversarial
+                      amp=mixed_precision(inputs.device)).adversarial
 
 
 def adversarial_budget_scale(config: TrainConfig, epoch: int) -> float:
@@ -128,12 +126,12 @@ def adversarial_training_examples(model: torch.nn.Module, inputs: torch.Tensor, 
                                   config: TrainConfig, epoch: int) -> torch.Tensor:
     """The second paper's adversarial training inputs (Madry et al. 2018 with the robustness
     library's L2 PGD: normalised steps, projection, no random start, the highest-loss iterate),
-    made with the model in eval mode; bf16 on CUDA like the training step."""
+    made with the model in eval mode; in bf16 when the training step is."""
     assert config.adversarial_steps is not None and config.adversarial_epsilon is not None
     assert config.adversarial_step_size is not None
     scale = adversarial_budget_scale(config, epoch)
     return pgd_l2_attack(model, inputs, labels, scale * config.adversarial_epsilon, scale * config.adversarial_step_size,
-                         config.adversarial_steps, amp=inputs.device.type == "cuda")
+                         config.adversarial_steps, amp=mixed_precision(inputs.device))
 
 
 @dataclass
