@@ -1,10 +1,13 @@
 """Acceptance check of every CUDA path, for the first GPU selrob runs on (an H100 or H200).
 
-    python benchmarks/gpu_check.py                      # on CUDA, about 8 minutes
+    python benchmarks/gpu_check.py                      # on CUDA (budgeted at 8 minutes; not yet run)
     python benchmarks/gpu_check.py --device cpu --tiny  # the same steps small (CI)
 
 Steps, each timed, with its peak memory (GPU: the most allocated during the step; CPU: the
 process's peak resident set so far) and passed / refused / failed:
+
+Refused: a one-line reason (an evaluation that does not apply to the dataset); empty: an
+evaluation that found nothing to evaluate (a pairwise one among models without its pairs).
 
 * ``stacked-training``: the sweep's training step (:func:`selrob.training.loop.training_step`,
   bf16 on CUDA) of K = 1, 8 and 16 ResNet20s on CIFAR-shaped data: model-images per second, peak
@@ -51,6 +54,10 @@ from selrob.io import write_json
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+class EmptyTable(Exception):
+    """An evaluation that ran but found nothing to evaluate (a pairwise one without its pairs)."""
+
+
 class Steps:
     """Runs steps one after the other and records each; a failing step does not stop the others."""
 
@@ -72,11 +79,14 @@ class Steps:
             result = step()
         except SelrobError as err:
             status, result = "refused", str(err)
+        except EmptyTable as err:
+            status, result = "empty", str(err)
         except Exception as err:  # noqa: BLE001 - any failure is the check's finding
             status, result = "failed", "".join(traceback.format_exception_only(err)).strip()
             traceback.print_exc()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        with contextlib.suppress(Exception):  # a CUDA error is the step's, recorded above
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - started
         self.rows.append({"step": name, "status": status, "seconds": round(seconds, 2),
                           "peak_memory_gib": round(self._peak_gib(), 3), "result": result})
@@ -110,10 +120,14 @@ def evaluate_all(steps: Steps, dataset: str, targets: list[Any], sources: list[A
     from selrob.evaluations.registry import registered_evaluations
     from selrob.tables.evaluations import evaluation_table
 
+    def rows(name: str) -> dict[str, int]:
+        table = evaluation_table(name, targets, settings, sources=sources, progress=False)
+        if table.empty:
+            raise EmptyTable(f"no rows: {name} finds nothing to evaluate among these {dataset} models")
+        return {"rows": len(table)}
+
     for name in registered_evaluations():
-        steps.run(f"evaluate {dataset} {name}",
-                  lambda name=name: {"rows": len(evaluation_table(name, targets, settings, sources=sources,
-                                                                  progress=False))})
+        steps.run(f"evaluate {dataset} {name}", lambda name=name: rows(name))
 
 
 def embedded_studies(steps: Steps, device: torch.device, tiny: bool, work: Path) -> None:
@@ -221,10 +235,11 @@ def main() -> None:
               "selrob": __version__, "torch_version": torch.__version__, "cuda": torch.version.cuda,
               "python": platform.python_version(), "seconds": round(time.perf_counter() - started, 1),
               "passed": sum(row["status"] == "passed" for row in steps.rows),
-              "refused": sum(row["status"] == "refused" for row in steps.rows), "failed": failed, "steps": steps.rows}
+              "refused": sum(row["status"] == "refused" for row in steps.rows),
+              "empty": sum(row["status"] == "empty" for row in steps.rows), "failed": failed, "steps": steps.rows}
     out = paths.outputs_dir() / f"gpu_check_{device.type}_tiny.json" if args.tiny else RESULTS / f"gpu_check_{device.type}.json"
     write_json(out, report)
-    print(f"{out}: {report['passed']} passed, {report['refused']} refused, {len(failed)} failed "
+    print(f"{out}: {report['passed']} passed, {report['refused']} refused, {report['empty']} empty, {len(failed)} failed "
           f"in {report['seconds']:.0f} s")
     sys.exit(1 if failed else 0)
 

@@ -16,8 +16,9 @@ FGSM, PGD and corruption accuracies selrob computes beside torchattacks' FGSM an
 loop over the -C files.
 
 Writes ``benchmarks/results/real_cifar10_<device>.json``: per step the command, wall time, the
-peak resident memory of its largest process, pass / refused (a one-line error: the evaluation
-does not apply to CIFAR-10) / failed, and its result. Everything is cached under ``--work``
+peak resident memory of its largest process, passed / refused (a one-line error: the evaluation
+does not apply to CIFAR-10) / empty (it found nothing to evaluate: a pairwise evaluation of
+standard / robust pairs in a sweep without robust runs) / failed, and its result. Everything is cached under ``--work``
 (default ``outputs/real_cifar10``): a second run only re-reads.
 """
 
@@ -117,7 +118,8 @@ def run_step(name: str, command: list[str], log: Path) -> dict[str, Any]:
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     last = lines[-1] if lines else ""
     refused = code == 2 and last.startswith("selrob: error:")
-    status_text = "passed" if code == 0 else "refused" if refused else "failed"
+    empty = code == 0 and any("; 0 rows of " in line for line in lines)  # `selrob evaluate` found nothing to evaluate
+    status_text = "empty" if empty else "passed" if code == 0 else "refused" if refused else "failed"
     try:
         result: Any = json.loads(last) if code == 0 and last.startswith("{") else last
     except json.JSONDecodeError:
@@ -293,11 +295,13 @@ def main() -> None:
                      "alphas": ALPHAS, "seed": SEED, "pgd_training_steps": PGD_TRAINING_STEPS},
         "seconds": round(time.perf_counter() - started, 1),
         "passed": sum(s["status"] == "passed" for s in steps), "refused": sum(s["status"] == "refused" for s in steps),
-        "failed": sum(s["status"] == "failed" for s in steps), "steps": steps,
+        "empty": sum(s["status"] == "empty" for s in steps), "failed": sum(s["status"] == "failed" for s in steps),
+        "steps": steps,
     }
     out = RESULTS / f"real_cifar10_{device.type}.json"
     write_json(out, report)
-    print(f"{out}: {report['passed']} passed, {report['refused']} refused, {report['failed']} failed "
+    print(f"{out}: {report['passed']} passed, {report['refused']} refused, {report['empty']} empty, "
+          f"{report['failed']} failed "
           f"in {report['seconds']:.0f} s")
     sys.exit(1 if report["failed"] else 0)
 

@@ -24,7 +24,7 @@ TRAINING_OVERRIDES: dict[str, str] = {
     "val_per_class": "training images per class held out for validation",
     "max_train_samples": "train on N of the training images (a random subset per seed)",
     "max_eval_samples": "the first N images only: training validates (picks its best epoch) and tests on N; "
-                        "evaluations use the first N test images of runs trained alike with any number",
+                        "evaluations use the first N test images (of runs trained alike on more, if none with N)",
     "augmix": "train with AugMix + JSD loss (appendix A.4; alpha 0)",
     "pgd_steps": "PGD training with this many steps (appendix A.7)",
     "adversarial_steps": "L2 adversarial training (second paper's R models) with this many PGD steps; the budget is "

@@ -186,11 +186,11 @@ class NotebookParameters:
         return {} if text is None else overrides_from_flags(text)
 
     def non_default(self) -> dict[str, Any]:
-        """Parameters that change what figures show and differ from their defaults (the
-        ``training`` flags as the settings they override)."""
+        """Parameters that change what figures show and differ from their defaults (each
+        ``training`` flag as ``train_<setting>``: notebook 03's ``pgd_steps`` is the attack's)."""
         values = {name: value for name, value in self.values.items()
                   if name not in NOT_IN_FIGURES | IN_EVERY_NAME | {TRAINING} and not self._is_default(name, value)}
-        return {**self.overrides, **values}
+        return {**{f"train_{name}": value for name, value in self.overrides.items()}, **values}
 
     def figure_name(self, figure: str, arch: str | None = None) -> str:
         """``<figure>_<dataset>_<arch>`` with ``_alpha<a>`` and ``_smoke`` when set, then one
@@ -198,7 +198,7 @@ class NotebookParameters:
         parameter: a file name that no other choice of parameters writes."""
         parts = [figure, str(self.values["dataset"]), str(arch or self.values.get("arch"))]
         if self.values.get("alpha") is not None:
-            parts.append("alpha" + "+".join(_text(float(a)) for a in self.values["alpha"]))
+            parts.append("alpha" + "+".join(_text(a) for a in sorted({float(a) for a in self.values["alpha"]})))
         if self.values.get("smoke"):
             parts.append("smoke")
         for name, value in self.non_default().items():

@@ -192,7 +192,7 @@ def plot_alpha_curves(frame: pd.DataFrame, x: str, y: str, ax: Axes | None = Non
                  style=style, dashes=styles, errorbar=mean_ci, ax=ax)
     ax.set_ylabel("Test accuracy (%)")
     # Few ticks, shortest form: CIFAR-10's epsilons (0.0025 apart) otherwise give overlapping labels.
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=x == "step"))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.6g}"))
     handles, labels = ax.get_legend_handles_labels()
     names = [f"{float(label):g}" if _is_number(label) else {"alpha": "α"}.get(label, label) for label in labels]

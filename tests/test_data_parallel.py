@@ -25,7 +25,7 @@ from torchvision import transforms
 from selrob.data.streaming import (IMAGENET_PCA_EIGVAL, IMAGENET_PCA_EIGVEC, EpochShardSampler, ImageFolderSet,
                                    lighting, sample_seed)
 from selrob.errors import SelrobError
-from selrob.io import load_torch
+from selrob.io import load_torch, read_json
 from selrob.training.data_parallel import ImageNetTrainConfig, register_target, train_imagenet
 from selrob.zoo import entries, weights
 from selrob.zoo.networks import build_network
@@ -181,6 +181,8 @@ def test_one_process_under_torchrun_trains_in_ddp_as_a_plain_process_does(imagen
     plain, ddp = load_torch(tmp_path / "plain" / "final.pt"), load_torch(tmp_path / "ddp" / "final.pt")
     for key in plain:  # DDP's all-reduce of one process's gradients: measured equal, 1e-5 as for two processes
         torch.testing.assert_close(ddp[key], plain[key], rtol=0, atol=1e-5)
+    assert read_json(tmp_path / "ddp" / "summary.json")["distributed"] is True
+    assert read_json(tmp_path / "plain" / "summary.json")["distributed"] is False
 
 
 def test_training_in_bf16_runs_the_robust_step_under_autocast(imagenet_folder: Path, tmp_path: Path) -> None:
@@ -191,6 +193,19 @@ def test_training_in_bf16_runs_the_robust_step_under_autocast(imagenet_folder: P
     assert any(not torch.equal(fp32[key], bf16[key]) for key in fp32)  # bf16 passes: other gradients
     history = load_torch(tmp_path / "bf16" / "last.pt")["history"]
     assert len(history) == 1 and history[0]["train_loss"] > 0
+    assert read_json(tmp_path / "bf16" / "summary.json")["mixed_precision"] is True
+
+
+def test_world_size_without_a_launcher_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from selrob.training.data_parallel import processes_from_environment
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "1")  # inherited from a cluster job: one plain process
+    assert not processes_from_environment().launched
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SelrobError, match="WORLD_SIZE is 2 but RANK, MASTER_ADDR, MASTER_PORT not set; start"):
+        processes_from_environment()
 
 
 def test_a_finished_run_is_kept_and_a_changed_config_is_refused(imagenet_folder: Path, tmp_path: Path) -> None:
@@ -211,11 +226,13 @@ def test_a_finished_run_is_kept_and_a_changed_config_is_refused(imagenet_folder:
     with pytest.raises(SelrobError, match=r"written by another configuration \(lr differ\)"):
         train_imagenet(changed, imagenet_folder, tmp_path, device="cpu", workers=0, network=tiny)
     with pytest.raises(SelrobError, match="global batch 4 must divide among 3 processes"):
-        os.environ["WORLD_SIZE"] = "3"
+        launcher = {"RANK": "0", "WORLD_SIZE": "3", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+        os.environ.update(launcher)  # checked before any process group is made
         try:
             train_imagenet(config, imagenet_folder, tmp_path / "other", device="cpu", workers=0, network=tiny)
         finally:
-            del os.environ["WORLD_SIZE"]
+            for name in launcher:
+                del os.environ[name]
     with pytest.raises(SelrobError, match="does not exist; the data folder needs ImageNet's train/ and val/"):
         train_imagenet(config, tmp_path / "nowhere", tmp_path / "other", network=tiny)
 

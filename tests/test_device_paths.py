@@ -98,4 +98,5 @@ def test_a_pgd_trained_smoke_run_trains_in_bf16_on_the_cpu(monkeypatch: pytest.M
     config = resolve_config("digits", smoke=True, epochs=1, pgd_steps=1)
     run_sweep([config], runs_root=tmp_path, device="cpu", workers=1, progress=False)
     summary = Run.for_config(config, tmp_path).summary()
+    assert summary["mixed_precision"] is True  # the run says how it was trained
     assert 0 <= summary["test_accuracy"] <= 1 and summary["mean_selectivity"] >= 0

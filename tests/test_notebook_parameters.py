@@ -68,7 +68,14 @@ def test_training_flags_select_runs_as_the_command_line_does() -> None:
                  "training": "--epochs 3 --max-train-samples 5000 --augmix"}
     parameters = notebook_parameters("01_selectivity_accuracy", namespace)
     assert parameters.overrides == {"epochs": 3, "max_train_samples": 5000, "augmix": True}
-    assert parameters.figure_name("figX", "resnet20") == "figX_digits_resnet20_epochs-3_max_train_samples-5000_augmix-True"
+    assert (parameters.figure_name("figX", "resnet20")
+            == "figX_digits_resnet20_train_epochs-3_train_max_train_samples-5000_train_augmix-True")
+    # PGD-trained runs and PGD's attack steps (notebook 03) name different figures.
+    attack, trained = ({**{n: p.default for n, p in declared_parameters("03_worst_case_robustness").items()}, **change}
+                       for change in ({"pgd_steps": 2}, {"training": "--pgd-steps 2"}))
+    names = {NotebookParameters("03", values, declared_parameters("03_worst_case_robustness")).figure_name("f", "r")
+             for values in (attack, trained)}
+    assert len(names) == 2, names
     for text, message in (("--epoch 3", "'--epoch' is not a training flag; allowed: --epochs, --batch-size"),
                           ("--epochs x", "argument --epochs: invalid int value: 'x'"),
                           ("--epochs", "argument --epochs: expected one argument")):
@@ -133,20 +140,23 @@ def test_non_default_parameters_never_write_the_canonical_figures(smoke_runs: Pa
 
 @pytest.mark.slow
 def test_papermill_shows_runs_trained_with_overrides(tmp_path: Path) -> None:
-    # A laptop's reduced sweep: one epoch, tested on 100 images; the notebook selects it with the
-    # same flags (it is found whatever number of images it was validated on) and a list of alphas.
+    # A laptop's reduced sweep: one epoch (tested on a smoke run's 200 images); the notebook selects
+    # it with the same flags, on its first 100 test images (a run tested on more serves), and a
+    # list of alphas.
     runs = tmp_path / "runs"
     trained = subprocess.run([sys.executable, "-m", "selrob", "sweep", "--smoke", "--alpha", "0", "1", "--seeds", "0",
-                              "--epochs", "1", "--max-eval-samples", "100", "--workers", "1", "--runs-dir", str(runs)],
+                              "--epochs", "1", "--workers", "1", "--runs-dir", str(runs)],
                              capture_output=True, text=True, timeout=300)
     assert trained.returncode == 0, trained.stderr[-2000:]
     figures = tmp_path / "figures"
     result = _papermill(tmp_path, "-p", "smoke", "True", "-p", "seeds", "[0]", "-p", "alpha", "[0, 1]",
-                        "-p", "training", "--epochs 1", "-p", "runs_dir", str(runs), "-p", "figures_dir", str(figures))
+                        "-p", "training", "--epochs 1 --max-eval-samples 100", "-p", "runs_dir", str(runs),
+                        "-p", "figures_dir", str(figures))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 runs of digits / resnet20" in (tmp_path / "out.ipynb").read_text()
     written = sorted(p.name for p in figures.iterdir())
-    assert written and all("_alpha0+1_smoke_" in name and "_epochs-1_" in name for name in written), written
+    assert written and all("_alpha0+1_smoke_" in name and "_train_epochs-1_train_max_eval_samples-100" in name
+                           for name in written), written
 
 
 def test_notebooks_run_by_papermill_get_text_bars(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,7 +190,7 @@ def test_figure_names_tell_apart_what_a_short_format_would_merge() -> None:
 
     assert name(alpha=[0.1234567]) != name(alpha=[0.1234568])
     assert name(alpha=[-0.4]) == "figX_digits_resnet20_alpha-0.4" and name(alpha=[-1.0]) == "figX_digits_resnet20_alpha-1"
-    assert name(alpha=[-1.0, 0.0, 1.0]) == "figX_digits_resnet20_alpha-1+0+1"
+    assert name(alpha=[-1.0, 0.0, 1.0]) == "figX_digits_resnet20_alpha-1+0+1" == name(alpha=[1.0, -1.0, 0.0, 0.0])
     assert name(corruptions=["a-b"]) != name(corruptions=["a", "b"])
     # The default folders, passed resolved (as make reproduce does), are the defaults; another one is other data.
     assert name(runs_dir=str(paths.runs_dir()), data_dir=str(paths.data_dir())) == "figX_digits_resnet20"

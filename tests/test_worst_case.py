@@ -169,3 +169,9 @@ def test_figure_2a_tick_labels_never_overlap(dataset: str) -> None:
         assert not any(left.overlaps(right) for left, right in zip(boxes, boxes[1:]))
     finally:
         plt.close(fig)
+
+
+def test_the_pgd_training_sweep_refuses_a_pgd_steps_override(tmp_path: Path) -> None:
+    # Its step 0 is standard training: a pgd_steps override would load PGD-trained runs as step 0.
+    with pytest.raises(SelrobError, match="the PGD-training sweep sets pgd_steps itself"):
+        load_pgd_training("digits", smoke=True, runs_root=tmp_path, pgd_steps=2)

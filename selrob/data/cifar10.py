@@ -10,6 +10,7 @@ lists, strings, numbers and NumPy arrays.
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from pathlib import Path
 from typing import Any
@@ -52,14 +53,19 @@ _ALLOWED_GLOBALS = {
 }
 
 
+_NUMPY_2 = importlib.util.find_spec("numpy._core") is not None
+
+
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler that refuses every global except what bytes and a NumPy array need."""
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module.startswith("numpy.core."):  # NumPy 1's name of NumPy 2's numpy._core
+        if module.startswith("numpy.core.") and _NUMPY_2:  # NumPy 1's name of NumPy 2's numpy._core
             module = "numpy._core." + module.removeprefix("numpy.core.")
+        elif module.startswith("numpy._core.") and not _NUMPY_2:
+            module = "numpy.core." + module.removeprefix("numpy._core.")
         return super().find_class(module, name)
 
 

@@ -123,9 +123,11 @@ def load_sweep(
 
     ``alpha`` / ``seeds`` of ``None`` mean the preset's grid; a single number selects one value.
     ``max_eval_samples`` (an override) evaluates on the first N test images: a run trained with
-    other settings alike is found whatever number it was validated on (:func:`trained_run`), and
-    the ``source`` column holds each run evaluated on N images
-    (:func:`selrob.store.sources.first_test_images`).
+    other settings alike and validated on more images serves (:func:`trained_run`), and the
+    ``source`` column holds each run evaluated on N images
+    (:func:`selrob.store.sources.first_test_images`). ``test_accuracy`` and ``mean_selectivity``
+    stay what training measured, on the run's own first ``max_eval_samples`` test images (column
+    of that name; None: all).
     """
     configs = sweep_configs(dataset, arch, alpha, seeds, smoke, **overrides)
     found = [trained_run(c, runs_root) for c in configs]
@@ -149,16 +151,17 @@ def load_sweep(
 
 
 def trained_run(config: TrainConfig, runs_root: str | Path | None = None) -> Run | None:
-    """The finished run of ``config``; else a finished one whose settings differ only in
-    ``max_eval_samples``, the number of validation and test images it was trained with (the one
-    validated on the most images); ``None`` if there is neither."""
+    """The finished run of ``config``; else, when ``config`` limits ``max_eval_samples`` to N, a
+    finished one whose settings differ only in being validated and tested on more images (all, or
+    the most); ``None`` if there is neither."""
     exact = Run.for_config(config, runs_root)
-    if exact.is_finished():
-        return exact
+    if exact.is_finished() or config.max_eval_samples is None:
+        return exact if exact.is_finished() else None
     protocols = exact.path.parents[2]  # <runs>/<dataset>/<arch>: one folder per protocol
     alike = [run for run in (Run(summary.parent) for summary in
                              protocols.glob(f"protocol-*/{exact.path.parent.name}/{exact.path.name}/summary.json"))
-             if dataclasses.replace(run.config(), max_eval_samples=config.max_eval_samples) == config]
+             if dataclasses.replace(run.config(), max_eval_samples=config.max_eval_samples) == config
+             and (run.eval_samples is None or run.eval_samples > config.max_eval_samples)]
     return max(alike, key=lambda run: math.inf if run.eval_samples is None else run.eval_samples, default=None)
 
 
@@ -174,6 +177,9 @@ def load_pgd_training(
     """The PGD-training sweep (appendix A.7) with a ``pgd_steps`` column in both tables: the
     alpha 0 runs of the same seeds as step 0, then each PGD-trained step count, all trained with
     ``overrides`` (as :func:`load_sweep`). Raises, naming the command, if any run is missing."""
+    if "pgd_steps" in overrides:
+        raise SelrobError("the PGD-training sweep sets pgd_steps itself (step 0: standard training); choose the step "
+                          "counts with steps (notebook 07: pgd_training_steps), not a training override")
     grid_steps, grid_seeds = pgd_training_grid(dataset, smoke)
     seeds = as_tuple(seeds) or grid_seeds
     parts = [(0, load_sweep(dataset, arch, 0.0, seeds, smoke, runs_root, **overrides))]

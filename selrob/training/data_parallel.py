@@ -98,8 +98,9 @@ class Processes:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    #: Started by torchrun or Slurm: the process group and DDP are set up even for one process,
-    #: so that a one-GPU job takes the path of a many-GPU one (NCCL, gradient all-reduce).
+    #: Started by torchrun or Slurm (every variable of torch's env:// rendezvous set): the process
+    #: group and DDP are set up even for one process, so that a one-GPU job takes the path of a
+    #: many-GPU one (NCCL, gradient all-reduce).
     launched: bool = False
 
     @property
@@ -107,13 +108,22 @@ class Processes:
         return self.rank == 0
 
 
+#: What torchrun and Slurm's launcher set for torch's env:// rendezvous.
+RENDEZVOUS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def processes_from_environment() -> Processes:
     """``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` as torchrun (or :mod:`selrob.training.slurm`) sets them."""
     try:
-        return Processes(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                         int(os.environ.get("LOCAL_RANK", 0)), "WORLD_SIZE" in os.environ)
+        place = Processes(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                          int(os.environ.get("LOCAL_RANK", 0)), all(v in os.environ for v in RENDEZVOUS))
     except ValueError as err:
         raise SelrobError(f"RANK, WORLD_SIZE and LOCAL_RANK must be integers ({err})") from None
+    if place.world > 1 and not place.launched:
+        missing = [v for v in RENDEZVOUS if v not in os.environ]
+        raise SelrobError(f"WORLD_SIZE is {place.world} but {', '.join(missing)} not set; start the processes with "
+                          "torchrun (or selrob train-imagenet --slurm)")
+    return place
 
 
 def _check_data(data_dir: Path) -> None:
@@ -277,6 +287,7 @@ def train_imagenet(
         if target is not None:
             weights.register_trained(target, state, str(final.resolve()), runs_root)
         write_json(out_dir / SUMMARY, {"config": dataclasses.asdict(config), "history": history, "processes": place.world,
+                                       "distributed": place.launched, "mixed_precision": mixed_precision(device_),
                                        "device": device_description(device_),
                                        "zoo_model": None if target is None else target.name})
     if place.launched:

@@ -268,6 +268,7 @@ def _finish(member: _Member, device: torch.device, together: int) -> None:
             "train_seconds": sum(row["seconds"] for row in state.history),
             "trained_together": together,
             "device": device_description(device),
+            "mixed_precision": mixed_precision(device),  # bf16 autocast (selrob.device.mixed_precision)
             "torch_version": torch.__version__,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
