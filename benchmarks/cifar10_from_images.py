@@ -34,19 +34,31 @@ from selrob.io import atomic_write
 #: CIFAR-10's class names in label order (``batches.meta``'s ``label_names``).
 LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_PER_BATCH = 10_000
+#: The files read as images (others, such as .DS_Store, are skipped).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 
 
 def interleaved(split: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The images of ``split`` as (N, 3072) uint8 rows, their labels and file names, class by class in turn."""
+    if not split.is_dir():
+        sys.exit(f"{split} does not exist; the source folder needs train/<class>/ and test/<class>/ image folders")
     folders = sorted(p.name for p in split.iterdir() if p.is_dir())
     if folders != sorted(LABEL_NAMES):
-        sys.exit(f"{split} must hold one folder per CIFAR-10 class ({', '.join(LABEL_NAMES)}), found: {', '.join(folders)}")
-    per_class = [[(label, path) for path in sorted(p for p in (split / name).iterdir() if p.is_file())]
+        sys.exit(f"{split} must hold one folder per CIFAR-10 class ({', '.join(LABEL_NAMES)}), found: "
+                 f"{', '.join(folders) or 'none'}")
+    per_class = [[(label, path) for path in sorted((split / name).iterdir())
+                  if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
                  for label, name in enumerate(LABEL_NAMES)]
+    empty = [LABEL_NAMES[k] for k, files in enumerate(per_class) if not files]
+    if empty:
+        sys.exit(f"{split} has no {', '.join(sorted(IMAGE_SUFFIXES))} images in {', '.join(empty)}")
     order = [item for group in itertools.zip_longest(*per_class) for item in group if item is not None]
     rows, labels, names = [], [], []
     for label, path in order:
-        image = np.asarray(Image.open(path).convert("RGB"))
+        try:
+            image = np.asarray(Image.open(path).convert("RGB"))
+        except OSError as err:
+            sys.exit(f"{path} is not a readable image ({err})")
         if image.shape != (32, 32, 3):
             sys.exit(f"{path} is {image.shape[1]}x{image.shape[0]}, not a 32x32 CIFAR-10 image")
         rows.append(image.transpose(2, 0, 1).reshape(-1))  # channel-major: 1024 red, 1024 green, 1024 blue
@@ -71,7 +83,8 @@ def digest(folder: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("source", type=Path, help="folder with train/<class>/ and test/<class>/ images")
+    parser.add_argument("source", type=Path, help="folder with train/<class>/ and test/<class>/ 32x32 images "
+                        "(.jpg, .jpeg or .png; 50,000 and 10,000 of them)")
     parser.add_argument("data_dir", type=Path, help="the selrob data folder to write cifar-10-batches-py/ into")
     args = parser.parse_args()
     folder = args.data_dir / cifar10.FOLDER

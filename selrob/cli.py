@@ -276,12 +276,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         sources, by = (targets if evaluation.pairwise else None), "model"
     else:
         run_seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
-        targets = load_sweep(args.dataset, args.arch, args.alpha, run_seeds, args.smoke, args.runs_dir,
+        targets = load_sweep(args.dataset, args.arch, args.alpha, run_seeds, args.smoke, args.runs_dir, args.data_dir,
                              **training_overrides(args)).runs
         # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking
         # check), trained without adversarial training (the standard partners of robust runs).
         standard = {k: v for k, v in training_overrides(args).items() if not k.startswith("adversarial_")}
-        sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir, **standard).runs
+        sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir, args.data_dir,
+                              **standard).runs
                    if evaluation.pairwise else None)
         by = "alpha"
     table = evaluation_table(evaluation.name, targets, settings, sources=sources)
@@ -363,6 +364,7 @@ COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "train-imagenet": _cmd_tra
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``selrob`` command; returns the exit status."""
+    from selrob.device import check_environment
     from selrob.parallel import Terminated, stop_on_sigterm
 
     args = build_parser().parse_args(argv)
@@ -370,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = (signal.signal(signal.SIGTERM, stop_on_sigterm)
                 if threading.current_thread() is threading.main_thread() else None)
     try:
+        check_environment()
         COMMANDS[args.command](args)
     except SelrobError as err:
         print(f"selrob: error: {err}", file=sys.stderr)

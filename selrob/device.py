@@ -54,3 +54,9 @@ def mixed_precision(device: torch.device) -> bool:
 def training_autocast(device: torch.device) -> torch.autocast:
     """bf16 autocast on ``device`` for a training forward pass, enabled by :func:`mixed_precision`."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed_precision(device))
+
+
+def check_environment() -> None:
+    """The settings read from the environment (:data:`BF16_VARIABLE`), checked before a command
+    does any work: a bad value is one error, and nothing is written."""
+    mixed_precision(torch.device("cpu"))

@@ -181,9 +181,11 @@ def test_max_eval_samples_shrinks_an_evaluation_of_runs_trained_with_more(tmp_pa
     assert counts == {(): 200, ("--max-eval-samples", "100"): 100}  # one row per test image
     (run,) = find_runs(runs)
     assert (run.evaluations_dir / "first-100").is_dir()  # cached apart from the run's own 200
-    # Runs validated on fewer images than asked for never serve.
-    result = selrob_in_process(capsys, "evaluate", "predictions", *selecting, "--max-eval-samples", "300")
+    # Runs validated on fewer images than asked for never serve; the hint keeps the data folder.
+    result = selrob_in_process(capsys, "evaluate", "predictions", *selecting, "--max-eval-samples", "300",
+                               "--data-dir", str(tmp_path / "data"))
     assert_one_line_error(result, "1 of 1 runs are not trained yet")
+    assert result.stderr.rstrip().endswith(f"--max-eval-samples 300 --runs-dir {runs} --data-dir {tmp_path / 'data'}")
 
 
 def test_training_override_flags_are_generated_from_the_config_and_reversed_by_hints() -> None:

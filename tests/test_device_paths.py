@@ -100,3 +100,14 @@ def test_a_pgd_trained_smoke_run_trains_in_bf16_on_the_cpu(monkeypatch: pytest.M
     summary = Run.for_config(config, tmp_path).summary()
     assert summary["mixed_precision"] is True  # the run says how it was trained
     assert 0 <= summary["test_accuracy"] <= 1 and summary["mean_selectivity"] >= 0
+
+
+def test_a_bad_bf16_setting_stops_a_command_before_it_writes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from selrob.cli import main
+
+    monkeypatch.setenv(BF16_VARIABLE, "maybe")
+    assert main(["train", "--smoke", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.strip() == ("selrob: error: SELROB_BF16='maybe' is not allowed; use 1 (bf16 on any "
+                                               "device), 0 (never) or leave it unset (on CUDA)")
+    assert not (tmp_path / "runs").exists()

@@ -117,9 +117,11 @@ def load_sweep(
     seeds: int | Sequence[int] | None = None,
     smoke: bool = False,
     runs_root: str | Path | None = None,
+    data_root: str | Path | None = None,
     **overrides: Any,
 ) -> SweepResults:
-    """The runs of one sweep, as :class:`SweepResults`; raises if any is not trained yet.
+    """The runs of one sweep, as :class:`SweepResults`; raises if any is not trained yet, naming
+    the command that trains them (with ``data_root``, the data folder they train on).
 
     ``alpha`` / ``seeds`` of ``None`` mean the preset's grid; a single number selects one value.
     ``max_eval_samples`` (an override) evaluates on the first N test images: a run trained with
@@ -140,6 +142,7 @@ def load_sweep(
             f"--alpha {' '.join(f'{a:g}' for a in alphas)} --seeds {' '.join(map(str, seed_list))}"
             + (" --smoke" if smoke else "") + override_flags(overrides)
             + ("" if runs_root is None else f" --runs-dir {paths.runs_dir(runs_root)}")
+            + ("" if data_root is None else f" --data-dir {paths.data_dir(data_root)}")
         )
         raise SelrobError(f"{len(missing)} of {len(configs)} runs are not trained yet; train them with: {command}")
     runs = [run for run in found if run is not None]
