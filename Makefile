@@ -1,12 +1,13 @@
 # selrob: the two commands the README leads with.
 #   make reproduce   set up .venv, train the default digits sweep, run every notebook, write figures
 #   make test        set up .venv, run the test suite
+#   make test-fast   the tests not marked slow (no trained smoke studies, no notebooks): under 3 minutes
 #   make test-guard  the fast tests again under another CPU profile (what CI runs after make test)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test test-guard smoke env clean-runs
+.PHONY: reproduce test test-fast test-guard smoke env clean-runs
 
 env: $(VENV)/.installed
 
@@ -35,6 +36,9 @@ smoke: env
 TEST_WORKERS ?= 2
 test: env
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+test-fast: env
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 # The knife-edge guard: the tests not marked slow, again under the CPU profile of
 # .ci/cpu-profile.env (other thread counts and kernels on the same machine, each measured to change

@@ -26,7 +26,7 @@ import torch
 
 from selrob.device import device_description
 from selrob.explorer import Explorer
-from selrob.explorer.app import CONTROLS
+from selrob.explorer.app import STUDY_VIEWS
 from selrob.io import write_json
 from timing import load_report
 
@@ -53,7 +53,7 @@ def _time_study(explorer: Explorer, study: str, repeats: int) -> dict[str, Any]:
     started = time.perf_counter()
     explorer.controls["study"].value = study
     report: dict[str, Any] = {"open_seconds": time.perf_counter() - started, "controls": {}}
-    for name in CONTROLS[study]:
+    for name in STUDY_VIEWS[study].controls:
         seconds = []
         for value in _values(explorer, name, repeats):
             started = time.perf_counter()
@@ -79,7 +79,7 @@ def main() -> None:
     report: dict[str, Any] = {"benchmark": "explorer_redraw", "device": device_description(torch.device("cpu")),
                               "threads": torch.get_num_threads(), "build_seconds": time.perf_counter() - started,
                               "studies": {}}
-    for study in explorer.catalog.studies:
+    for study in explorer.studies:
         report["studies"][study] = result = time_study(explorer, study, args.repeats)
         print(f"{study}: opened in {result['open_seconds']:.2f} s", flush=True)
         for name, timing in result["controls"].items():

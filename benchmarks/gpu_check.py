@@ -134,12 +134,14 @@ def embedded_studies(steps: Steps, device: torch.device, tiny: bool, work: Path)
     from selrob.config import robust_pair_configs, sweep_configs
     from selrob.corruptions import CORRUPTIONS
     from selrob.corruptions.generate import make_corrupted_set
+    from selrob.evaluations.corruptions import CorruptedSetChoice
     from selrob.evaluations.registry import EvaluationSettings
 
     data, runs = work / "data", work / "runs"
     corruptions = ["gaussian_noise", "contrast"] if tiny else [name for name in CORRUPTIONS if name != "frost"]
-    settings = EvaluationSettings(smoke=True, data_root=str(data), device=str(device), corruptions=tuple(corruptions),
-                                  unit_gradient_samples=4 if tiny else 100)
+    settings = EvaluationSettings(smoke=True, data_root=str(data), device=str(device),
+                                  parameters={"corrupted_set": CorruptedSetChoice(corruptions=corruptions),
+                                              "unit_gradient_samples": 4 if tiny else 100})
     overrides = {"epochs": 1} if tiny else {}
     images = 50 if tiny else None  # test images per evaluation (None: a smoke run's 200)
     digits = trained(steps, "digits", sweep_configs("digits", None, (0.0, 1.0), (0,), smoke=True, **overrides), runs,

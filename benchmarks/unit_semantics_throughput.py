@@ -13,8 +13,8 @@ depend on the weights, only which units cross their thresholds does.
    * Network Dissection: :func:`selrob.evaluations.dissection.dissect_layers` over all 5
      dissected layers at once (three streamed passes: ranges, histograms, IoU and top images) on
      ``--probe-images`` images of the world's probe set (:func:`selrob.data.shape_texture.probe_set`,
-     in batches as :func:`~selrob.evaluations.dissection.probe_batches` makes them; at 500 images,
-     ``probe_batches`` itself). Reports probe images/s (images / wall time), images x layers / s,
+     in batches as the world's probe set makes them, :mod:`selrob.evaluations.stimuli.world`; at 500
+     images, its ``batches`` itself). Reports probe images/s (images / wall time), images x layers / s,
      the seconds of each pass and of one forward pass with the maps recorded.
    * Channel ablation: :func:`selrob.measures.ablation.channel_ablation` (top-1 decisions) of every
      dissected layer on ``--ablation-images`` of the world's cue-conflict images (as
@@ -53,9 +53,11 @@ from selrob.data.batches import to_unit_float
 from selrob.data.probe import Concepts, ImageLabels
 from selrob.data.shape_texture import WORLD_SEED, as_image_set, build, cue_conflict_specs, probe_set
 from selrob.device import device_description, resolve_device
-from selrob.evaluations.dissection import (BATCH, WORLD_PROBE_IMAGES, Batches, dissect_layers, probe_batches,
-                                           probe_concepts)
-from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
+from selrob.evaluations.dissection import dissect_layers
+from selrob.evaluations.stimuli import PROBE_BATCH as BATCH
+from selrob.evaluations.stimuli import Batches
+from selrob.evaluations.stimuli.world import PROBE_IMAGES as WORLD_PROBE_IMAGES
+from selrob.evaluations.stimuli.world import WORLD
 from selrob.io import write_json
 from selrob.measures.ablation import ablation_plan, channel_ablation, layer_channels
 from selrob.measures.units import MapRecorder
@@ -75,7 +77,7 @@ INTACT_BATCH = 256
 
 
 def batches_of(images: torch.Tensor, labels: Sequence[ImageLabels]) -> Batches:
-    """Probe batches of ``BATCH`` (uint8 images, their labels), as ``probe_batches`` makes them."""
+    """Probe batches of ``BATCH`` (uint8 images, their labels), as a probe set's ``batches`` makes them."""
     def batches() -> Iterator[tuple[torch.Tensor, list[ImageLabels]]]:
         for start in range(0, len(labels), BATCH):
             yield images[start : start + BATCH], list(labels[start : start + BATCH])
@@ -85,11 +87,10 @@ def batches_of(images: torch.Tensor, labels: Sequence[ImageLabels]) -> Batches:
 
 def world_probe(count: int) -> tuple[torch.Tensor, list[ImageLabels], Batches, Concepts]:
     """``count`` images of the world's probe set: images, labels, and the batches and concepts of
-    the evaluation (``probe_batches`` / ``probe_concepts``)."""
+    the evaluation (the world's :class:`~selrob.evaluations.stimuli.ProbeSet`)."""
     data, labels, _ = probe_set(count)
-    context = EvaluationContext("shapes", EvaluationSettings())
-    return (torch.from_numpy(data.images), labels, probe_batches("shapes", context, count),
-            probe_concepts("shapes", context))
+    root = Path(".")  # the world's probe set is generated: no data folder is read
+    return torch.from_numpy(data.images), labels, WORLD.probe.batches(root, count), WORLD.probe.concepts(root)
 
 
 def synthetic_probe(count: int, size: int = 224, segmentation: int = 112,

@@ -1,5 +1,5 @@
-"""The ``selrob`` command line (parsing only): train, sweep, train-imagenet, evaluate, reproduce, claims, results,
-data, zoo.
+"""The ``selrob`` command line: its parser (train, sweep, train-imagenet, evaluate, reproduce, claims,
+figures, docs, results, data, zoo) and :func:`main`; each command's work is in :mod:`selrob.commands`.
 
 Errors in the user's input or files print one line (``selrob: error: ...``) and exit 2; an
 interrupted command keeps every finished epoch and run, and the same command resumes it.
@@ -12,11 +12,11 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from selrob import __version__
-from selrob.arguments import add_training_overrides, device, number, path, positive_int, seeds, training_overrides
-from selrob.data.cue_conflict_stimuli import DEFAULT_PREPROCESSING, PREPROCESSING
+from selrob.config import DEFAULT_DATASET
+from selrob.arguments import add_training_overrides, device, number, path, positive_int, seeds
 from selrob.errors import SelrobError
 
 
@@ -34,7 +34,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="digits", help="digits (default), cifar10, tinyimagenet or shapes (the second paper's embedded world)")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="digits (default), cifar10, tinyimagenet or shapes (the second paper's embedded world)")
     parser.add_argument("--arch", help="resnet20, resnet18, resnet50 or alexnet_small (default: the paper's for the dataset)")
     parser.add_argument("--smoke", action="store_true", help="tiny runs (2 epochs, 256 images) for checks")
     add_training_overrides(parser.add_argument_group("overrides of the preset (see selrob.config)"))
@@ -43,6 +43,7 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used to document the CLI)."""
+    from selrob.evaluations.registry import registered_evaluations, registered_parameters
     from selrob.studies import studies
 
     known = studies()
@@ -107,16 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(evaluate)
     evaluate.add_argument("--alpha", type=number, nargs="+", help="alphas (default: the preset's grid)")
     evaluate.add_argument("--seeds", type=seeds, nargs="+", help="seeds or ranges like 0-19 (default: the preset's)")
-    evaluate.add_argument("--source", help="-C set: generated (default; selrob data make-c) or official "
-                          "(the default for ImageNet-C, which is official only)")
-    evaluate.add_argument("--corruptions", nargs="+", help="a subset of the -C set (default: every corruption in it)")
-    evaluate.add_argument("--samples", type=int, help="unit gradients on the first N test images (default: all)")
     evaluate.add_argument("--output", type=path, help="also write the whole table to this CSV file")
     evaluate.add_argument("--zoo", nargs="+", metavar="MODEL",
                           help="evaluate these ImageNet zoo models (selrob zoo list) instead of a sweep's runs")
-    evaluate.add_argument("--cue-conflict-preprocessing", default=DEFAULT_PREPROCESSING, choices=tuple(PREPROCESSING),
-                          help="how Geirhos et al.'s stimuli reach ImageNet models: resize-crop (default, the paper's "
-                               "code) or as-is (model-vs-human)")
+    readers = {name: [e.name for e in registered_evaluations().values() if group in e.parameters]
+               for name, group in registered_parameters().items()}
+    for name, group in registered_parameters().items():  # each evaluation's own parameters
+        group.add_flags(evaluate.add_argument_group(f"{name.replace('_', ' ')} (read by {', '.join(readers[name])})"))
 
     reproduce = commands.add_parser(
         "reproduce", help="train each study's models, make its data, fill its caches, then run its notebooks and figures")
@@ -135,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--runs-dir", type=path)
     claims.add_argument("--data-dir", type=path)
     claims.add_argument("--csv", type=path, help="also write the table to this CSV file")
+
+    figures = commands.add_parser("figures", help="each study's figures: notebook, paper figure and the claims backing it")
+    figures.add_argument("--study", default="all", help=f"all (default) or one study: {studies_named}")
+    docs = commands.add_parser("docs", help="rewrite the documents generated from the registries (docs/figures.md, ...)")
+    docs.add_argument("--check", action="store_true", help="only say which are out of date (exit 1 if any)")
 
     results = commands.add_parser("results", help="print mean accuracy and selectivity per alpha")
     results.add_argument("--dataset")
@@ -177,193 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
-    from selrob.config import resolve_config
-    from selrob.training import train_run
-
-    config = resolve_config(args.dataset, args.arch, args.alpha, args.seed, args.smoke, **training_overrides(args))
-    run = train_run(config, args.runs_dir, args.data_dir, args.device)
-    summary = run.summary()
-    print(f"{run.path}: test accuracy {summary['test_accuracy']:.4f}, mean selectivity {summary['mean_selectivity']:.4f}")
-
-
-def _cmd_sweep(args: argparse.Namespace) -> None:
-    from selrob import paths
-    from selrob.config import sweep_configs
-    from selrob.pipeline.sweep import SlurmOptions, run_sweep
-    from selrob.store.runs import Run
-
-    seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
-    configs = sweep_configs(args.dataset, args.arch, args.alpha, seeds, args.smoke, **training_overrides(args))
-    slurm = SlurmOptions(args.slurm_partition, args.slurm_timeout_min, args.gpus_per_node, args.cpus_per_task)
-    if args.together is False and args.max_together is not None:
-        raise SelrobError("--max-together applies to runs trained together; drop it or --separate")
-    root = paths.runs_dir(args.runs_dir)
-    already = sum(Run.for_config(config, root).is_finished() for config in configs)
-    runs = run_sweep(configs, executor=args.executor, workers=args.workers, runs_root=args.runs_dir,
-                     data_root=args.data_dir, device=args.device, slurm=slurm, wait=not args.no_wait,
-                     together=args.together,
-                     **({} if args.max_together is None else {"max_together": args.max_together}))
-    print(f"{sum(r.is_finished() for r in runs)} of {len(runs)} runs finished under {root} "
-          f"({already} of them before this command)")
-
-
-def _cmd_train_imagenet(args: argparse.Namespace) -> None:
-    from selrob import paths
-    from selrob.training.data_parallel import ImageNetTrainConfig, register_target, train_imagenet
-
-    config = ImageNetTrainConfig(args.arch, args.training, seed=args.seed, epochs=args.epochs,
-                                 batch_size=args.batch_size, lr=args.lr)
-    if args.workers < 0:
-        raise SelrobError(f"--workers must be 0 or more, got {args.workers}")
-    imagenet = args.imagenet_dir or paths.data_dir(args.data_dir) / "imagenet"
-    out = args.out_dir or paths.runs_dir(args.runs_dir) / "imagenet" / f"{args.arch}-{args.training}-seed{args.seed}"
-    if args.slurm:
-        from selrob.training.slurm import ClusterOptions, submit_imagenet
-
-        if args.nodes < 1 or args.gpus_per_node < 1:
-            raise SelrobError(f"--nodes and --gpus-per-node must be at least 1, got {args.nodes} and {args.gpus_per_node}")
-        entry = register_target(config, args.register, args.runs_dir)
-        cluster = ClusterOptions(args.nodes, args.gpus_per_node, partition=args.slurm_partition,
-                                 timeout_min=args.slurm_timeout_min)
-        job = submit_imagenet(config, imagenet, out, cluster, workers=args.workers, register=entry.name,
-                              runs_root=args.runs_dir)
-        print(f"submitted job {job.job_id} ({args.nodes} x {args.gpus_per_node} GPUs); logs in {out / '_submitit'}")
-        return
-    final = train_imagenet(config, imagenet, out, device=args.device, workers=args.workers, register=args.register,
-                           runs_root=args.runs_dir)
-    print(f"{final}: trained; registered in the zoo (`selrob zoo list`)")
-
-
-def _cmd_reproduce(args: argparse.Namespace) -> None:
-    from selrob.pipeline.reproduce import ReproduceOptions, reproduce
-    from selrob.studies import select_studies
-
-    options = ReproduceOptions(args.smoke, args.workers, args.runs_dir, args.data_dir, args.figures_dir,
-                               args.outputs_dir, args.device)
-    print(reproduce(select_studies(args.study), options))
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from selrob.evaluations.registry import EvaluationSettings, get_evaluation, registered_evaluations
-    from selrob.stats import summarize
-    from selrob.tables.evaluations import evaluation_table, headline_table
-    from selrob.tables.runs import load_sweep
-
-    if args.list or args.name is None:
-        print("\n".join(f"{name:<28} {evaluation.description}" for name, evaluation in registered_evaluations().items()))
-        return
-    evaluation = get_evaluation(args.name)
-    settings = EvaluationSettings(corruption_source=args.source,
-                                  corruptions=None if args.corruptions is None else tuple(args.corruptions),
-                                  unit_gradient_samples=args.samples, smoke=args.smoke,
-                                  data_root=None if args.data_dir is None else str(args.data_dir), device=args.device,
-                                  cue_conflict_preprocessing=args.cue_conflict_preprocessing)
-    if args.zoo is not None:
-        from selrob.store.sources import first_test_images
-        from selrob.zoo.sources import zoo_model
-
-        selecting = {n: v for n, v in training_overrides(args).items() if n != "max_eval_samples"}
-        chosen = [flag for flag, given in (("--alpha", args.alpha), ("--seeds", args.seeds), ("--arch", args.arch),
-                                           ("--smoke", args.smoke), ("--dataset", args.dataset != "digits"),
-                                           *((f"--{n.replace('_', '-')}", v) for n, v in selecting.items()))
-                  if given]
-        if chosen:
-            raise SelrobError(f"{' '.join(chosen)} select a sweep's runs; --zoo evaluates the zoo models named instead")
-
-        targets: Any = [first_test_images(zoo_model(name, args.runs_dir), args.max_eval_samples) for name in args.zoo]
-        # A pairwise evaluation pairs the zoo models among themselves (standard with robust).
-        sources, by = (targets if evaluation.pairwise else None), "model"
-    else:
-        run_seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
-        targets = load_sweep(args.dataset, args.arch, args.alpha, run_seeds, args.smoke, args.runs_dir, args.data_dir,
-                             **training_overrides(args)).runs
-        # A pairwise evaluation's first members are the alpha = 0 runs of the same seeds (the masking
-        # check), trained without adversarial training (the standard partners of robust runs).
-        standard = {k: v for k, v in training_overrides(args).items() if not k.startswith("adversarial_")}
-        sources = (load_sweep(args.dataset, args.arch, 0.0, run_seeds, args.smoke, args.runs_dir, args.data_dir,
-                              **standard).runs
-                   if evaluation.pairwise else None)
-        by = "alpha"
-    table = evaluation_table(evaluation.name, targets, settings, sources=sources)
-    if args.output is not None:
-        from selrob.io import write_text
-
-        write_text(args.output, table.to_csv(index=False))
-    value = evaluation.value
-    summary = summarize(headline_table(evaluation.name, table), by, [value])
-    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(targets)} {'models' if args.zoo else 'runs'}")
-    print(f"{value} {evaluation.headline_label}, per {by} (mean and 95% CI over {'seeds' if by == 'alpha' else 'rows'}):")
-    print(f"  {by:>6} {'n':>3} {value + ' [95% CI]':>30}")
-    for _, row in summary.iterrows():
-        label = f"{row[by]:>6g}" if by == "alpha" else f"{row[by]:>6}"
-        print(f"  {label} {int(row['n']):>3} {row[value]:>12.4f} [{row[value + '_ci_low']:.4f}, "
-              f"{row[value + '_ci_high']:.4f}]")
-
-
-def _cmd_claims(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from selrob.io import write_text
-    from selrob.pipeline.reproduce import ReproduceOptions
-    from selrob.studies import select_studies
-
-    options = ReproduceOptions(smoke=args.smoke, runs_dir=args.runs_dir, data_dir=args.data_dir)
-    tables = []
-    for study in select_studies(args.study, args.dataset):
-        table, markdown = study.claims(options, args.dataset)
-        tables.append(table.assign(study=study.name))
-        print(markdown)
-    if args.csv is not None:
-        write_text(args.csv, pd.concat(tables, ignore_index=True).to_csv(index=False))
-
-
-def _cmd_results(args: argparse.Namespace) -> None:
-    from selrob.data import check_dataset
-    from selrob.models import check_arch
-    from selrob.studies.selectivity import results_report
-
-    if args.dataset is not None:
-        check_dataset(args.dataset)
-    if args.arch is not None:
-        check_arch(args.arch)
-    if args.runs_dir is not None and not args.runs_dir.is_dir():
-        raise SelrobError(f"runs folder {args.runs_dir} does not exist")
-    print(results_report(args.runs_dir, args.dataset, args.arch))
-
-
-def _cmd_data(args: argparse.Namespace) -> None:
-    if args.data_command == "download":
-        from selrob.data import download_dataset
-
-        print(download_dataset(args.dataset, args.data_dir))
-    elif args.data_command == "download-c":
-        from selrob.data.corrupted import download_corrupted
-
-        print(download_corrupted(args.dataset, args.data_dir))
-    else:
-        from selrob.corruptions.generate import make_corrupted_set
-
-        print(make_corrupted_set(args.dataset, args.data_dir, args.corruptions, args.seed, args.workers))
-
-
-def _cmd_zoo(args: argparse.Namespace) -> None:
-    from selrob.zoo.commands import download_models, import_model, zoo_table
-
-    if args.zoo_command == "list":
-        print(zoo_table(args.runs_dir))
-    elif args.zoo_command == "download":
-        print("\n".join(download_models(args.name, args.runs_dir, args.data_dir)))
-    else:
-        print(import_model(args.name, args.path, args.runs_dir))
-
-
-COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "train-imagenet": _cmd_train_imagenet, "evaluate": _cmd_evaluate,
-            "reproduce": _cmd_reproduce, "claims": _cmd_claims, "results": _cmd_results, "data": _cmd_data, "zoo": _cmd_zoo}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``selrob`` command; returns the exit status."""
+    from selrob.commands import COMMANDS
     from selrob.device import check_environment
     from selrob.parallel import Terminated, stop_on_sigterm
 

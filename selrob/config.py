@@ -70,6 +70,8 @@ PGD_TRAINING_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "tinyimagenet": dict(steps=(5, 10, 20, 40), seeds=tuple(range(20))),
     "shapes": dict(steps=(1,), seeds=(0, 1)),
 }
+#: The dataset commands and notebooks use when none is named (the embedded one of the first paper).
+DEFAULT_DATASET = "digits"
 DEFAULT_ARCH = {"digits": "resnet20", "cifar10": "resnet20", "tinyimagenet": "resnet18", "shapes": "alexnet_small"}
 
 #: Epochs over which adversarial training grows its budget to the full one, per dataset: from

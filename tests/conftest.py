@@ -1,22 +1,21 @@
-"""Shared fixtures. Every test writes under a temporary SELROB_HOME, never into the checkout."""
+"""Shared fixtures. Every test writes under a temporary SELROB_HOME, never into the checkout.
+
+Only hooks and fixtures live here: the helpers that tests import are in tests/support/."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 from selrob.parallel import limit_threads
-
-if TYPE_CHECKING:
-    from selrob.store.runs import Run
+from support.frost import write_frost_photos
+from support.studies import copied_study
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,38 +41,41 @@ def threads_per_test_process() -> int:
     return int(value)
 
 
-#: The fixtures that train the smoke studies (minutes, made once per test run): a test that uses
-#: one, directly or through the fixtures built on them (copied, evaluated), is marked slow.
+#: The fixtures that train the smoke studies (minutes, made once per test run). The fast tests (those
+#: not marked slow: `make test-fast`, `make test-guard`) never build them, which two checks hold:
+#: :func:`pytest_collection_modifyitems` marks slow every test that uses one, directly or through
+#: the fixtures built on them (copied, evaluated), and each of them, as it is built, fails a test not
+#: marked slow that builds it all the same (:func:`refuse_unless_slow`; by ``request.getfixturevalue``,
+#: which no fixture closure shows).
 TRAINED_FIXTURES = frozenset({"trained_smoke_runs", "trained_smoke_pairs"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow every test that builds the trained fixtures, so that ``-m "not slow"`` (the
-    knife-edge guard's selection) never trains the smoke studies."""
+    """Mark slow every test whose fixtures (their whole closure) include a trained one, so that
+    ``-m "not slow"`` never trains the smoke studies."""
     for item in items:
         if TRAINED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
 
 
-def write_frost_photos(folder: Path) -> dict[str, str]:
-    """Five stand-in frost photographs (smooth noise, PNG and JPEG as the real ones) in ``folder``;
-    returns their SHA-256 sums by name."""
-    import hashlib
+#: The test whose setup, call or teardown runs now in this process (:func:`refuse_unless_slow`).
+_running: pytest.Item | None = None
 
-    import numpy as np
-    from PIL import Image
-    from scipy import ndimage
 
-    from selrob.corruptions.frost_photos import PHOTOS
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _running
+    _running = item
 
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(7)
-    sums = {}
-    for name in PHOTOS:
-        texture = ndimage.gaussian_filter(rng.uniform(0, 255, size=(240, 320, 3)), (3, 3, 0))
-        Image.fromarray(texture.astype(np.uint8)).save(folder / name)
-        sums[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
-    return sums
+
+def refuse_unless_slow(fixture: str) -> None:
+    """Fail the test that is about to build the trained ``fixture`` unless it is marked slow, before
+    anything is trained. (A ``pytest_fixture_setup`` hook here would never see them: pytest sets up
+    a session fixture through the session's hooks, which leave out conftest files below the rootdir.)"""
+    if _running is not None and _running.get_closest_marker("slow") is None:
+        pytest.fail(f"{_running.nodeid} builds the trained smoke studies ({fixture}) but is not marked slow: take "
+                    "the fixture as an argument (tests/conftest.py then marks the test slow) or mark it "
+                    "@pytest.mark.slow", pytrace=False)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -104,16 +106,11 @@ def train_smoke_study(study: str, root: Path) -> None:
     run_sweep(configs, workers=1, runs_root=root, progress=False)
 
 
-def copied_study(source: Path, root: Path) -> Path:
-    """The runs under ``source`` copied to ``root``, without their cached evaluations."""
-    shutil.copytree(source, root, ignore=shutil.ignore_patterns("evaluations"), dirs_exist_ok=True)
-    return root
-
-
 @pytest.fixture(scope="session")
 def trained_smoke_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first study's smoke sweep (:func:`train_smoke_study`), trained once for all test
     processes; read only."""
+    refuse_unless_slow("trained_smoke_runs")
     return made_once(tmp_path_factory, "trained-smoke-runs", lambda root: train_smoke_study("selectivity", root))
 
 
@@ -127,6 +124,7 @@ def smoke_runs(trained_smoke_runs: Path, tmp_path_factory: pytest.TempPathFactor
 def trained_smoke_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The second study's smoke pairs (:func:`train_smoke_study`), trained once for all test
     processes; read only."""
+    refuse_unless_slow("trained_smoke_pairs")
     return made_once(tmp_path_factory, "trained-smoke-pairs", lambda root: train_smoke_study("shape_bias", root))
 
 
@@ -160,30 +158,6 @@ def made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callabl
                 raise
             done.touch()
     return folder
-
-
-@contextlib.contextmanager
-def left_as_found(folder: Path) -> Iterator[None]:
-    """Fails unless the block leaves ``folder`` (one of the studies shared by the test processes)
-    as it found it: no file added, removed or rewritten."""
-
-    def files() -> dict[str, tuple[int, int]]:
-        return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-                for p in folder.rglob("*") if p.is_file()}
-
-    before = files()
-    yield
-    after = files()
-    assert after == before, f"written under {folder}: {sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))}"
-
-
-def copy_run(run: "Run", root: Path) -> "Run":
-    """``run`` copied below ``root`` in the run folder layout, without its cached evaluations."""
-    from selrob.store.runs import Run
-
-    copy = Run(root / run.name)
-    shutil.copytree(run.path, copy.path, ignore=shutil.ignore_patterns("evaluations"))
-    return copy
 
 
 #: The corruptions of the shapes-C set the tests generate (the reproduce makes all 15 common ones).

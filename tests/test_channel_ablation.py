@@ -17,6 +17,7 @@ from torch import nn
 from selrob.errors import SelrobError
 from selrob.measures.ablation import (ablated_predictions, ablation_plan, changed_images, channel_ablation,
                                       shape_texture_scores)
+from support.fakes import FakeSource
 
 
 def _identity(logits: torch.Tensor) -> torch.Tensor:
@@ -161,25 +162,19 @@ def test_a_module_that_runs_twice_per_forward_pass_is_refused() -> None:
         ablated_predictions(model, "relu9", torch.rand(2, 3, 4, 4), [0])
 
 
-class _WorldSource:
-    """A shapes model source around a small random conv network (fixed seed) with two dissected
-    layers, counting its loads."""
+def _tiny_shapes_net() -> nn.Module:
+    """A small random conv network (seed 0) with two post-ReLU layers, named as in a
+    NormalizedModel ("backbone.1", "backbone.3")."""
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Conv2d(3, 4, 5, stride=2), nn.ReLU(inplace=True), nn.Conv2d(4, 6, 3, stride=2),
+                             nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 10))
+    return nn.Sequential(OrderedDict(backbone=backbone))
 
-    dataset, seed, eval_samples, adversarially_trained = "shapes", 0, None, False
-    dissected_layers = ("backbone.1", "backbone.3")
-    identity = {"dataset": "shapes", "arch": "tiny", "training": "standard", "seed": 0}
-    name = "shapes/tiny"
 
-    def __init__(self, folder: Path) -> None:
-        self.evaluations_dir = folder
-        self.loads = 0
-
-    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
-        self.loads += 1
-        torch.manual_seed(0)
-        backbone = nn.Sequential(nn.Conv2d(3, 4, 5, stride=2), nn.ReLU(inplace=True), nn.Conv2d(4, 6, 3, stride=2),
-                                 nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 10))
-        return nn.Sequential(OrderedDict(backbone=backbone)).to(device).eval()  # "backbone.1", as in a NormalizedModel
+def _world_source(root: Path) -> FakeSource:
+    """A shapes model source around :func:`_tiny_shapes_net` (a new one per load), its two
+    ReLUs dissected."""
+    return FakeSource(root, _tiny_shapes_net, dissected_layers=("backbone.1", "backbone.3"))
 
 
 def test_the_evaluation_scores_every_unit_and_resumes_per_layer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,9 +182,9 @@ def test_the_evaluation_scores_every_unit_and_resumes_per_layer(tmp_path: Path, 
     from selrob.evaluations import EvaluationContext, EvaluationSettings, channel_ablation as evaluation_module
     from selrob.evaluations import get_evaluation
     from selrob.evaluations.common import top1_predictions
-    from selrob.evaluations.cue_conflict import PER_PAIR
+    from selrob.evaluations.stimuli.world import PER_PAIR
 
-    source, context = _WorldSource(tmp_path), EvaluationContext("shapes", EvaluationSettings(device="cpu"))
+    source, context = _world_source(tmp_path), EvaluationContext("shapes", EvaluationSettings(device="cpu"))
     evaluation = get_evaluation("channel-ablation")
     assert not evaluation.is_cached(source, context)
     ablated_layers: list[str] = []
@@ -241,16 +236,16 @@ def test_the_evaluation_scores_every_unit_and_resumes_per_layer(tmp_path: Path, 
 def test_imagenet_models_without_the_stimuli_get_the_cue_conflict_evaluations_one_line_error(tmp_path: Path) -> None:
     from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
 
-    source = _WorldSource(tmp_path / "evaluations")
-    source.dataset = "imagenet"  # type: ignore[misc]
+    source = _world_source(tmp_path / "evaluations")
+    source.dataset = "imagenet"
     context = EvaluationContext("imagenet", EvaluationSettings(data_root=str(tmp_path / "data"), device="cpu"))
     with pytest.raises(SelrobError) as expected:
-        get_evaluation("cue-conflict-imagenet").evaluate(source, context)
+        get_evaluation("cue-conflict").evaluate(source, context)
     with pytest.raises(SelrobError) as error:
         get_evaluation("channel-ablation").evaluate(source, context)
     assert str(error.value) == str(expected.value) and "\n" not in str(error.value)
     assert "cue-conflict stimuli not found" in str(error.value) and source.loads == 0  # before loading the model
     assert not get_evaluation("channel-ablation").is_cached(source, context)
-    source.dataset = "digits"  # type: ignore[misc]
-    with pytest.raises(SelrobError, match="no cue-conflict images for digits models"):
+    source.dataset = "digits"
+    with pytest.raises(SelrobError, match="cue-conflict images for digits models .needed by channel ablation"):
         get_evaluation("channel-ablation").evaluate(source, context)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import copied_study, left_as_found
 from selrob.arguments import TRAINING_OVERRIDES, add_training_overrides, override_flags, training_overrides
 from selrob.cli import build_parser, main
 from selrob.config import config_field_names, resolve_config
 from selrob.store.runs import Run, find_runs
+from support.studies import copied_study, left_as_found
 
 
 def selrob(*args: str) -> subprocess.CompletedProcess[str]:
@@ -157,7 +157,7 @@ def test_evaluate_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"corruptions", "fgsm", "pgd", "jacobian", "gradient-masking", "dimensionality-clean", "dimensionality-pgd",
             "dimensionality-corruptions", "unit-gradients", "unit-selectivity", "natural-adversarial", "cue-conflict",
-            "cue-conflict-imagenet", "correct-subset", "predictions", "l2-pgd", "distorted-images",
+            "correct-subset", "predictions", "l2-pgd", "distorted-images",
             "corruption-predictions", "kernel-tv", "activation-tv", "stylized-sixteen", "dissection", "channel-ablation"} == set(names)
 
 

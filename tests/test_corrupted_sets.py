@@ -21,7 +21,7 @@ from selrob.data import load_test_set, tinyimagenet
 from selrob.data.corrupted import CorruptedSet, corrupted_dir, download_corrupted
 from selrob.data.download import file_digest
 from selrob.errors import SelrobError
-from tests.conftest import write_frost_photos
+from support.frost import write_frost_photos
 from tests.test_data import write_tiny_imagenet_zip
 
 PICKED = ["contrast", "gaussian_noise", "frost"]

@@ -18,7 +18,7 @@ from selrob.corruptions.blur import glass_blur
 from selrob.corruptions.resample import bilinear_sample, clipped_zoom, motion_blur_batch
 from selrob.corruptions.weather import plasma_fractal
 from selrob.errors import SelrobError
-from tests.conftest import write_frost_photos
+from support.frost import write_frost_photos
 
 
 def test_bilinear_sample_matches_scipy_map_coordinates() -> None:

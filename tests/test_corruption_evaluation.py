@@ -13,7 +13,7 @@ import torch
 from selrob.data.corrupted import CorruptedSet
 from selrob.errors import SelrobError
 from selrob.evaluations import EvaluationContext, EvaluationSettings
-from selrob.evaluations.corruptions import corruption_entry, evaluate_corruptions
+from selrob.evaluations.corruptions import CorruptedSetChoice, corruption_entry, evaluate_corruptions
 from selrob.measures.evaluate import evaluate_accuracy
 from selrob.store.cache import missing_cells
 from selrob.store.runs import Run
@@ -22,7 +22,14 @@ from selrob.tables.evaluations import evaluation_table
 from selrob.tables.runs import load_sweep
 
 NAMES = ["gaussian_noise", "fog"]
-SETTINGS = EvaluationSettings(corruptions=NAMES)
+
+
+def choosing(corruptions: list[str]) -> EvaluationSettings:
+    """Settings whose corruption evaluations read only ``corruptions`` of the -C set."""
+    return EvaluationSettings(parameters={"corrupted_set": CorruptedSetChoice(corruptions=corruptions)})
+
+
+SETTINGS = choosing(NAMES)
 COLUMNS = ["dataset", "arch", "protocol", "alpha", "seed", "corruption", "severity", "accuracy", "clean_accuracy",
            "normalized_accuracy"]
 
@@ -92,7 +99,7 @@ def test_an_interrupted_evaluation_resumes_with_the_corruptions_it_lacks(
     copy = Run(tmp_path / run.name)
     shutil.copytree(run.path, copy.path, ignore=shutil.ignore_patterns("evaluations"))
     context = EvaluationContext("digits", SETTINGS)
-    first = evaluate_corruptions(copy, EvaluationContext("digits", EvaluationSettings(corruptions=NAMES[:1])))
+    first = evaluate_corruptions(copy, EvaluationContext("digits", choosing(NAMES[:1])))
     assert missing_cells(corruption_entry(copy, context).cells(), NAMES) == NAMES[1:]
     loads: list[str] = []
     original = CorruptedSet.load
@@ -110,9 +117,9 @@ def test_missing_cells_without_evaluation_name_the_command(
     copy = tmp_path / Run(Path(runs["run_dir"].iloc[0])).name
     shutil.copytree(runs["run_dir"].iloc[0], copy, ignore=shutil.ignore_patterns("evaluations"))
     with pytest.raises(SelrobError, match="selrob evaluate corruptions --dataset digits"):
-        corruption_table(runs.iloc[:1].assign(run_dir=str(copy)), EvaluationSettings(corruptions=["snow"]), evaluate=False)
+        corruption_table(runs.iloc[:1].assign(run_dir=str(copy)), choosing(["snow"]), evaluate=False)
     with pytest.raises(SelrobError, match="has no rain"):
-        corruption_table(runs, EvaluationSettings(corruptions=["rain"]))
+        corruption_table(runs, choosing(["rain"]))
 
 
 def test_each_cell_is_read_up_to_the_datasets_limit_or_the_sources_samples() -> None:

@@ -1,15 +1,13 @@
 """Geirhos et al.'s cue-conflict stimuli: the packaged manifest's facts, verification file by file,
 both download methods (from local URLs), loading in both preprocessings, and the cached
-``cue-conflict-imagenet`` evaluation of a fake 1000-class model on synthetic stimuli."""
+``cue-conflict`` evaluation of a fake 1000-class ImageNet model on synthetic stimuli."""
 
 from __future__ import annotations
 
 import hashlib
 import tarfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -22,8 +20,9 @@ from selrob.cli import main
 from selrob.data import cue_conflict_stimuli as stimuli
 from selrob.errors import SelrobError
 from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
-from selrob.evaluations.cue_conflict_stimuli import evaluate_cue_conflict_imagenet
+from selrob.evaluations.cue_conflict import evaluate_cue_conflict
 from selrob.tables.evaluations import evaluation_table, headline_table
+from support.fakes import FakeSource
 
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 #: Synthetic stimuli by relpath, each a solid colour that :class:`ColourModel` decides on.
@@ -226,61 +225,30 @@ class ColourModel(nn.Module):
         return self.linear(x.mean(dim=(2, 3)))
 
 
-@dataclass
-class FakeSource:
-    """A :class:`~selrob.store.sources.ModelSource` of an ImageNet model that counts its loads."""
-
-    folder: Path
-    dataset: str = "imagenet"
-    loads: int = 0
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return {"model": "colour"}
-
-    @property
-    def name(self) -> str:
-        return "colour"
-
-    @property
-    def seed(self) -> int:
-        return 0
-
-    @property
-    def eval_samples(self) -> int | None:
-        return None
-
-    @property
-    def evaluations_dir(self) -> Path:
-        return self.folder
-
-    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
-        self.loads += 1
-        return ColourModel().to(device).eval()
-
-    def test_set(self, data_root: str | Path | None = None) -> Any:
-        raise NotImplementedError("only the cue-conflict stimuli are evaluated here")
+def colour_source(root: Path, dataset: str = "imagenet") -> FakeSource:
+    """An ImageNet model source around a new :class:`ColourModel` per load."""
+    return FakeSource(root, ColourModel, dataset=dataset, identity={"model": "colour"}, name="colour")
 
 
 def test_the_evaluation_caches_16_class_decisions_per_preprocessing(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stimuli, "MANIFEST", write_stimuli(tmp_path / "data"))
-    source = FakeSource(tmp_path / "evaluations")
+    source = colour_source(tmp_path / "evaluations")
     settings = EvaluationSettings(data_root=str(tmp_path / "data"), device="cpu")
-    table = evaluation_table("cue-conflict-imagenet", [source], settings, progress=False)
+    table = evaluation_table("cue-conflict", [source], settings, progress=False)
     assert table["file"].tolist() == list(COLOURED)
     assert table["decision"].tolist() == ["airplane", "bear", "airplane", "bear", "bicycle", "airplane"]
     assert table["cue"].tolist() == ["shape", "texture", "no-conflict", "shape", "texture", "other"]
     assert table["conflict"].tolist() == [True, True, False, True, True, True]
     assert table[["shape", "texture"]].iloc[1].tolist() == ["airplane", "bear"]
-    assert headline_table("cue-conflict-imagenet", table)["shape_decision"].iloc[0] == pytest.approx(2 / 4)
+    assert headline_table("cue-conflict", table)["shape_decision"].iloc[0] == pytest.approx(2 / 4)
     # Cached: no second model load; another preprocessing is another entry.
     context = EvaluationContext("imagenet", settings)
-    assert evaluate_cue_conflict_imagenet(source, context)["decision"] == [0, 1, 0, 1, 2, 0] and source.loads == 1
+    assert evaluate_cue_conflict(source, context)["decision"] == [0, 1, 0, 1, 2, 0] and source.loads == 1
     as_is = EvaluationContext("imagenet", EvaluationSettings(data_root=settings.data_root, device="cpu",
-                                                             cue_conflict_preprocessing="as-is"))
-    assert not get_evaluation("cue-conflict-imagenet").is_cached(source, as_is)
-    evaluate_cue_conflict_imagenet(source, as_is)
-    assert source.loads == 2 and len(list(source.folder.glob("cue-conflict-imagenet-*.json"))) == 2
-    with pytest.raises(SelrobError, match="for ImageNet models, not shapes"):
-        evaluate_cue_conflict_imagenet(FakeSource(tmp_path / "other", dataset="shapes"), context)
+                                                             parameters={"cue_conflict_preprocessing": "as-is"}))
+    assert not get_evaluation("cue-conflict").is_cached(source, as_is)
+    evaluate_cue_conflict(source, as_is)
+    assert source.loads == 2 and len(list(source.evaluations_dir.glob("cue-conflict-*.json"))) == 2
+    with pytest.raises(SelrobError, match="no probe set or cue-conflict images for digits models"):
+        evaluate_cue_conflict(colour_source(tmp_path / "other", dataset="digits"), context)

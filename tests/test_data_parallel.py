@@ -185,6 +185,9 @@ def test_one_process_under_torchrun_trains_in_ddp_as_a_plain_process_does(imagen
     assert read_json(tmp_path / "plain" / "summary.json")["distributed"] is False
 
 
+# Slow: trains twice in new interpreters (15 to 30 s); compares nothing to a tolerance, and tests/test_device_paths.py
+# keeps the bf16 training step in the fast set.
+@pytest.mark.slow
 def test_training_in_bf16_runs_the_robust_step_under_autocast(imagenet_folder: Path, tmp_path: Path) -> None:
     _train(imagenet_folder, tmp_path / "fp32", 1, epochs=1)
     _train(imagenet_folder, tmp_path / "bf16", 1, epochs=1, bf16=True)  # what CUDA runs, on the CPU

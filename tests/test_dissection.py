@@ -10,6 +10,7 @@ import torch
 from selrob.errors import SelrobError
 from selrob.data.probe import Concepts, ImageLabels
 from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, TopImages, unit_labels
+from support.fakes import FakeSource
 
 CONCEPTS = Concepts(names=["-", "dog", "cat", "striped", "red"], category=["", "object", "object", "texture", "color"])
 
@@ -204,30 +205,26 @@ def test_the_worlds_probe_set_labels_come_from_its_ground_truth() -> None:
     assert (row["label"], row["category"]) == ("circle", "object") and row["iou"] == pytest.approx(1.0)
 
 
-class _WorldSource:
-    """A shapes model source around a small random conv network (fixed seed)."""
+def _one_layer_net() -> torch.nn.Module:
+    """A small random conv network (seed 0): conv, ReLU (the layer "1")."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU())
 
-    dataset, seed, eval_samples, adversarially_trained = "shapes", 0, None, False
-    dissected_layers = ("1",)
-    identity = {"dataset": "shapes", "arch": "tiny", "training": "standard", "seed": 0}
-    name = "shapes/tiny"
 
-    def __init__(self, folder) -> None:  # type: ignore[no-untyped-def]
-        self.evaluations_dir = folder
-        self.loads = 0
-
-    def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        self.loads += 1
-        torch.manual_seed(0)
-        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU()).eval()
+def _two_layer_net() -> torch.nn.Module:
+    """A small random conv network (seed 0): conv, ReLU (the layer "1"), conv, ReLU (the layer "3")."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(),
+                               torch.nn.Conv2d(4, 5, 3), torch.nn.ReLU())
 
 
 def test_the_dissection_evaluation_streams_the_probe_set_and_is_cached_per_layer(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from selrob.data import shape_texture
     from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
-    from selrob.evaluations.dissection import BATCH, WORLD_PROBE_IMAGES
+    from selrob.evaluations.stimuli import PROBE_BATCH as BATCH
+    from selrob.evaluations.stimuli.world import PROBE_IMAGES as WORLD_PROBE_IMAGES
 
-    source = _WorldSource(tmp_path)
+    source = FakeSource(tmp_path, _one_layer_net, dissected_layers=("1",))
     context = EvaluationContext("shapes", EvaluationSettings())
     evaluation = get_evaluation("dissection")
     result = evaluation.evaluate(source, context)
@@ -259,26 +256,16 @@ def test_the_dissection_evaluation_streams_the_probe_set_and_is_cached_per_layer
     assert source.loads == 2  # read back, not recomputed
 
 
-class _TwoLayerSource(_WorldSource):
-    dissected_layers = ("1", "3")
-
-    def load_model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
-        self.loads += 1
-        torch.manual_seed(0)
-        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=2), torch.nn.ReLU(),
-                                   torch.nn.Conv2d(4, 5, 3), torch.nn.ReLU()).eval()
-
-
 def test_layers_dissected_together_equal_each_alone_and_a_missing_one_is_redone(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
-    from selrob.evaluations.dissection import dissect_layers, probe_batches, probe_concepts
+    from selrob.evaluations.dissection import dissect_layers, probe_concepts, probe_set
 
-    source = _TwoLayerSource(tmp_path)
+    source = FakeSource(tmp_path, _two_layer_net, dissected_layers=("1", "3"))
     context = EvaluationContext("shapes", EvaluationSettings())
     evaluation = get_evaluation("dissection")
     together = evaluation.evaluate(source, context)
     assert [len(together[layer]["threshold"]) for layer in ("1", "3")] == [4, 5]
-    batches, concepts = probe_batches("shapes", context), probe_concepts("shapes", context)
+    batches, concepts = probe_set("shapes").batches(tmp_path, None), probe_concepts("shapes", context)
     alone = dissect_layers(source.load_model(), ["3"], batches, concepts, torch.device("cpu"))["3"]
     for key in ("threshold", "iou", "top_activations"):
         np.testing.assert_allclose(np.array(alone[key]), np.array(together["3"][key]), atol=1e-12)

@@ -11,13 +11,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import copied_study
 from selrob import cli
 from selrob.errors import SelrobError
 from selrob.evaluations import EVALUATIONS, Evaluation, EvaluationContext, EvaluationSettings, evaluation_order
 from selrob.evaluations import corruptions, fgsm, jacobian, pgd
 from selrob.attacks import attack_settings
 from selrob.evaluations.dimensionality import DIMENSIONALITY
+from selrob.evaluations.pgd import attack_of
 from selrob.measures.representations import DimensionalitySettings
 from selrob.pipeline.stage import EvaluationPlan, evaluate_plan, plan_jobs
 from selrob.store.cache import CacheEntry
@@ -26,6 +26,7 @@ from selrob.store.sources import ModelSource
 from selrob.studies.selectivity import GRID_EVALUATIONS, reproduce_plan
 from selrob.tables.evaluations import evaluation_table, evaluation_tables
 from selrob.tables.runs import load_sweep
+from support.studies import copied_study
 
 
 def test_reproduce_plan_fills_every_cache_the_notebooks_read(evaluated_smoke_runs: Path,
@@ -49,9 +50,9 @@ def test_reproduce_plan_fills_every_cache_the_notebooks_read(evaluated_smoke_run
     augmix = load_sweep("digits", alpha=0.0, smoke=True, runs_root=root, augmix=True).runs
     # The settings the notebooks build from their default parameters (smoke = True).
     attack = attack_settings("digits", None, None, None, None, False, True)  # notebook 03
-    settings = EvaluationSettings(attack=attack)
-    dimensionality = EvaluationSettings(attack=attack_settings("digits", pgd_steps=None, smoke=True),  # notebook 04
-                                        dimensionality=DimensionalitySettings((0.9, 0.95, 0.99), 0.9))
+    settings = EvaluationSettings(parameters={"attack": attack})
+    dimensionality = EvaluationSettings(parameters={"attack": attack_settings("digits", pgd_steps=None, smoke=True),  # notebook 04
+                                                    "dimensionality": DimensionalitySettings((0.9, 0.95, 0.99), 0.9)})
 
     def rows(name: str, runs: pd.DataFrame = sweep, **options: Any) -> int:
         return len(evaluation_table(name, runs, settings, evaluate=False, progress=False, **options))
@@ -188,7 +189,7 @@ def test_a_run_outside_the_folder_layout_is_keyed_by_its_configuration(smoke_run
     moved = Run(tmp_path / "my-run")
     shutil.copytree(original.path, moved.path, ignore=shutil.ignore_patterns("evaluations"))
     assert moved.identity == original.identity and moved.seed == 1 and moved.dataset == "digits"
-    settings = EvaluationSettings(attack=EvaluationContext("digits", EvaluationSettings(smoke=True)).attack)
+    settings = EvaluationSettings(parameters={"attack": attack_of(EvaluationContext("digits", EvaluationSettings(smoke=True)))})
     ours = evaluation_table("pgd", [moved], settings, progress=False)
     theirs = evaluation_table("pgd", [original], settings, progress=False)
     pd.testing.assert_frame_equal(ours, theirs)

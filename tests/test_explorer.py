@@ -13,9 +13,11 @@ import pytest
 
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.explorer import Explorer
-from selrob.explorer.app import ALL
+from selrob.explorer.app import STUDY_VIEWS
 from selrob.explorer.catalog import _labelled
+from selrob.explorer.selectivity_views import ALL
 from selrob.pipeline.notebooks import execute_notebook
+from selrob.studies import studies
 from selrob.tables.evaluations import evaluation_table
 
 pytestmark = pytest.mark.slow
@@ -30,7 +32,7 @@ def explorer(explorer_runs: Path) -> Explorer:
 def test_the_controls_offer_exactly_what_is_cached(explorer: Explorer) -> None:
     assert explorer.controls["study"].options == ("selectivity", "shape_bias")
     assert list(explorer.catalog.sweeps) == ["digits / resnet20"] and list(explorer.catalog.pairs) == ["shapes / alexnet_small"]
-    runs = explorer.sweep.runs
+    runs = explorer.views.runs
     assert explorer.controls["alpha"].options == (*(f"{a:g}" for a in sorted(runs["alpha"].unique())), ALL) == ("-1", "0", "1", ALL)
     assert explorer.controls["seed"].options == (ALL, "0", "1")
     assert [value for _, value in explorer.controls["layer"].options] == list(range(19))  # ResNet20's 19 ReLU calls
@@ -43,7 +45,7 @@ def test_the_controls_offer_exactly_what_is_cached(explorer: Explorer) -> None:
 def test_a_different_layer_or_unit_shows_that_layers_selectivity_and_that_units_means(explorer: Explorer) -> None:
     explorer.controls["study"].value = "selectivity"
     explorer.controls["alpha"].value, explorer.controls["seed"].value = "1", "0"
-    cache = evaluation_table("unit-selectivity", explorer.sweep.runs, EvaluationSettings(smoke=True), evaluate=False)
+    cache = evaluation_table("unit-selectivity", explorer.views.runs, EvaluationSettings(smoke=True), evaluate=False)
     for layer in (0, 7):
         explorer.controls["layer"].value = layer
         shown = explorer.data["selectivity"]
@@ -57,7 +59,7 @@ def test_a_different_layer_or_unit_shows_that_layers_selectivity_and_that_units_
     explorer.controls["unit"].value = 5
     means = explorer.data["class_means"]
     assert not means.equals(first) and list(means["class"].unique()) == list(range(10))
-    run = explorer.sweep.run(1.0, 0)
+    run = explorer.views.run(1.0, 0)
     stored = json.loads(next(Path(run["run_dir"]).glob("evaluations/unit-selectivity-*.json")).read_text())
     layer = stored["result"][7]
     assert np.allclose(means[means["alpha"] == 1.0]["mean"], [row[5] for row in layer["class_means"]])
@@ -66,7 +68,7 @@ def test_a_different_layer_or_unit_shows_that_layers_selectivity_and_that_units_
 def test_alpha_seed_and_threshold_change_the_panels_they_drive(explorer: Explorer) -> None:
     explorer.controls["study"].value = "selectivity"
     explorer.controls["seed"].value = ALL
-    corruptions = evaluation_table("corruptions", explorer.sweep.runs, EvaluationSettings(smoke=True), evaluate=False)
+    corruptions = evaluation_table("corruptions", explorer.views.runs, EvaluationSettings(smoke=True), evaluate=False)
     for alpha in ("-1", "1"):
         explorer.controls["alpha"].value = alpha
         grid = explorer.data["corruptions"]
@@ -122,6 +124,14 @@ def test_a_panel_without_its_cache_names_the_command(smoke_runs: Path, tmp_path:
 def test_an_empty_runs_folder_says_how_to_train(tmp_path: Path) -> None:
     explorer = Explorer(runs_dir=tmp_path)
     assert explorer.controls["study"].options == () and "make reproduce" in explorer.message
+
+
+def test_the_explorer_has_the_views_of_every_study() -> None:
+    # The explorer sits below the studies and cannot import them: its table of views is keyed
+    # by their names, in their order, and its panels' keys are unique across studies.
+    assert list(STUDY_VIEWS) == list(studies())
+    keys = [panel.key for study in STUDY_VIEWS.values() for panel in study.panels]
+    assert len(keys) == len(set(keys))
 
 
 def test_sweeps_of_two_protocols_of_one_model_are_told_apart() -> None:

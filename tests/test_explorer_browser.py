@@ -1,6 +1,6 @@
 """The explorer notebook (``notebooks/00_explore.ipynb``) in a real browser, as a user works with
 it: its parameters edited, JupyterLab from this environment, *Run All Cells* in headless
-Chromium, then controls changed and the panels watched (:mod:`selrob.browser`).
+Chromium, then controls changed and the panels watched (:mod:`support.browser`, in tests/support/).
 
 The screenshots go to the test's folder and, when ``$SELROB_EXPLORER_SCREENSHOTS`` names a
 folder, to that folder too: that is how the committed ones are made.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from selrob import browser
+from support import browser
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "00_explore.ipynb"

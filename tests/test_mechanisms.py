@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import copy_run
 from selrob.attacks import attack_settings
 from selrob.data.corrupted import CorruptedSet
 from selrob.errors import SelrobError
@@ -27,10 +26,12 @@ from selrob.measures.representations import DimensionalitySettings, layer_activa
 from selrob.store.runs import Run
 from selrob.tables.aggregates import mean_over_corruptions
 from selrob.tables.runs import load_sweep
+from support.studies import copy_run
 
 
-def context(**settings: object) -> EvaluationContext:
-    return EvaluationContext("digits", EvaluationSettings(**settings))  # type: ignore[arg-type]
+def context(**parameters: object) -> EvaluationContext:
+    """A digits context with these evaluation parameters (by group name)."""
+    return EvaluationContext("digits", EvaluationSettings(parameters=parameters))
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from pathlib import Path
 import papermill
 import pytest
 
-from conftest import left_as_found
+from support.studies import left_as_found
+from selrob.pipeline.figures import figure_of
 from selrob.pipeline.notebooks import execute_notebook, notebook_paths
 from selrob.studies import studies
 
@@ -112,6 +113,9 @@ def test_notebook_runs_on_the_smoke_sweep(notebook: Path, alpha: int | None, eva
     written = sorted(figures.iterdir())
     assert written and all(p.stat().st_size > 1000 for p in written)
     assert {p.suffix for p in written} == {".png", ".pdf"}
+    selectivity = studies()["selectivity"]
+    assert {figure_of(p.name, selectivity.figures) for p in written} == {
+        figure for figure in selectivity.figures if figure.notebook == notebook.stem and figure.always_drawn_on("digits")}
     if alpha is not None:  # every figure drawn from runs says which alpha (the gallery uses none)
         assert all("alpha-1" in p.name for p in written if not p.name.startswith("figA1_corruption_gallery"))
 
@@ -132,24 +136,9 @@ def test_the_shape_bias_notebook_runs_on_the_smoke_pairs(evaluated_smoke_pairs: 
 
 
 NOTEBOOK_09 = paths_root() / "notebooks" / "09_shape_bias.ipynb"
-#: Notebooks 10 and 11: the figures each draws on the smoke pairs (one alexnet_small pair).
-PAIR_NOTEBOOKS = {
-    "10_distorted_images": ["fig1_distortion_gallery_shapes_pairs", "table3_distorted_accuracy_shapes_pairs",
-                            "figA1_scrambled_accuracy_shapes_pairs", "figA6_scrambled_top5_shapes_pairs"],
-    "11_smoothness": ["figA27_kernel_tv_per_layer_shapes_pairs", "fig2_matched_filters_shapes_alexnet_small",
-                      "figA2_matched_filters_all_shapes_alexnet_small", "figA3_first_layer_filters_shapes_alexnet_small",
-                      "fig3_activation_tv_shapes_alexnet_small"],
-    "12_network_dissection": ["fig4a_A7_units_per_category_shapes_pairs", "figA9_units_per_layer_shapes_pairs",
-                              "figA8_concept_unit_difference_shapes_alexnet_small",
-                              "figA10_unit_diversity_per_layer_shapes_pairs", "figA12_top_images_shapes_alexnet_small"],
-    "13_channel_ablation": ["fig4b_shape_texture_scores_shapes_alexnet_small",
-                            "fig5_standard_unit_top_images_shapes_alexnet_small",
-                            "fig5_robust_unit_top_images_shapes_alexnet_small"],
-}
-#: Figures drawn only when the data has something to show: Fig 5's flipped decisions of a unit
-#: whose ablation flips some.
-OPTIONAL_FIGURES = {"13_channel_ablation": ["fig5_standard_unit_flipped_shapes_alexnet_small",
-                                            "fig5_robust_unit_flipped_shapes_alexnet_small"]}
+SHAPE_BIAS = studies()["shape_bias"]
+#: The notebooks after 09, each run on the smoke pairs (one alexnet_small pair).
+PAIR_NOTEBOOKS = [notebook.stem for notebook in SHAPE_BIAS.notebooks if notebook.stem != NOTEBOOK_09.stem]
 CLAIMS_SHOWN = {"10_distorted_images": 5, "11_smoothness": 2, "12_network_dissection": 4, "13_channel_ablation": 2}
 
 
@@ -163,9 +152,11 @@ def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, evaluated_smoke_pa
     assert f"Of {CLAIMS_SHOWN[stem]} claims:" in text and "Traceback" not in text
     written = sorted(p.name for p in figures.iterdir())
     assert all("_smoke_runs_dir-" in name for name in written)
-    drawn = {name.split("_smoke")[0] for name in written}
-    assert set(PAIR_NOTEBOOKS[stem]) <= drawn <= {*PAIR_NOTEBOOKS[stem], *OPTIONAL_FIGURES.get(stem, ())}
-    assert len(written) == 2 * len(drawn)  # PNG and PDF
+    # Every file is one of this notebook's registered figures, and each figure it always draws is there.
+    drawn = {figure_of(name, SHAPE_BIAS.figures) for name in written}
+    assert None not in drawn and {figure.notebook for figure in drawn} == {stem}
+    assert {figure for figure in SHAPE_BIAS.figures if figure.notebook == stem and figure.always_drawn_on("shapes")} <= drawn
+    assert len(written) == 2 * len({name.split(".")[0] for name in written})  # PNG and PDF
 
 
 @pytest.mark.slow

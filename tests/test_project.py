@@ -62,7 +62,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 #: The package's layers, lowest first: a module imports only from its own layer or lower ones.
 LAYERS = [
-    {"errors", "io", "paths", "device", "stats", "parallel", "progress", "browser"},
+    {"errors", "io", "paths", "device", "stats", "parallel", "progress"},
     {"data"},
     {"models", "corruptions", "attacks", "distortions"},
     {"config", "measures"},
@@ -71,7 +71,7 @@ LAYERS = [
     {"tables", "plotting", "notebook_parameters"},
     {"pipeline", "explorer"},
     {"studies"},
-    {"cli", "__main__", "selrob"},
+    {"cli", "commands", "__main__", "selrob"},
 ]
 
 

@@ -3,9 +3,7 @@ section 2): clean predictions, accuracy under L2 PGD and ImageNet-CL, on sources
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -20,6 +18,7 @@ from selrob.evaluations.correct_subset import correct_subset, robustness_pairing
 from selrob.evaluations.l2_pgd import evaluate_l2_pgd
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
 from selrob.tables.evaluations import evaluation_table
+from support.fakes import FakeSource
 
 IMAGES = 40
 
@@ -51,50 +50,11 @@ def _test_set() -> tuple[ImageSet, torch.Tensor, torch.Tensor]:
     return ImageSet(images, labels), wrong_standard, wrong_robust
 
 
-@dataclass(eq=False)
-class Source:
-    """A model source whose model is a :class:`FlaggedClassifier` or any module."""
-
-    folder: Path
-    robust: bool
-    model: nn.Module
-    data: ImageSet
-    arch: str = "tiny"
-    seed: int = 0
-    dataset: str = "shapes"
-    eval_samples: int | None = None
-    loads: list[int] = field(default_factory=list)
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "arch": self.arch, "training": "robust" if self.robust else "standard",
-                "seed": self.seed}
-
-    @property
-    def name(self) -> str:
-        return f"{self.arch}-{'R' if self.robust else 'S'}-{self.seed}"
-
-    @property
-    def adversarially_trained(self) -> bool:
-        return self.robust
-
-    @property
-    def evaluations_dir(self) -> Path:
-        return self.folder / self.name
-
-    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
-        self.loads.append(1)
-        return self.model.eval()
-
-    def test_set(self, data_root: str | Path | None = None) -> ImageSet:
-        return self.data
-
-
 def test_the_subset_is_what_both_models_of_a_pair_classify_right_and_is_cached(tmp_path: Path) -> None:
     data, wrong_standard, wrong_robust = _test_set()
-    standard = Source(tmp_path, False, FlaggedClassifier(1), data)
-    robust = Source(tmp_path, True, FlaggedClassifier(2), data)
-    other_seed = Source(tmp_path, True, FlaggedClassifier(2), data, seed=1)
+    standard = FakeSource(tmp_path, FlaggedClassifier(1), data=data)
+    robust = FakeSource(tmp_path, FlaggedClassifier(2), data=data, adversarially_trained=True)
+    other_seed = FakeSource(tmp_path, FlaggedClassifier(2), data=data, adversarially_trained=True, seed=1)
     pairings = robustness_pairings([standard, robust], [standard, robust])
     assert [(p.source, p.target) for p in pairings] == [(standard, robust)]
     with pytest.raises(SelrobError, match="no standard partner"):
@@ -104,8 +64,8 @@ def test_the_subset_is_what_both_models_of_a_pair_classify_right_and_is_cached(t
     expected = (~wrong_standard & ~wrong_robust).nonzero().flatten().tolist()
     assert 0 < len(expected) < IMAGES
     assert correct_subset(pairings[0], context) == expected
-    loads = len(standard.loads) + len(robust.loads)
-    assert correct_subset(pairings[0], context) == expected and len(standard.loads) + len(robust.loads) == loads
+    loads = standard.loads + robust.loads
+    assert correct_subset(pairings[0], context) == expected and standard.loads + robust.loads == loads
 
     clean = evaluation_table("predictions", [standard, robust], progress=False)
     accuracy = clean.groupby("training")["correct"].mean()
@@ -121,7 +81,7 @@ def test_l2_pgd_per_image_is_the_attack_of_the_preset_and_is_cached(tmp_path: Pa
     images = (torch.rand(12, 3, 32, 32) * 255).to(torch.uint8)
     with torch.no_grad():
         labels = model(images.float() / 255).argmax(dim=1)  # all clean-correct
-    source = Source(tmp_path, True, model, ImageSet(images, labels))
+    source = FakeSource(tmp_path, model, data=ImageSet(images, labels), adversarially_trained=True)
     context = EvaluationContext("shapes", EvaluationSettings())
     attack = l2_attack_preset("shapes")
     adversarial = pgd_l2_attack(model, images.float() / 255, labels, attack.epsilon, attack.step_size, attack.steps)
@@ -129,8 +89,8 @@ def test_l2_pgd_per_image_is_the_attack_of_the_preset_and_is_cached(tmp_path: Pa
         expected = (model(adversarial).argmax(dim=1) == labels).tolist()
     assert evaluate_l2_pgd(source, context) == expected
     assert not all(expected)  # the attack does flip some
-    loads = len(source.loads)
-    assert evaluate_l2_pgd(source, context) == expected and len(source.loads) == loads
+    loads = source.loads
+    assert evaluate_l2_pgd(source, context) == expected and source.loads == loads
 
 
 def test_fewer_training_steps_walk_the_test_attacks_path() -> None:
@@ -194,7 +154,7 @@ def test_two_robust_models_of_one_architecture_are_two_pairs() -> None:
     matplotlib.use("Agg")
     import pandas as pd
 
-    from selrob.plotting import plot_paired_shares
+    from selrob.plotting.shape_bias import plot_paired_shares
     from selrob.tables.robust_pairs import paired_differences
 
     # ImageNet's resnet50 pairs: torchvision's standard model with two different robust ones.

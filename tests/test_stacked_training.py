@@ -265,6 +265,9 @@ def test_a_stack_holds_at_most_sixteen_cifar_batches_of_pixels() -> None:
     assert [len(job) for job in plan_jobs(tiny, together=True, max_together=16)] == [1, 1, 1]
 
 
+# Slow: trains four smoke runs in two worker processes (15 to 30 s) to check the orchestration; the tests above
+# compare runs trained together with runs trained alone in the fast set.
+@pytest.mark.slow
 def test_a_sweep_trained_together_gives_finished_ordinary_runs(tmp_path: Path) -> None:
     configs = [resolve_config("digits", alpha=a, seed=s, smoke=True) for a in (-1.0, 1.0) for s in (0, 1)]
     runs = run_sweep(configs, runs_root=tmp_path, device="cpu", workers=2, together=True, progress=False)

@@ -29,7 +29,7 @@ ONE_IMAGE = 1 / resolve_config("digits", smoke=True).max_eval_samples + 1e-9
 
 
 def table(name: str, runs: pd.DataFrame, attack: AttackSettings = SETTINGS, **options: object) -> pd.DataFrame:
-    return evaluation_table(name, runs, EvaluationSettings(attack=attack), progress=False, **options)
+    return evaluation_table(name, runs, EvaluationSettings(parameters={"attack": attack}), progress=False, **options)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_selectivity_without_dead_units_by_hand() -> None:
 def test_figure_2a_tick_labels_never_overlap(dataset: str) -> None:
     import matplotlib.pyplot as plt
 
-    from selrob.plotting import plot_alpha_curves
+    from selrob.plotting.selectivity import plot_alpha_curves
 
     epsilons = attack_settings(dataset).fgsm_epsilons  # CIFAR-10's are 0.0025 apart
     rows = [dict(alpha=a, seed=s, epsilon=e, accuracy=0.9 - e) for a in (-1.0, 0.0, 1.0) for s in (0, 1) for e in epsilons]

@@ -23,10 +23,8 @@ from selrob.data.corrupted import (
     corrupted_dir,
     corrupted_format,
     finished_corruptions,
-    write_jpeg_block,
-    write_manifest,
-    write_npy_block,
 )
+from selrob.data.corrupted_writing import write_jpeg_block, write_manifest, write_npy_block
 from selrob.errors import SelrobError
 from selrob.parallel import completed_in_processes
 
@@ -55,8 +53,9 @@ def _job(folder: str, dataset: str, data_root: str | Path | None, name: str, ima
     return name
 
 
-def _class_ids(dataset: str, data_root: str | Path | None) -> list[str]:
-    if dataset != "tinyimagenet":
+def _class_ids(layout: str, data_root: str | Path | None) -> list[str]:
+    """The class folders' names of a JPEG layout (Tiny-ImageNet-C's, the only one: its wnids)."""
+    if layout != "jpeg":
         return []
     from selrob import paths
     from selrob.data.tinyimagenet import FOLDER, read_wnids
@@ -97,7 +96,7 @@ def make_corrupted_set(
         write_npy_block(folder, "labels", np.tile(labels, len(SEVERITY_LEVELS)))
     done = set(finished_corruptions(folder, fmt.layout)) & set(chosen)
     todo = [name for name in chosen if name not in done]
-    wnids = _class_ids(dataset, data_root)
+    wnids = _class_ids(fmt.layout, data_root)
     if "frost" in todo:  # its photographs are fetched once, here, not by every worker
         with photos_folder(data_root) as photos:
             fetch_frost_photos(photos, progress=progress)

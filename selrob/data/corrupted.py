@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -47,7 +45,7 @@ from selrob.data.download import download_file, safe_extract
 from selrob.data.imagenet import VAL_NAME
 from selrob.data.tinyimagenet import decode_jpeg
 from selrob.errors import SelrobError
-from selrob.io import atomic_write, read_json, short_hash
+from selrob.io import atomic_write, short_hash
 
 SOURCES = ("generated", "official")
 SEVERITY_LEVELS = (1, 2, 3, 4, 5)
@@ -390,30 +388,3 @@ def _decode_square(path: Path, size: int) -> np.ndarray:
     if array.shape != (size, size, 3):
         raise SelrobError(f"{path} is {array.shape[1]}x{array.shape[0]}, expected {size}x{size}")
     return array
-
-
-def write_manifest(folder: Path, settings: dict[str, Any]) -> None:
-    """Record how a generated set is made; refuse to mix settings in one folder."""
-    manifest = folder / MANIFEST
-    if manifest.is_file() and read_json(manifest) != settings:
-        raise SelrobError(f"{folder} was generated with other settings ({manifest}); delete it or pick another --data-dir")
-    if not manifest.is_file():
-        atomic_write(manifest, lambda handle: handle.write(json.dumps(settings, indent=2, sort_keys=True).encode()))
-
-
-def write_npy_block(folder: Path, corruption: str, images: np.ndarray) -> None:
-    """Write one corruption's (5 N, H, W, C) array atomically."""
-    atomic_write(folder / f"{corruption}.npy", lambda handle: np.save(handle, images))
-
-
-def write_jpeg_block(folder: Path, corruption: str, images: np.ndarray, labels: np.ndarray, wnids: list[str]) -> None:
-    """Write one corruption's five severities as JPEG folders, into a hidden folder renamed at the end."""
-    partial = folder / f".partial-{corruption}"
-    shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted run
-    per = len(labels) // len(SEVERITY_LEVELS)
-    for row, (image, label) in enumerate(zip(images, labels)):
-        severity, index = divmod(row, per)
-        target = partial / str(severity + 1) / wnids[int(label)]
-        target.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(target / f"test_{index}.JPEG", quality=JPEG_QUALITY)
-    partial.replace(folder / corruption)

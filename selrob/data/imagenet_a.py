@@ -109,9 +109,14 @@ def load_natural_adversarial(data_root: Path, progress: bool = True) -> NaturalA
     return NaturalAdversarialSet(data, [tiny_wnids.index(w) for w in wnids], wnids, fingerprint)
 
 
+def shares_classes(dataset: str) -> bool:
+    """Whether ``dataset``'s models can be scored on ImageNet-A (Tiny ImageNet's: they share classes)."""
+    return dataset == tinyimagenet.INFO.name
+
+
 def unavailable_reason(dataset: str, data_root: Path) -> str | None:
     """Why Figure A15 cannot be drawn for ``dataset`` runs here, or ``None`` if it can."""
-    if dataset != "tinyimagenet":
+    if not shares_classes(dataset):
         return f"ImageNet-A shares classes with Tiny ImageNet only, not {dataset}"
     for folder, name in ((FOLDER, "imagenet-a"), (tinyimagenet.FOLDER, "tinyimagenet")):
         if not (Path(data_root) / folder).is_dir():

@@ -27,6 +27,7 @@ made otherwise is refused.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 import os
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from selrob import paths
 from selrob.data import load_test_set
 from selrob.data import shape_texture
 from selrob.data.base import ImageSet
-from selrob.data.corrupted import read_npy, write_manifest
+from selrob.data.corrupted import read_npy
+from selrob.data.corrupted_writing import write_manifest
 from selrob.distortions import segmentation
 from selrob.distortions.contours import bw_contours
 from selrob.distortions.scramble import GRIDS, scramble_patches
@@ -51,8 +53,6 @@ SCRAMBLED: dict[str, int] = {f"scrambled-{grid}": grid for grid in GRIDS}
 #: Table 3's image types in its column order (d-g).
 IMAGE_TYPES: tuple[str, ...] = (*SCRAMBLED, "stylized", "contour", "silhouette")
 IMAGENET_TYPES: tuple[str, ...] = (*SCRAMBLED, "contour", "silhouette")
-TYPES: dict[str, tuple[str, ...]] = {"shapes": IMAGE_TYPES, "imagenet": IMAGENET_TYPES}
-DATASETS = tuple(TYPES)
 SEED = 0
 #: ImageNet images per cached chunk (and per batch read).
 CHUNK = 256
@@ -60,15 +60,33 @@ CHUNK = 256
 SEGMENTER = Path("segmentation") / segmentation.WEIGHTS_FILE
 
 
-def _check_dataset(dataset: str) -> str:
-    if dataset not in DATASETS:
-        raise SelrobError(f"distorted test sets are generated for {', '.join(DATASETS)}, not {dataset!r}")
-    return dataset
+@dataclass(frozen=True)
+class Recipe:
+    """How a dataset's distorted sets are made: its image types, whether each is generated whole
+    from the dataset's own image specifications (``whole``: the world's, in seconds) or made from
+    the test images asked for, in chunks, and what else names its folder (``made``)."""
+
+    types: tuple[str, ...]
+    whole: bool
+    made: dict[str, object]
+
+
+RECIPES: dict[str, Recipe] = {
+    "shapes": Recipe(IMAGE_TYPES, whole=True, made={}),
+    "imagenet": Recipe(IMAGENET_TYPES, whole=False,
+                       made={"chunk": CHUNK, "segmenter": segmentation.WEIGHTS_FILE, "segmenter_resize": segmentation.RESIZE}),
+}
+
+
+def recipe(dataset: str) -> Recipe:
+    if dataset not in RECIPES:
+        raise SelrobError(f"distorted test sets are generated for {', '.join(RECIPES)}, not {dataset!r}")
+    return RECIPES[dataset]
 
 
 def image_types(dataset: str) -> tuple[str, ...]:
     """The image types of ``dataset`` in Table 3's column order."""
-    return TYPES[_check_dataset(dataset)]
+    return recipe(dataset).types
 
 
 def check_image_type(image_type: str, dataset: str = "shapes") -> str:
@@ -80,15 +98,14 @@ def check_image_type(image_type: str, dataset: str = "shapes") -> str:
 
 def distorted_dir(dataset: str, data_root: str | Path | None = None) -> Path:
     """Folder of ``dataset``'s generated distorted sets."""
-    return paths.data_dir(data_root) / "generated" / f"{_check_dataset(dataset)}-distorted"
+    recipe(dataset)  # refuses a dataset without distorted sets
+    return paths.data_dir(data_root) / "generated" / f"{dataset}-distorted"
 
 
 def manifest(dataset: str) -> dict[str, object]:
     """What names a folder of distorted sets (and the evaluations made from it)."""
-    made = {"dataset": dataset, "seed": SEED, "version": VERSION, "contour": {"style": "outline", "threshold": 0.5}}
-    if dataset == "imagenet":
-        made |= {"chunk": CHUNK, "segmenter": segmentation.WEIGHTS_FILE, "segmenter_resize": segmentation.RESIZE}
-    return made
+    return {"dataset": dataset, "seed": SEED, "version": VERSION, "contour": {"style": "outline", "threshold": 0.5},
+            **recipe(dataset).made}
 
 
 def _world_images(image_type: str) -> np.ndarray:
@@ -107,7 +124,7 @@ def _world_images(image_type: str) -> np.ndarray:
 def distorted_set(dataset: str, image_type: str, data_root: str | Path | None = None) -> ImageSet:
     """The ``image_type`` version of the world's test set, with the test labels; generated and
     cached on first use (the contours take longest: seconds for the world's 1,000 images)."""
-    if _check_dataset(dataset) != "shapes":
+    if not recipe(dataset).whole:
         raise SelrobError(f"{dataset}'s distorted images are read in batches (distorted_batches), not as one set")
     check_image_type(image_type, dataset)
     folder = distorted_dir(dataset, data_root)
@@ -176,7 +193,7 @@ def distorted_batches(dataset: str, image_type: str, clean: ImageSet, positions:
     says where to get them).
     """
     check_image_type(image_type, dataset)
-    if dataset == "shapes":
+    if recipe(dataset).whole:
         whole = distorted_set(dataset, image_type, data_root)
         yield list(positions), whole.subset(torch.as_tensor(list(positions), dtype=torch.long))
         return

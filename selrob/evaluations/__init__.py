@@ -15,7 +15,6 @@ from selrob.evaluations import (  # noqa: F401  (each module registers its evalu
     jacobian,
     natural_adversarial,
     cue_conflict,
-    cue_conflict_stimuli,
     correct_subset,
     predictions,
     l2_pgd,
@@ -32,11 +31,15 @@ from selrob.evaluations.registry import (
     EvaluationContext,
     EvaluationSettings,
     Pairing,
+    ParameterGroup,
     evaluation_order,
     get_evaluation,
     register,
+    register_parameters,
     registered_evaluations,
+    registered_parameters,
 )
 
-__all__ = ["EVALUATIONS", "Evaluation", "EvaluationContext", "EvaluationSettings", "Pairing", "evaluation_order",
-           "get_evaluation", "register", "registered_evaluations"]
+__all__ = ["EVALUATIONS", "Evaluation", "EvaluationContext", "EvaluationSettings", "Pairing", "ParameterGroup",
+           "evaluation_order", "get_evaluation", "register", "register_parameters", "registered_evaluations",
+           "registered_parameters"]

@@ -2,10 +2,10 @@
 every channel zeroed in turn, with its Shape and Texture scores on cue-conflict images, cached per
 source with one cell per layer (an interrupted run resumes at the next layer).
 
-Images: the embedded world's 900 cue-conflict images (those of :mod:`.cue_conflict`) for
-``shapes`` models, decided by the top-1 class; Geirhos et al.'s 1,200 conflict stimuli (those of
-:mod:`.cue_conflict_stimuli`, in its preprocessing) for ImageNet models, decided among the 16
-categories, so that a decision "changes" when the 16-category decision does. Only the images the
+Images: the dataset's cue-conflict images with its decision rule (:mod:`selrob.evaluations.stimuli`):
+the embedded world's 900, decided by the top-1 class, for ``shapes`` models; Geirhos et al.'s
+1,200 conflict stimuli (in the cue-conflict preprocessing) for ImageNet models, decided among the
+16 categories, so that a decision "changes" when the 16-category decision does. Only the images the
 intact model decides by shape or by texture are ablated (the others count for neither score); for
 smoke runs, at most their ``eval_samples`` of them.
 
@@ -25,67 +25,34 @@ the layers; rows are one per (layer, unit).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from selrob import paths
 from selrob.attacks import per_image
-from selrob.data.base import ImageSet
-from selrob.errors import SelrobError
-from selrob.evaluations import cue_conflict, cue_conflict_stimuli
+from selrob.evaluations.cue_conflict import PREPROCESSING_CHOICE, preprocessing_of
 from selrob.evaluations.common import batch_size_for, entry, resumable_cells
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
-from selrob.measures.ablation import (Decide, changed_images, channel_ablation, layer_channels, shape_texture_scores,
-                                     top1)
-from selrob.measures.human_categories import decisions_from_logits
+from selrob.evaluations.stimuli import CueConflictImages, stimuli_for
+from selrob.measures.ablation import changed_images, channel_ablation, layer_channels, shape_texture_scores
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
 
 NAME = "channel-ablation"
 
 
-@dataclass(frozen=True)
-class CueConflictImages:
-    """Cue-conflict images (uint8, N x 3 x H x W, the shape's class as label), each image's
-    texture class and whether it conflicts, and how a model's logits become a decision."""
-
-    data: ImageSet
-    textures: torch.Tensor
-    conflict: torch.Tensor
-    decide: Decide
-
-
-def _check_dataset(dataset: str) -> str:
-    if dataset not in ("shapes", "imagenet"):
-        raise SelrobError(f"no cue-conflict images for {dataset} models; channel ablation runs on shapes and "
-                          "imagenet models")
-    return dataset
-
-
 def images_key(source: ModelSource, context: EvaluationContext) -> dict[str, Any]:
-    """What determines the images and their decision rule: the cache key of the cue-conflict
-    evaluation of the same images."""
-    if _check_dataset(source.dataset) == "shapes":
-        return dict(cue_conflict.cue_conflict_entry(source).params)
-    return dict(cue_conflict_stimuli.stimuli_entry(source, context).params)
+    """What determines the images and their decision rule (the key of the dataset's cue-conflict set)."""
+    return stimuli_for(source.dataset, "channel ablation").cue_conflict.key(preprocessing_of(context))
 
 
 def cue_conflict_images(dataset: str, context: EvaluationContext) -> CueConflictImages:
-    """The cue-conflict images of ``dataset``'s models; for ImageNet, Geirhos et al.'s stimuli, or
-    the one-line error of the ``cue-conflict-imagenet`` evaluation when they are missing."""
-    if _check_dataset(dataset) == "shapes":
-        from selrob.data.shape_texture import WORLD_SEED, as_image_set, build, cue_conflict_specs
-
-        specs = cue_conflict_specs(cue_conflict.PER_PAIR, WORLD_SEED)
-        data, textures = as_image_set(build(specs)), torch.tensor([s.texture for s in specs])
-        return CueConflictImages(data, textures, data.labels != textures, top1)
-    from selrob.data import cue_conflict_stimuli as stimuli
-
-    loaded = stimuli.load_stimuli(paths.data_dir(context.data_root), context.settings.cue_conflict_preprocessing,
-                                  progress=context.settings.progress)
-    return CueConflictImages(loaded.data, loaded.textures, loaded.conflict, decisions_from_logits)
+    """The cue-conflict images of ``dataset``'s models with their decision rule; for ImageNet,
+    Geirhos et al.'s stimuli, or one line saying how to get them when they are missing."""
+    cue_conflict = stimuli_for(dataset, "channel ablation").cue_conflict
+    return cue_conflict.images(paths.data_dir(context.data_root), preprocessing_of(context),
+                               context.settings.progress)
 
 
 def channel_ablation_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
@@ -156,4 +123,5 @@ CHANNEL_ABLATION = register(Evaluation(
     value="shape_score", evaluate=evaluate_channel_ablation, rows=channel_ablation_rows,
     is_cached=lambda source, context: channel_ablation_entry(source, context).is_complete(source.dissected_layers),
     headline_label="mean Shape score per unit (images decided by shape that flip when it is zeroed)",
+    parameters=(PREPROCESSING_CHOICE,),
 ))

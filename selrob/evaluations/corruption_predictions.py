@@ -13,7 +13,7 @@ import torch
 
 from selrob.data.corrupted import SEVERITY_LEVELS
 from selrob.evaluations.common import batch_size_for, entry, resumable_cells, top1_predictions
-from selrob.evaluations.corruptions import (cell_images, chosen_corruptions, corrupted_set_params,
+from selrob.evaluations.corruptions import (CORRUPTED_SET, cell_images, chosen_corruptions, corrupted_set, corrupted_set_params,
                                            store_corruption_accuracy)
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.store.cache import CacheEntry
@@ -34,7 +34,7 @@ def evaluate_corruption_predictions(source: ModelSource, context: EvaluationCont
         cell = {}
         for severity in SEVERITY_LEVELS:
             labels, predictions = [], []
-            for data in context.corrupted.cell_batches(name, severity, cell_images(source)):
+            for data in corrupted_set(context).cell_batches(name, severity, cell_images(source)):
                 labels += data.labels.tolist()
                 predictions += top1_predictions(model, data, batch_size_for(data), device=device).tolist()
             cell[str(severity)] = {"label": labels, "prediction": predictions}
@@ -64,4 +64,5 @@ CORRUPTION_PREDICTIONS = register(Evaluation(
     evaluate=evaluate_corruption_predictions, rows=corruption_prediction_rows, fills=("corruptions",),
     is_cached=lambda source, context: corruption_predictions_entry(source, context).is_complete(chosen_corruptions(context)),
     headline_label="mean over corruptions, severities and images",
+    parameters=(CORRUPTED_SET,),
 ))

@@ -8,7 +8,8 @@ severities are evaluated, so an interrupted evaluation resumes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ import torch
 from selrob.data.corrupted import SEVERITY_LEVELS
 from selrob.errors import SelrobError
 from selrob.evaluations.common import entry, resumable_cells
-from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
 from selrob.measures.evaluate import evaluate_accuracy
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -30,17 +31,62 @@ BATCH_SIZE = 1024
 CELL_IMAGES: dict[str, int] = {"shapes": 500}
 
 
+@dataclass(frozen=True)
+class CorruptedSetChoice:
+    """Which -C set the corruption evaluations read: ``source`` is ``generated`` or ``official``
+    (``None``: the generated one, or the official one of a dataset without a generator, ImageNet-C)
+    and ``corruptions`` a subset of it (``None``: every corruption in it)."""
+
+    source: str | None = None
+    corruptions: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.corruptions is not None:  # a tuple, so that settings hash and compare by value
+            object.__setattr__(self, "corruptions", tuple(self.corruptions))
+
+    def flags(self) -> str:
+        return ((f" --source {self.source}" if self.source is not None else "")
+                + (" --corruptions " + " ".join(self.corruptions) if self.corruptions is not None else ""))
+
+
+def _add_flags(parser: Any) -> None:
+    parser.add_argument("--source", help="-C set: generated (default; selrob data make-c) or official "
+                        "(the default for ImageNet-C, which is official only)")
+    parser.add_argument("--corruptions", nargs="+", help="a subset of the -C set (default: every corruption in it)")
+
+
+def _from_flags(args: Any) -> CorruptedSetChoice | None:
+    if args.source is None and args.corruptions is None:
+        return None
+    return CorruptedSetChoice(args.source, args.corruptions)
+
+
+CORRUPTED_SET = register_parameters(ParameterGroup(
+    "corrupted_set", default=lambda dataset, smoke: CorruptedSetChoice(), add_flags=_add_flags, from_flags=_from_flags,
+    flags_of=CorruptedSetChoice.flags))
+
+
+def corrupted_set(context: EvaluationContext) -> Any:
+    """The :class:`~selrob.data.corrupted.CorruptedSet` the context chose, read once."""
+    from selrob.data.corrupted import CorruptedSet, default_source
+
+    choice = context.parameter(CORRUPTED_SET)
+    return context.once("corrupted_set", lambda: CorruptedSet(context.dataset, choice.source or default_source(context.dataset),
+                                                              context.settings.data_root))
+
+
 def corrupted_set_params(context: EvaluationContext) -> dict[str, str]:
     """What names the -C set in cache keys."""
-    corrupted = context.corrupted
+    corrupted = corrupted_set(context)
     return {"dataset": corrupted.dataset, "source": corrupted.source, "fingerprint": corrupted.fingerprint}
 
 
 def chosen_corruptions(context: EvaluationContext) -> list[str]:
     """The settings' corruptions (default: every corruption in the set), checked against the set."""
-    corrupted = context.corrupted
+    corrupted = corrupted_set(context)
     available = corrupted.corruptions()
-    chosen = list(available if context.settings.corruptions is None else context.settings.corruptions)
+    given = context.parameter(CORRUPTED_SET).corruptions
+    chosen = list(available if given is None else given)
     missing = [name for name in chosen if name not in available]
     if missing:
         raise SelrobError(f"{corrupted.path} has no {missing[0]}; generate it with "
@@ -77,7 +123,7 @@ def evaluate_corruptions(source: ModelSource, context: EvaluationContext) -> Cel
 
     def accuracy(model: torch.nn.Module, name: str, severity: int, device: torch.device) -> float:
         parts = [(evaluate_accuracy(model, batch.to(device), BATCH_SIZE), len(batch))
-                 for batch in context.corrupted.cell_batches(name, severity, cell_images(source))]
+                 for batch in corrupted_set(context).cell_batches(name, severity, cell_images(source))]
         return sum(a * n for a, n in parts) / sum(n for _, n in parts)
 
     def compute(model: torch.nn.Module, name: str, device: torch.device) -> dict[str, float]:
@@ -99,4 +145,5 @@ CORRUPTIONS = register(Evaluation(
     columns=("corruption", "severity", "accuracy"), value="accuracy", evaluate=evaluate_corruptions,
     rows=corruption_rows, headline_label="mean over corruptions and severities",
     is_cached=lambda source, context: corruption_entry(source, context).is_complete(chosen_corruptions(context)),
+    parameters=(CORRUPTED_SET,),
 ))

@@ -21,11 +21,12 @@ from selrob.data.base import ImageSet
 from selrob.data.corrupted import SEVERITY_LEVELS
 from selrob.errors import SelrobError
 from selrob.evaluations.common import entry, model_and_test_set
-from selrob.evaluations.corruptions import chosen_corruptions, corrupted_set_params, store_corruption_accuracy
-from selrob.evaluations.pgd import pgd_entry, pgd_generator, settings_pgd
-from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.evaluations.corruptions import CORRUPTED_SET, chosen_corruptions, corrupted_set, corrupted_set_params, store_corruption_accuracy
+from selrob.evaluations.pgd import ATTACK, attack_of, pgd_entry, pgd_generator, settings_pgd
+from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
 from selrob.measures.representations import (
     BATCH_SIZE,
+    DimensionalitySettings,
     LayerDimensions,
     difference_dimensionality,
     image_batches,
@@ -36,6 +37,15 @@ from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
 
 COLUMNS = ("perturbation", "corruption", "severity", "layer", "units", "measure", "threshold", "dimensionality")
+
+#: PCA thresholds and the TwoNN fit fraction (:class:`~selrob.measures.representations.DimensionalitySettings`):
+#: the paper's unless notebook 04 gives others.
+DIMENSIONALITY_SETTINGS = register_parameters(ParameterGroup("dimensionality",
+                                                             default=lambda dataset, smoke: DimensionalitySettings()))
+
+
+def dimensionality_of(context: EvaluationContext) -> DimensionalitySettings:
+    return context.parameter(DIMENSIONALITY_SETTINGS)
 
 
 def _clean_activations(source: ModelSource, context: EvaluationContext) -> tuple[torch.nn.Module, ImageSet, list[torch.Tensor]]:
@@ -56,26 +66,26 @@ def layer_rows(perturbation: str, corruption: str | None, severity: int | None, 
 
 
 def clean_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    return entry(source, "dimensionality-clean", context.settings.dimensionality.params())
+    return entry(source, "dimensionality-clean", dimensionality_of(context).params())
 
 
 def evaluate_clean_dimensionality(source: ModelSource, context: EvaluationContext) -> LayerDimensions:
     """Figure 4a / A20a / A21a,d,g / A22a,d: dimensionality of the clean test activations."""
 
     def compute() -> LayerDimensions:
-        return measure_layers(_clean_activations(source, context)[2], context.settings.dimensionality)
+        return measure_layers(_clean_activations(source, context)[2], dimensionality_of(context))
 
     return clean_entry(source, context).get_or_compute(compute)
 
 
 def pgd_dimensionality_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
     return entry(source, "dimensionality-pgd",
-                 {**context.settings.dimensionality.params(), "pgd": pgd_entry(source, context).params})
+                 {**dimensionality_of(context).params(), "pgd": pgd_entry(source, context).params})
 
 
 def evaluate_pgd_dimensionality(source: ModelSource, context: EvaluationContext) -> LayerDimensions:
     """Figure 4c / A21c,f,i / A22c,f: dimensionality of PGD's difference matrices, the examples
-    after ``context.attack.pgd_steps`` steps. Fills the source's PGD accuracy cache."""
+    after ``attack_of(context).pgd_steps`` steps. Fills the source's PGD accuracy cache."""
 
     def compute() -> LayerDimensions:
         model, clean, clean_acts = _clean_activations(source, context)
@@ -83,7 +93,7 @@ def evaluate_pgd_dimensionality(source: ModelSource, context: EvaluationContext)
         adversarial: list[torch.Tensor] = []
 
         def correct(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            result = settings_pgd(model, images, labels, context.attack, generator, context.settings.amp)
+            result = settings_pgd(model, images, labels, attack_of(context), generator, context.settings.amp)
             adversarial.append(result.adversarial)
             return result.correct
 
@@ -91,14 +101,14 @@ def evaluate_pgd_dimensionality(source: ModelSource, context: EvaluationContext)
         curve = attack_accuracy(clean, correct, BATCH_SIZE).tolist()
         pgd_entry(source, context).get_or_compute(lambda: curve)
         return difference_dimensionality(clean_acts, layer_activations(model, adversarial)[0],
-                                         context.settings.dimensionality)
+                                         dimensionality_of(context))
 
     return pgd_dimensionality_entry(source, context).get_or_compute(compute)
 
 
 def corruption_dimensionality_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
     return entry(source, "dimensionality-corruptions",
-                 {**context.settings.dimensionality.params(), "set": corrupted_set_params(context)})
+                 {**dimensionality_of(context).params(), "set": corrupted_set_params(context)})
 
 
 def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationContext) -> dict[str, dict[int, LayerDimensions]]:
@@ -112,7 +122,7 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
     todo = missing_cells(cells, chosen)
     if todo:
         model, clean, clean_acts = _clean_activations(source, context)
-        corrupted = context.corrupted
+        corrupted = corrupted_set(context)
         for name in progress_bar(todo, desc=f"dimensionality {source.name}", unit="corruption",
                          disable=not context.settings.progress, leave=False):
             layers, accuracy = {}, {}
@@ -122,7 +132,7 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
                     raise SelrobError(f"{corrupted.path} {name} severity {severity} is not the clean test set in its "
                                       "order; difference matrices need matching images")
                 activations, logits = layer_activations(model, image_batches(cell))
-                layers[str(severity)] = difference_dimensionality(clean_acts, activations, context.settings.dimensionality)
+                layers[str(severity)] = difference_dimensionality(clean_acts, activations, dimensionality_of(context))
                 accuracy[severity] = int((logits.argmax(dim=1) == cell.labels).sum()) / max(len(cell), 1)
             cells[name] = layers
             cache.write_cells(cells)
@@ -131,7 +141,7 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
 
 
 def _thresholds(context: EvaluationContext) -> tuple[float, ...]:
-    return context.settings.dimensionality.thresholds
+    return dimensionality_of(context).thresholds
 
 
 def _pca_at_the_middle_threshold(table: pd.DataFrame) -> pd.DataFrame:
@@ -149,12 +159,14 @@ DIMENSIONALITY_PGD = register(Evaluation(
     columns=COLUMNS, value="dimensionality", evaluate=evaluate_pgd_dimensionality,
     rows=lambda layers, context: layer_rows("pgd", None, None, layers, _thresholds(context)),
     is_cached=lambda source, context: pgd_dimensionality_entry(source, context).exists(), fills=("pgd",), **_HEADLINE,
+    parameters=(ATTACK, DIMENSIONALITY_SETTINGS),
 ))
 DIMENSIONALITY_CLEAN = register(Evaluation(
     name="dimensionality-clean", description="PCA and TwoNN dimensionality of clean activations (Figure 4a, A20-A22)",
     columns=COLUMNS, value="dimensionality", evaluate=evaluate_clean_dimensionality,
     rows=lambda layers, context: layer_rows("clean", None, None, layers, _thresholds(context)),
     is_cached=lambda source, context: clean_entry(source, context).exists(), **_HEADLINE,
+    parameters=(DIMENSIONALITY_SETTINGS,),
 ))
 DIMENSIONALITY_CORRUPTIONS = register(Evaluation(
     name="dimensionality-corruptions",
@@ -165,6 +177,7 @@ DIMENSIONALITY_CORRUPTIONS = register(Evaluation(
     is_cached=lambda source, context: corruption_dimensionality_entry(source, context).is_complete(
         chosen_corruptions(context)),
     fills=("corruptions",), **_HEADLINE,
+    parameters=(DIMENSIONALITY_SETTINGS, CORRUPTED_SET),
 ))
 #: The three dimensionality evaluations, in the order of Figure 4's panels.
 DIMENSIONALITY = ("dimensionality-clean", "dimensionality-corruptions", "dimensionality-pgd")

@@ -3,118 +3,54 @@ cached per source with one cell per layer (layers cached already are not dissect
 
 Three streamed passes over the probe set serve every layer (memory bounded by a batch): each unit's
 activation range, its histogram (the top-0.5% threshold, :class:`~selrob.measures.dissection.QuantileThresholds`)
-and the IoU with every concept (:class:`~selrob.measures.dissection.IoUAccumulator`). Probe sets:
-the embedded world's own (:func:`selrob.data.shape_texture.probe_set`, 500 images) for ``shapes``
-models; Broden (``broden1_224``, :mod:`selrob.data.broden`) for ImageNet models.
+and the IoU with every concept (:class:`~selrob.measures.dissection.IoUAccumulator`). The probe set
+is the dataset's (:class:`~selrob.evaluations.stimuli.ProbeSet`): the embedded world's own for
+``shapes`` models, Broden for ImageNet models.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
 from selrob import paths
 from selrob.data.batches import to_unit_float
 from selrob.data.probe import Concepts, ImageLabels
-from selrob.errors import SelrobError
 from selrob.device import resolve_device
 from selrob.evaluations.common import entry
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.evaluations.stimuli import Batches, ProbeSet, stimuli_for
 from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, TopImages, unit_labels
 from selrob.measures.units import MapRecorder
 from selrob.progress import progress_bar
 from selrob.store.cache import CacheEntry, missing_cells
 from selrob.store.sources import ModelSource
 
-#: The world's probe images, images per forward pass and top images kept per unit (Figs A12-A19).
-WORLD_PROBE_IMAGES = 500
-BATCH = 64
+#: Top probe images kept per unit (Figs A12-A19).
 TOP_IMAGES = 49
-#: Layers dissected in one set of passes (None: all): every layer at once on the world's few
-#: seconds of probe set, one at a time on Broden (three passes of 63,305 images each), so that
-#: an interrupted dissection keeps the layers it finished.
-LAYERS_PER_GROUP: dict[str, int | None] = {"shapes": None, "imagenet": 1}
-#: Probe batches: a function returning a fresh iterator of (uint8 images, their labels).
-Batches = Callable[[], Iterator[tuple[torch.Tensor, list[ImageLabels]]]]
 
 
-def _broden_folder(context: EvaluationContext) -> Path:
-    from selrob.data import broden
-
-    root = paths.data_dir(context.data_root)
-    if (reason := broden.unavailable_reason(root)) is not None:
-        raise SelrobError(reason)
-    return root / broden.FOLDERS[broden.DEFAULT_VARIANT]
-
-
-def _check_dataset(dataset: str) -> str:
-    if dataset not in ("shapes", "imagenet"):
-        raise SelrobError(f"no probe set for {dataset} models; Network Dissection probes shapes and imagenet models")
-    return dataset
+def probe_set(dataset: str) -> ProbeSet:
+    """The Network Dissection probe set of ``dataset``'s models (:mod:`selrob.evaluations.stimuli`)."""
+    return stimuli_for(dataset, "Network Dissection").probe
 
 
 def probe_concepts(dataset: str, context: EvaluationContext) -> Concepts:
     """The concepts of ``dataset``'s probe set."""
-    if _check_dataset(dataset) == "shapes":
-        from selrob.data.shape_texture import PROBE_CONCEPTS
-
-        return PROBE_CONCEPTS
-    from selrob.data import broden
-
-    return broden.read_labels(_broden_folder(context)).concepts()
-
-
-def probe_batches(dataset: str, context: EvaluationContext, count: int | None = None) -> Batches:
-    """The probe set of ``dataset`` (its first ``count`` images if given: a smoke source's
-    ``eval_samples``) in batches of (uint8 images, their labels)."""
-    if _check_dataset(dataset) == "shapes":
-        from selrob.data.shape_texture import probe_set
-
-        data, labels, _ = probe_set(min(WORLD_PROBE_IMAGES, count or WORLD_PROBE_IMAGES))
-        images = torch.from_numpy(data.images)
-
-        def world() -> Iterator[tuple[torch.Tensor, list[ImageLabels]]]:
-            for start in range(0, len(labels), BATCH):
-                yield images[start : start + BATCH], labels[start : start + BATCH]
-
-        return world
-    from selrob.data import broden
-
-    folder = _broden_folder(context)
-    index = broden.read_index(folder)[:count]
-
-    def broden_batches() -> Iterator[tuple[torch.Tensor, list[ImageLabels]]]:
-        for start in range(0, len(index), BATCH):
-            chosen = index[start : start + BATCH]
-            images = np.stack([broden.load_image(folder, image, 224) for image in chosen])
-            yield torch.from_numpy(images), [broden.image_labels(folder, image) for image in chosen]
-
-    return broden_batches
+    return probe_set(dataset).concepts(paths.data_dir(context.data_root))
 
 
 def probe_images(dataset: str, context: EvaluationContext, indices: Sequence[int],
                  count: int | None = None) -> torch.Tensor:
-    """The probe images numbered ``indices`` (positions in the probe set of :func:`probe_batches`
-    with the same ``count``), uint8 (N, 3, H, W)."""
-    if _check_dataset(dataset) == "shapes":
-        from selrob.data.shape_texture import probe_set
-
-        world = probe_set(min(WORLD_PROBE_IMAGES, count or WORLD_PROBE_IMAGES))[0]
-        return torch.from_numpy(world.images[list(indices)])
-    from selrob.data import broden
-
-    folder = _broden_folder(context)
-    index = broden.read_index(folder)
-    return torch.from_numpy(np.stack([broden.load_image(folder, index[i], 224) for i in indices]))
+    """The probe images numbered ``indices`` (positions in the probe set's batches with the same
+    ``count``: a smoke source's ``eval_samples``), uint8 (N, 3, H, W)."""
+    return probe_set(dataset).images(paths.data_dir(context.data_root), indices, count)
 
 
 def dissection_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    probe = (f"shape-texture world, {WORLD_PROBE_IMAGES} images" if _check_dataset(source.dataset) == "shapes"
-             else f"Broden {_broden_folder(context).name}")
+    probe = probe_set(source.dataset).describe(paths.data_dir(context.data_root))
     return entry(source, "dissection", {"probe": probe, "probe_limit": source.eval_samples, "quantile": 0.995,
                                         "bins": 4096, "top": TOP_IMAGES, "layers": list(source.dissected_layers)})
 
@@ -160,7 +96,7 @@ def dissect_layers(model: torch.nn.Module, layers: Sequence[str], batches: Batch
 
 def evaluate_dissection(source: ModelSource, context: EvaluationContext) -> dict[str, dict[str, Any]]:
     """Per dissected layer, each unit's threshold, IoU with every concept of the probe set and top
-    probe images. The layers not cached yet are dissected in groups of :data:`LAYERS_PER_GROUP`
+    probe images. The layers not cached yet are dissected in groups of the probe set's ``layers_per_group``
     (one set of passes over the probe set serves a group), each group cached when it is done, so
     an interrupted dissection resumes at the next group."""
     cache = dissection_entry(source, context)
@@ -169,9 +105,9 @@ def evaluate_dissection(source: ModelSource, context: EvaluationContext) -> dict
     if todo:
         device = resolve_device(context.device)
         model = source.load_model(device).eval()
-        batches = probe_batches(source.dataset, context, source.eval_samples)
-        concepts = probe_concepts(source.dataset, context)
-        size = LAYERS_PER_GROUP[source.dataset] or len(todo)
+        probe, root = probe_set(source.dataset), paths.data_dir(context.data_root)
+        batches, concepts = probe.batches(root, source.eval_samples), probe.concepts(root)
+        size = probe.layers_per_group or len(todo)
         for start in range(0, len(todo), size):
             group = todo[start : start + size]
             cells.update(dissect_layers(model, group, batches, concepts, device, f"dissection {source.name}",

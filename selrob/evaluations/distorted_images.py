@@ -30,6 +30,7 @@ from selrob.evaluations.common import (
     top1_predictions,
 )
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.evaluations.stimuli import stimuli_for
 from selrob.measures.human_categories import IMAGENET_INDICES
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -44,7 +45,7 @@ def distorted_entry(source: ModelSource) -> CacheEntry:
 
 def _sixteen_classes(source: ModelSource, image_type: str) -> bool:
     """Whether ``image_type`` is scored in the 16 categories (ImageNet's silhouettes)."""
-    return source.dataset == "imagenet" and image_type == "silhouette"
+    return image_type in stimuli_for(source.dataset, "distorted-image decisions").sixteen_class_types
 
 
 def evaluate_distorted_images(source: ModelSource, context: EvaluationContext) -> Cells:

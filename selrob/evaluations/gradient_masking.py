@@ -21,7 +21,7 @@ from selrob.attacks import attack_accuracy
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
 from selrob.evaluations.common import BATCH_SIZE, entry
-from selrob.evaluations.pgd import pgd_entry, pgd_generator, settings_pgd
+from selrob.evaluations.pgd import ATTACK, attack_of, last_step, pgd_entry, pgd_generator, settings_pgd
 from selrob.evaluations.registry import Evaluation, EvaluationContext, Pairing, register
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -68,7 +68,7 @@ def evaluate_gradient_masking(pairings: Sequence[Pairing], context: EvaluationCo
         generator = pgd_generator(source.seed)
 
         def correct(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            result = settings_pgd(model, x, y, context.attack, generator, context.settings.amp, observer_models)
+            result = settings_pgd(model, x, y, attack_of(context), generator, context.settings.amp, observer_models)
             return torch.stack([result.correct, *result.observed])
 
         curves = attack_accuracy(data, correct, BATCH_SIZE, context.settings.progress,
@@ -91,5 +91,6 @@ GRADIENT_MASKING = register(Evaluation(
     columns=("source_seed", "relation", "step", "accuracy"), value="accuracy", evaluate=evaluate_gradient_masking,
     rows=masking_rows, is_cached=lambda pairing, context: transfer_entry(pairing, context).exists(),
     fills=("pgd",), pairings=masking_pairings,
-    headline=lambda table: table[table["step"] == table["step"].max()], headline_label="after the last step",
+    headline=last_step, headline_label="after the last step",
+    parameters=(ATTACK,),
 ))

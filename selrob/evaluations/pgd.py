@@ -5,14 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pandas as pd
 import torch
 
 from selrob.attacks import PGDResult, attack_accuracy, pgd_attack
-from selrob.attacks.settings import AttackSettings
+from selrob.attacks.settings import AttackSettings, attack_settings
 from selrob.evaluations.common import BATCH_SIZE, entry, model_and_test_set
-from selrob.evaluations.registry import Evaluation, EvaluationContext, register
+from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
+
+#: The attacks' strengths and steps (:class:`~selrob.attacks.settings.AttackSettings`), shared by
+#: FGSM, PGD, the masking check and the dimensionality of PGD differences: the dataset's preset
+#: unless a notebook gives others.
+ATTACK = register_parameters(ParameterGroup("attack", default=lambda dataset, smoke: attack_settings(dataset, smoke=smoke)))
+
+
+def attack_of(context: EvaluationContext) -> AttackSettings:
+    """The attack settings of ``context``."""
+    return context.parameter(ATTACK)
 
 
 def pgd_generator(seed: int) -> torch.Generator:
@@ -22,7 +33,7 @@ def pgd_generator(seed: int) -> torch.Generator:
 
 def pgd_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
     """Where ``source``'s PGD curve is cached (also written by the evaluations that fill it)."""
-    return entry(source, "pgd", {**context.attack.pgd_params(), "amp": context.settings.amp})
+    return entry(source, "pgd", {**attack_of(context).pgd_params(), "amp": context.settings.amp})
 
 
 def settings_pgd(
@@ -35,12 +46,12 @@ def settings_pgd(
 
 
 def evaluate_pgd(source: ModelSource, context: EvaluationContext) -> list[float]:
-    """Test accuracy after PGD steps 0, 1, ..., ``context.attack.pgd_steps``."""
+    """Test accuracy after PGD steps 0, 1, ..., ``attack_of(context).pgd_steps``."""
 
     def compute() -> list[float]:
         model, data = model_and_test_set(source, context)
         generator = pgd_generator(source.seed)
-        attack, amp = context.attack, context.settings.amp
+        attack, amp = attack_of(context), context.settings.amp
         return attack_accuracy(data, lambda x, y: settings_pgd(model, x, y, attack, generator, amp).correct,
                                BATCH_SIZE, context.settings.progress, "PGD").tolist()
 
@@ -51,9 +62,15 @@ def pgd_rows(result: list[float], context: EvaluationContext) -> Iterator[dict[s
     return ({"step": step, "accuracy": acc} for step, acc in enumerate(result))
 
 
+def last_step(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows after the last PGD step: the headline of Figure 2b and of the masking check."""
+    return table[table["step"] == table["step"].max()]
+
+
 PGD = register(Evaluation(
     name="pgd", description="accuracy after every PGD step (Figure 2b, A12b, A13b)",
     columns=("step", "accuracy"), value="accuracy", evaluate=evaluate_pgd, rows=pgd_rows,
     is_cached=lambda source, context: pgd_entry(source, context).exists(),
-    headline=lambda table: table[table["step"] == table["step"].max()], headline_label="after the last step",
+    headline=last_step, headline_label="after the last step",
+    parameters=(ATTACK,),
 ))

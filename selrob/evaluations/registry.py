@@ -7,75 +7,100 @@ other evaluations' caches it fills along the way. The evaluation stage
 ``selrob evaluate NAME`` are driven by this registry; adding an evaluation is one module that
 calls :func:`register`.
 
-Parameters shared by the evaluations (attack strengths, dimensionality thresholds, the corrupted
-set, ...) travel in one :class:`EvaluationSettings`; :class:`EvaluationContext` resolves them for
-one dataset (the dataset's attack preset, the corrupted set read once).
+What every evaluation shares (device, data root, smoke, amp, progress) travels in one
+:class:`EvaluationSettings`, beside the values of the :class:`ParameterGroup` s that evaluations own
+(an attack, dimensionality thresholds, the -C set, ...: each declared by the module of the
+evaluations that read it, with its ``selrob evaluate`` flags); :class:`EvaluationContext` resolves
+them for one dataset (a dataset's preset where none is given) and reads data sets once.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
-from selrob.attacks import AttackSettings, attack_settings
-from selrob.data.cue_conflict_stimuli import DEFAULT_PREPROCESSING, check_preprocessing
 from selrob.errors import SelrobError
-from selrob.measures.representations import DimensionalitySettings
 from selrob.store.sources import ModelSource
 
 
 @dataclass(frozen=True)
+class ParameterGroup:
+    """Parameters some evaluations own besides the shared settings (an attack, the -C set, ...):
+    ``name`` keys them in :attr:`EvaluationSettings.parameters`; ``default(dataset, smoke)`` is
+    the value when none is given (a dataset's preset); ``add_flags`` adds its ``selrob evaluate``
+    flags, ``from_flags`` reads them back (``None``: none given) and ``flags_of`` writes a value
+    as flags (``""`` where only a notebook parameter can give it) and ``check`` refuses a bad value
+    in one line when settings are made. Declared by the module of the evaluations that read them,
+    registered with :func:`register_parameters`."""
+
+    name: str
+    default: Callable[[str, bool], Any]
+    add_flags: Callable[[Any], None] = lambda parser: None
+    from_flags: Callable[[Any], Any] = lambda args: None
+    flags_of: Callable[[Any], str] = lambda value: ""
+    check: Callable[[Any], Any] = lambda value: value
+
+
+#: Every registered parameter group by name.
+PARAMETER_GROUPS: dict[str, ParameterGroup] = {}
+T = TypeVar("T", "ParameterGroup", "Evaluation")
+
+
+def _added(registry: dict[str, T], item: T, kind: str) -> T:
+    """``item`` added to ``registry`` under its name, which must be new."""
+    if item.name in registry:
+        raise SelrobError(f"{kind} named {item.name!r} is registered already")
+    registry[item.name] = item
+    return item
+
+
+def register_parameters(group: ParameterGroup) -> ParameterGroup:
+    """Add ``group`` to the parameter groups (its name must be new)."""
+    return _added(PARAMETER_GROUPS, group, "a parameter group")
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
-    """What evaluations depend on besides the model; ``None`` takes the dataset's preset.
+    """What every evaluation shares: ``device``, ``data_root``, ``smoke`` (the dataset's presets
+    shrunk), ``amp`` (attacks under bf16 autocast, CUDA) and ``progress`` (bars inside a source's
+    evaluation); and the values of the :class:`ParameterGroup` s an evaluation owns, by group
+    name in ``parameters`` (a group not given takes its default for the dataset)."""
 
-    ``attack`` defaults to :func:`selrob.attacks.attack_settings` of the dataset (shrunk when
-    ``smoke``); ``corruption_source`` is the -C set (``generated`` or ``official``; ``None``: the
-    generated one, or the official one of a dataset without a generator, ImageNet-C) and
-    ``corruptions`` a subset of it; ``unit_gradient_samples`` limits the input-unit gradients to
-    the first test images; ``amp`` runs the attacks under bf16 autocast (CUDA). ``progress``
-    shows bars inside a source's evaluation. ``cue_conflict_preprocessing`` is how Geirhos et
-    al.'s stimuli reach ImageNet models (:data:`selrob.data.cue_conflict_stimuli.PREPROCESSING`):
-    ``resize-crop`` by default, as the paper's repository does.
-    """
-
-    attack: AttackSettings | None = None
-    dimensionality: DimensionalitySettings = DimensionalitySettings()
-    corruption_source: str | None = None
-    corruptions: Sequence[str] | None = None
-    unit_gradient_samples: int | None = None
-    amp: bool = False
     smoke: bool = False
     data_root: str | None = None
     device: str | None = None
+    amp: bool = False
     progress: bool = False
-    cue_conflict_preprocessing: str = DEFAULT_PREPROCESSING
+    #: Given as a mapping; kept as sorted (name, value) pairs, so that settings hash and compare by value.
+    parameters: Mapping[str, Any] | tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        given = dict(self.parameters)
+        groups = registered_parameters()
+        unknown = [name for name in given if name not in groups]
+        if unknown:
+            raise SelrobError(f"unknown evaluation parameters {', '.join(unknown)}; choose from: {', '.join(groups)}")
+        for name, value in given.items():
+            groups[name].check(value)
+        object.__setattr__(self, "parameters", tuple(sorted(given.items())))
+
+    def given(self) -> dict[str, Any]:
+        """The parameter values given, by group name."""
+        return dict(self.parameters)
 
     def command_flags(self) -> str:
-        """The ``selrob evaluate`` flags that give these settings (attack settings and
-        dimensionality thresholds other than the presets are notebook parameters only)."""
+        """The ``selrob evaluate`` flags that give these settings (parameters that only a notebook
+        can give are left out)."""
         flags = " --smoke" if self.smoke else ""
-        if self.corruption_source is not None:
-            flags += f" --source {self.corruption_source}"
-        if self.corruptions is not None:
-            flags += " --corruptions " + " ".join(self.corruptions)
-        if self.unit_gradient_samples is not None:
-            flags += f" --samples {self.unit_gradient_samples}"
-        if self.cue_conflict_preprocessing != DEFAULT_PREPROCESSING:
-            flags += f" --cue-conflict-preprocessing {self.cue_conflict_preprocessing}"
+        for name, value in self.given().items():
+            flags += registered_parameters()[name].flags_of(value)
         if self.data_root is not None:
             flags += f" --data-dir {self.data_root}"
         return flags
-
-    def __post_init__(self) -> None:
-        if self.corruptions is not None:  # a tuple, so that settings hash and compare by value
-            object.__setattr__(self, "corruptions", tuple(self.corruptions))
-        if self.unit_gradient_samples is not None and self.unit_gradient_samples < 2:
-            raise SelrobError(f"unit-gradient statistics need at least 2 samples, got {self.unit_gradient_samples}")
-        check_preprocessing(self.cue_conflict_preprocessing)
 
 
 class EvaluationContext:
@@ -84,27 +109,30 @@ class EvaluationContext:
     def __init__(self, dataset: str, settings: EvaluationSettings) -> None:
         self.dataset = dataset
         self.settings = settings
+        self._parameters: dict[str, Any] = {}
+        self._loaded: dict[str, Any] = {}
 
-    @functools.cached_property
-    def attack(self) -> AttackSettings:
-        given = self.settings.attack
-        return given if given is not None else attack_settings(self.dataset, smoke=self.settings.smoke)
+    def parameter(self, group: ParameterGroup) -> Any:
+        """The value of ``group``: the settings', else its default for this dataset."""
+        if group.name not in self._parameters:
+            given = self.settings.given()
+            self._parameters[group.name] = (given[group.name] if group.name in given
+                                            else group.default(self.dataset, self.settings.smoke))
+        return self._parameters[group.name]
 
-    @functools.cached_property
-    def corrupted(self) -> Any:
-        """The :class:`~selrob.data.corrupted.CorruptedSet` of ``settings.corruption_source``."""
-        from selrob.data.corrupted import CorruptedSet, default_source
-
-        source = self.settings.corruption_source or default_source(self.dataset)
-        return CorruptedSet(self.dataset, source, self.settings.data_root)
+    def once(self, key: str, load: Callable[[], Any]) -> Any:
+        """``load()``, read once per context (e.g. a -C set)."""
+        if key not in self._loaded:
+            self._loaded[key] = load()
+        return self._loaded[key]
 
     @functools.cached_property
     def natural(self) -> Any:
         """The :class:`~selrob.data.imagenet_a.NaturalAdversarialSet` (ImageNet-A's shared classes)."""
         from selrob import paths
-        from selrob.data.imagenet_a import load_natural_adversarial
+        from selrob.data.imagenet_a import load_natural_adversarial, shares_classes
 
-        if self.dataset != "tinyimagenet":
+        if not shares_classes(self.dataset):
             raise SelrobError("ImageNet-A shares classes with Tiny ImageNet only; use tinyimagenet runs")
         return load_natural_adversarial(paths.data_dir(self.settings.data_root), self.settings.progress)
 
@@ -145,6 +173,7 @@ class Evaluation:
     * ``value`` and ``headline``: the column ``selrob evaluate`` summarises per source, averaged
       over the rows ``headline(table)`` keeps (e.g. PGD's last step), described by ``headline_label``.
     * ``pairings(targets, sources)``: for pairwise evaluations, how pairs are formed.
+    * ``parameters``: the :class:`ParameterGroup` s it reads besides the shared settings.
 
     Register an evaluation at import time of a module (:func:`register`): worker processes of
     the stage import the module of ``evaluate`` before they look the evaluation up.
@@ -161,6 +190,7 @@ class Evaluation:
     pairings: Callable[[Sequence[ModelSource], Sequence[ModelSource]], list[Pairing]] | None = None
     headline: Callable[[pd.DataFrame], pd.DataFrame] = _all_rows
     headline_label: str = "mean over rows"
+    parameters: tuple[ParameterGroup, ...] = ()
 
     @property
     def pairwise(self) -> bool:
@@ -174,10 +204,14 @@ EVALUATIONS: dict[str, Evaluation] = {}
 
 def register(evaluation: Evaluation) -> Evaluation:
     """Add ``evaluation`` to the registry (its name must be new)."""
-    if evaluation.name in EVALUATIONS:
-        raise SelrobError(f"an evaluation named {evaluation.name!r} is registered already")
-    EVALUATIONS[evaluation.name] = evaluation
-    return evaluation
+    return _added(EVALUATIONS, evaluation, "an evaluation")
+
+
+def registered_parameters() -> dict[str, ParameterGroup]:
+    """Every evaluation parameter group, the project's own registered (importing their modules)."""
+    import selrob.evaluations  # noqa: F401
+
+    return PARAMETER_GROUPS
 
 
 def registered_evaluations() -> dict[str, Evaluation]:
@@ -187,8 +221,11 @@ def registered_evaluations() -> dict[str, Evaluation]:
     return EVALUATIONS
 
 
-def get_evaluation(name: str) -> Evaluation:
-    """The registered evaluation ``name``, or a one-line error listing the names."""
+def get_evaluation(name: str | Evaluation) -> Evaluation:
+    """The registered evaluation ``name`` (an evaluation passed is itself), or a one-line error
+    listing the names."""
+    if isinstance(name, Evaluation):
+        return name
     known = registered_evaluations()
     if name not in known:
         raise SelrobError(f"unknown evaluation {name!r}; choose one of: {', '.join(known)}")

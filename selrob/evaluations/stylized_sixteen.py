@@ -23,6 +23,7 @@ from selrob.data.cue_conflict_stimuli import CATEGORIES
 from selrob.device import resolve_device
 from selrob.errors import SelrobError
 from selrob.evaluations.common import batch_size_for, entry, sixteen_class_top1
+from selrob.evaluations.stimuli import every_stimuli
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.io import short_hash
 from selrob.store.cache import CacheEntry
@@ -50,7 +51,8 @@ def evaluate_stylized_sixteen(source: ModelSource, context: EvaluationContext) -
     """``{"file", "image", "category", "decision"}`` per stylized image: ``image`` is its source's
     validation position (-1 when its name gives none), categories are indices into
     :data:`~selrob.data.cue_conflict_stimuli.CATEGORIES` (-1: a top-1 class in none)."""
-    if source.dataset != "imagenet":
+    stimuli = every_stimuli().get(source.dataset)
+    if stimuli is None or NAME not in stimuli.table3_evaluations:
         raise SelrobError(f"the 16-class stylized images are for ImageNet models, not {source.dataset}")
 
     def compute() -> dict[str, list[Any]]:

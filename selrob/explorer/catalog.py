@@ -14,9 +14,6 @@ from selrob.errors import SelrobError
 from selrob.tables.robust_pairs import load_pairs
 from selrob.tables.runs import load_results
 
-#: The studies, as the explorer's first control names them.
-SELECTIVITY, SHAPE_BIAS = "selectivity", "shape_bias"
-
 
 @dataclass(frozen=True)
 class Catalog:
@@ -27,11 +24,6 @@ class Catalog:
 
     sweeps: dict[str, pd.DataFrame]
     pairs: dict[str, pd.DataFrame]
-
-    @property
-    def studies(self) -> list[str]:
-        """The studies with something to show."""
-        return [name for name, groups in ((SELECTIVITY, self.sweeps), (SHAPE_BIAS, self.pairs)) if groups]
 
 
 def _plain(runs: pd.DataFrame) -> pd.Series:

@@ -26,8 +26,10 @@ from selrob import paths
 from selrob.errors import SelrobError
 from selrob.parallel import job_errors
 from selrob.pipeline import report
+from selrob.pipeline.figures import Figure
 from selrob.pipeline.notebooks import execute_notebook
 from selrob.pipeline.stage import EvaluationPlan, evaluate_plan
+from selrob.tables.claims import Claim
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,10 @@ class ReproduceOptions:
 
 @dataclass(frozen=True)
 class StudyNotebook:
-    """One numbered notebook of a study and the parameters it must declare."""
+    """One numbered notebook of a study, what it is about and the parameters it must declare."""
 
     stem: str
+    title: str
     parameters: frozenset[str]
 
 
@@ -64,10 +67,19 @@ class Study:
     plan: Callable[[ReproduceOptions], EvaluationPlan]
     notebook_parameters: Callable[[ReproduceOptions], dict[str, Any]]
     summary: Callable[[ReproduceOptions], str]
-    #: The claims table and its markdown report for a dataset (``None``: the study's default).
-    claims: Callable[[ReproduceOptions, str | None], tuple[pd.DataFrame, str]]
+    #: The claims table and its markdown report for a dataset (``None``: the study's default), of
+    #: the claims with the given keys (``None``: every claim).
+    claims: Callable[[ReproduceOptions, str | None, Sequence[str] | None], tuple[pd.DataFrame, str]]
     #: The datasets its claims can be tested on, the default (embedded) one first.
     datasets: tuple[str, ...]
+    #: Every claim it tests (loaded on demand: the claims modules read the evaluations).
+    declared_claims: Callable[[], Sequence[Claim]]
+    #: Every figure its notebooks draw (:mod:`selrob.pipeline.figures`).
+    figures: tuple[Figure, ...] = ()
+
+    def notebook_claims(self, stem: str) -> tuple[str, ...]:
+        """The keys of the claims backing the figures of notebook ``stem``, each once, in figure order."""
+        return tuple(dict.fromkeys(key for figure in self.figures if figure.notebook == stem for key in figure.claims))
 
 
 #: Notebooks executed at once: every cache is filled by then, so they share the two cores.
@@ -93,13 +105,14 @@ def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
                     if error]
         if failures:
             raise SelrobError("; ".join(failures))
-        table, markdown = study.claims(options, None)
+        table, markdown = study.claims(options, None, None)
         stem = report.claims_stem(study.name, options.smoke)
         reports += [path.name for path in report.write_claims(table, markdown, figures, stem)]
         if canonical:
             report.embed(paths.repo_root() / "README.md", stem, markdown)
         lines += [f"{study.name}: {study.title}", study.summary(options), markdown]
     if canonical:
-        report.write_manifest(figures, reports, written_since=started)
+        report.write_manifest(figures, reports, written_since=started,
+                              drawn=[figure for study in studies for figure in study.figures])
     lines += [f"executed notebooks in {outputs}", f"figures and claims in {figures}"]
     return "\n".join(lines)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from selrob.errors import SelrobError
-from selrob.pipeline.reproduce import Study
+from selrob.pipeline.reproduce import ReproduceOptions, Study
 
 
 def studies() -> dict[str, Study]:
@@ -30,3 +30,18 @@ def select_studies(name: str, dataset: str | None = None) -> list[Study]:
         raise SelrobError(f"{'no study has' if name == 'all' else f'study {name} has no'} claims on dataset "
                           f"{dataset!r}: {each}")
     return fitting
+
+
+def study_of_notebook(stem: str) -> Study:
+    """The study whose notebooks include ``stem``."""
+    for study in studies().values():
+        if any(notebook.stem == stem for notebook in study.notebooks):
+            return study
+    raise SelrobError(f"no study has a notebook {stem!r}")
+
+
+def notebook_findings(stem: str, options: ReproduceOptions, dataset: str, every_claim: bool = False) -> str:
+    """The markdown claims report a notebook shows beside its figures: the claims backing notebook
+    ``stem``'s figures (:meth:`Study.notebook_claims`), or every claim of its study."""
+    study = study_of_notebook(stem)
+    return study.claims(options, dataset, None if every_claim else study.notebook_claims(stem))[1]

@@ -8,6 +8,7 @@ gradient-masking check; the AugMix runs get the corruptions. Notebooks 01-08.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,23 @@ from selrob.evaluations.gradient_masking import masking_pairings
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
+from selrob.tables.claims import Claim
 from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
+from selrob.studies.selectivity_figures import FIGURES
 
 DATASET = "digits"
 #: Every notebook declares these; notebook 07 (PGD training, defined at alpha 0) has no alpha.
 NOTEBOOK_PARAMETERS = frozenset({"dataset", "arch", "alpha", "seeds", "smoke", "training", "runs_dir", "figures_dir"})
 NOTEBOOKS = tuple(
-    StudyNotebook(stem, NOTEBOOK_PARAMETERS - ({"alpha"} if stem == "07_pgd_training_selectivity" else set()))
-    for stem in ("01_selectivity_accuracy", "02_average_case_robustness", "03_worst_case_robustness",
-                 "04_dimensionality", "05_unit_gradient_variability", "06_augmix_selectivity",
-                 "07_pgd_training_selectivity", "08_natural_adversarial")
+    StudyNotebook(stem, title, NOTEBOOK_PARAMETERS - ({"alpha"} if stem == "07_pgd_training_selectivity" else set()))
+    for stem, title in (("01_selectivity_accuracy", "class selectivity and test accuracy"),
+                        ("02_average_case_robustness", "accuracy under common corruptions"),
+                        ("03_worst_case_robustness", "FGSM, PGD, the Jacobian norm and gradient masking"),
+                        ("04_dimensionality", "dimensionality of representations and of perturbations"),
+                        ("05_unit_gradient_variability", "variability of input-unit gradients"),
+                        ("06_augmix_selectivity", "AugMix and class selectivity"),
+                        ("07_pgd_training_selectivity", "PGD training and class selectivity"),
+                        ("08_natural_adversarial", "ImageNet-A (natural adversarial examples)"))
 )
 #: What every run of the alpha grid gets (the AugMix runs get the corruptions only).
 GRID_EVALUATIONS = ("dimensionality-pgd", "dimensionality-clean", "dimensionality-corruptions", "unit-gradients",
@@ -73,56 +81,26 @@ def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
             "figures_dir": str(paths.figures_dir(options.figures_dir)), "data_dir": str(paths.data_dir(options.data_dir))}
 
 
-def _variant(runs: Any) -> str:
-    """How one protocol's runs were trained, beyond the preset."""
-    if "augmix" in runs and runs["augmix"].fillna(False).astype(bool).any():
-        return " with AugMix"
-    if "pgd_steps" in runs and runs["pgd_steps"].notna().any():
-        return f" with PGD training ({int(runs['pgd_steps'].iloc[0])} steps)"
-    if "adversarial_steps" in runs and runs["adversarial_steps"].notna().any():
-        return (f" robust: L2 adversarial training ({int(runs['adversarial_steps'].iloc[0])} steps, epsilon "
-                f"{runs['adversarial_epsilon'].iloc[0]:g})")
-    return ""
-
-
-def results_report(runs_dir: str | Path | None = None, dataset: str | None = None, arch: str | None = None) -> str:
-    """Mean test accuracy and selectivity per alpha with 95% CIs, one block per protocol."""
-    from selrob.stats import summarize
-    from selrob.tables.runs import load_results
-
-    frame = load_results(runs_dir, dataset=dataset, arch=arch)
-    if frame.empty:
-        return "no finished runs"
-    lines = []
-    for (name, model, protocol), part in frame.groupby(["dataset", "arch", "protocol"]):
-        lines.append(f"{name} / {model}{_variant(part)} (protocol {protocol}, {len(part)} runs)")
-        table = summarize(part, "alpha", ["test_accuracy", "mean_selectivity"])
-        lines.append(f"  {'alpha':>6} {'n':>3} {'test accuracy [95% CI]':>28} {'mean selectivity [95% CI]':>30}")
-        for _, row in table.iterrows():
-            lines.append(
-                f"  {row['alpha']:>6g} {int(row['n']):>3}"
-                f" {row['test_accuracy']:>8.4f} [{row['test_accuracy_ci_low']:.4f}, {row['test_accuracy_ci_high']:.4f}]"
-                f" {row['mean_selectivity']:>10.4f} [{row['mean_selectivity_ci_low']:.4f}, {row['mean_selectivity_ci_high']:.4f}]")
-    return "\n".join(lines)
-
-
 def summary(options: ReproduceOptions) -> str:
+    from selrob.tables.runs import results_report
+
     return results_report(options.runs_dir, DATASET)
 
 
 TITLE = "Linking average- and worst-case perturbation robustness via class selectivity and dimensionality"
 
 
-def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.DataFrame, str]:
+def claims(options: ReproduceOptions, dataset: str | None = None,
+           keys: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
     """The claims table of the sweep of ``dataset`` (default digits) and its markdown report,
-    which says what it was computed from and on which machine."""
+    which says what it was computed from and on which machine (only the claims ``keys`` when given)."""
     from selrob.studies.selectivity_claims import CLAIMS, ClaimInputs
     from selrob.tables.claims import claims_markdown, claims_table
     from selrob.tables.runs import trained_on
 
     name = dataset or DATASET
     inputs = ClaimInputs(name, options.smoke, options.runs_dir, options.data_dir)
-    table = claims_table(CLAIMS, inputs)
+    table = claims_table(CLAIMS if keys is None else [claim for claim in CLAIMS if claim.key in keys], inputs)
     runs = inputs.runs
     preamble = [
         f"Claims of *{TITLE}* tested on the {name} sweep{' (smoke)' if options.smoke else ''}: "
@@ -137,8 +115,15 @@ def claims(options: ReproduceOptions, dataset: str | None = None) -> tuple[pd.Da
     return table, claims_markdown(table, preamble)
 
 
+def declared_claims() -> Sequence[Claim]:
+    from selrob.studies.selectivity_claims import CLAIMS
+
+    return CLAIMS
+
+
 SELECTIVITY = Study(
     name="selectivity", title=TITLE, paper_url="https://arxiv.org/abs/2010.07693", notebooks=NOTEBOOKS, prepare=prepare, plan=plan,
     notebook_parameters=notebook_parameters, summary=summary, claims=claims,
     datasets=tuple(name for name, grid in GRIDS.items() if len(grid["alphas"]) > 1),  # those with an alpha sweep
+    figures=FIGURES, declared_claims=declared_claims,
 )

@@ -17,7 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from selrob.evaluations.dimensionality import DIMENSIONALITY
+from selrob.evaluations.fgsm import largest_epsilon
 from selrob.evaluations.gradient_masking import DIFFERENT
+from selrob.evaluations.pgd import last_step
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.store.runs import RUN_KEYS, Run
 from selrob.tables.aggregates import (
@@ -121,18 +123,11 @@ def _augmix_difference(inputs: ClaimInputs) -> pd.DataFrame:
 
 
 def _fgsm_accuracy(inputs: ClaimInputs) -> pd.DataFrame:
-    """At the largest epsilon: the paper's ordering appears as epsilon grows, small ones mostly
-    repeat clean accuracy (section 4.2)."""
-    table = inputs.fgsm
-    return inputs.per_run(table[table["epsilon"] == table["epsilon"].max()], "accuracy")
-
-
-def _last_step(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["step"] == table["step"].max()]
+    return inputs.per_run(largest_epsilon(inputs.fgsm), "accuracy")
 
 
 def _transfer_accuracy(inputs: ClaimInputs) -> pd.DataFrame:
-    table = _last_step(inputs.masking)
+    table = last_step(inputs.masking)
     return inputs.per_run(table[table["relation"] == DIFFERENT], "accuracy")
 
 
@@ -156,7 +151,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("fgsm", "FGSM accuracy at the largest epsilon rises with selectivity", "2a", ALPHA, +1, _fgsm_accuracy,
           "accuracy per unit alpha"),
     Claim("pgd", "PGD accuracy after the last step rises with selectivity", "2b", ALPHA, +1,
-          lambda inputs: inputs.per_run(_last_step(inputs.pgd), "accuracy"), "accuracy per unit alpha"),
+          lambda inputs: inputs.per_run(last_step(inputs.pgd), "accuracy"), "accuracy per unit alpha"),
     Claim("jacobian", "The input-output Jacobian norm falls as selectivity rises", "2c", ALPHA, -1,
           lambda inputs: inputs.per_run(inputs.table("jacobian"), "jacobian_norm"), "norm per unit alpha"),
     Claim("gradient-masking", "Masking does not explain it: accuracy on PGD examples of the alpha = 0 replicates "

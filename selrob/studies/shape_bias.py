@@ -26,11 +26,17 @@ from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
 from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
+from selrob.tables.claims import Claim
+from selrob.studies.shape_bias_figures import FIGURES
 
 DATASET = "shapes"
 _PARAMETERS = frozenset({"dataset", "smoke", "runs_dir", "figures_dir", "data_dir"})
-NOTEBOOKS = tuple(StudyNotebook(stem, _PARAMETERS) for stem in ("09_shape_bias", "10_distorted_images", "11_smoothness",
-                                                                  "12_network_dissection", "13_channel_ablation"))
+NOTEBOOKS = tuple(StudyNotebook(stem, title, _PARAMETERS) for stem, title in (
+    ("09_shape_bias", "clean and L2 PGD accuracy, cue-conflict shape bias"),
+    ("10_distorted_images", "accuracy on corrupted, scrambled, stylized, contour and silhouette images"),
+    ("11_smoothness", "smoothness of filters and activation maps"),
+    ("12_network_dissection", "what units detect (Network Dissection)"),
+    ("13_channel_ablation", "what zeroing one unit costs (channel ablation)")))
 #: What every model gets.
 EVALUATIONS = ("predictions", "l2-pgd", "cue-conflict", "corruption-predictions", "distorted-images", "kernel-tv",
                "dissection", "channel-ablation")
@@ -92,7 +98,7 @@ def summary(options: ReproduceOptions) -> str:
 def claims(options: ReproduceOptions, dataset: str | None = None,
            keys: Sequence[str] | None = None) -> tuple[pd.DataFrame, str]:
     """The claims table of the S / R pairs and its markdown report (only the claims ``keys``
-    when given, e.g. :data:`selrob.studies.shape_bias_claims.SMOOTHNESS_CLAIMS`)."""
+    when given, e.g. those of one notebook, :meth:`~selrob.pipeline.reproduce.Study.notebook_claims`)."""
     from selrob.studies.shape_bias_claims import CLAIMS, PairInputs
     from selrob.tables.claims import claims_markdown, claims_table
     from selrob.tables.runs import trained_on
@@ -116,8 +122,14 @@ def claims(options: ReproduceOptions, dataset: str | None = None,
     return table, claims_markdown(table, preamble)
 
 
+def declared_claims() -> Sequence[Claim]:
+    from selrob.studies.shape_bias_claims import CLAIMS
+
+    return CLAIMS
+
+
 SHAPE_BIAS = Study(
     name="shape_bias", title=TITLE, paper_url="https://arxiv.org/abs/2006.09373", notebooks=NOTEBOOKS, prepare=prepare,
     plan=plan, notebook_parameters=notebook_parameters, summary=summary, claims=claims,
-    datasets=tuple(ROBUST_PAIR_GRIDS),
+    datasets=tuple(ROBUST_PAIR_GRIDS), figures=FIGURES, declared_claims=declared_claims,
 )

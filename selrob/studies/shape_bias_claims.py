@@ -128,9 +128,3 @@ CLAIMS = (
           lambda inputs: inputs.pairs(inputs.texture_unit_bias.dropna(subset=["rate_share"]), "rate_share"),
           "texture share of texture units' flip rates (R - S)"),
 )
-#: The claims each notebook shows beside its figures.
-DISTORTED_IMAGE_CLAIMS = ("corruption_accuracy", "scrambled_accuracy", "stylized_accuracy", "contour_accuracy",
-                          "silhouette_accuracy")
-SMOOTHNESS_CLAIMS = ("kernel_smoothness", "noise_blocking")
-DISSECTION_CLAIMS = ("colour_units", "texture_units", "object_units", "unit_diversity")
-ABLATION_CLAIMS = ("texture_unit_bias", "texture_unit_rate_bias")

@@ -21,7 +21,7 @@ from selrob.tables.evaluations import cached_result, source_of
 from selrob.tables.robust_pairs import MODEL_KEYS, ordered, pair_evaluation
 
 if TYPE_CHECKING:
-    from selrob.evaluations.channel_ablation import CueConflictImages
+    from selrob.evaluations.stimuli import CueConflictImages
 
 #: Fig 4b's groups besides the NetDissect categories: every unit.
 ALL = "all"
@@ -105,12 +105,13 @@ def flipped_images(run: pd.Series, layer: str, unit: int, settings: EvaluationSe
     ablation is an error naming its command; ``images`` are the model's cue-conflict images when
     the caller has them already."""
     from selrob.evaluations.channel_ablation import cue_conflict_images
+    from selrob.evaluations.stimuli import stimuli_for
 
     source = source_of(run)
     context = EvaluationContext(source.dataset, settings or EvaluationSettings())
     cell = cached_result("channel-ablation", source, context.settings, evaluate)[dissected_layer(source, layer)]
     images = images or cue_conflict_images(source.dataset, context)
-    names = _class_names(source.dataset)
+    names = stimuli_for(source.dataset).cue_conflict.categories
     decision, flipped = np.array(cell["decision"]), np.array(cell["flipped"][unit], dtype=int)
     shapes, textures = images.data.labels.numpy(), images.textures.numpy()
     rows, captions = {}, {}
@@ -121,13 +122,3 @@ def flipped_images(run: pd.Series, layer: str, unit: int, settings: EvaluationSe
             rows[title] = images.data.images[chosen].numpy().transpose(0, 2, 3, 1)
             captions[title] = [f"{names[shapes[k]]}-{names[textures[k]]}" for k in chosen]
     return rows, captions
-
-
-def _class_names(dataset: str) -> tuple[str, ...]:
-    if dataset == "shapes":
-        from selrob.data.shape_texture import SHAPES
-
-        return SHAPES
-    from selrob.data.cue_conflict_stimuli import CATEGORIES
-
-    return CATEGORIES

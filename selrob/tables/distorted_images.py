@@ -20,6 +20,7 @@ import torch
 
 from selrob.distortions.image_types import SCRAMBLED
 from selrob.errors import SelrobError
+from selrob.evaluations.corruptions import corrupted_set
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings
 from selrob.corruptions import COMMON
 from selrob.stats import mean_ci_across_seeds, proportion_ci_across_seeds
@@ -71,9 +72,10 @@ def decisions(runs: pd.DataFrame, settings: EvaluationSettings | None = None, ev
     the -C set (the 4 extras of a full set are left out, as in the paper). On ImageNet the
     stylized column is the 16-class stylized set's images whose source validation image is in the
     subset (:mod:`selrob.evaluations.stylized_sixteen`)."""
-    names = ["predictions", "l2-pgd", "corruption-predictions", "distorted-images"]
-    if str(runs["dataset"].iloc[0]) == "imagenet":
-        names.append("stylized-sixteen")
+    from selrob.evaluations.stimuli import stimuli_for
+
+    names = ["predictions", "l2-pgd", "corruption-predictions", "distorted-images",
+             *stimuli_for(str(runs["dataset"].iloc[0])).table3_evaluations]
     keep = [*MODEL_KEYS, "seed", "image", "column", "cell", "correct"]
     parts = []
     for name in names:
@@ -135,7 +137,9 @@ def scrambled_by_grid(runs: pd.DataFrame, settings: EvaluationSettings | None = 
 
 
 def _world_only(runs: pd.DataFrame, figure: str) -> None:
-    if (dataset := str(runs["dataset"].iloc[0])) != "shapes":
+    from selrob.evaluations.stimuli import stimuli_for
+
+    if not stimuli_for(dataset := str(runs["dataset"].iloc[0])).own_galleries:
         raise SelrobError(f"{figure} is drawn for the embedded world (shapes), not {dataset}")
 
 
@@ -157,7 +161,7 @@ def distortion_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None =
     attack = l2_attack_preset(standard.dataset)
     adversarial = pgd_l2_attack(standard.load_model("cpu"), to_unit_float(data.images[index]), data.labels[index],
                                 attack.epsilon, attack.step_size, attack.steps)
-    corrupted = EvaluationContext(standard.dataset, settings).corrupted
+    corrupted = corrupted_set(EvaluationContext(standard.dataset, settings))
     columns = {"real": data.images[index], "adversarial": (adversarial * 255).round().to(torch.uint8),
                f"noise (s{noise_severity})": corrupted.load("gaussian_noise", noise_severity).images[index],
                **{t: distorted_set(standard.dataset, t, settings.data_root).images[index] for t in IMAGE_TYPES}}

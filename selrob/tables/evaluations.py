@@ -51,7 +51,7 @@ def _not_cached(evaluation: Evaluation, name: str, context: EvaluationContext) -
                        "these runs, or with the notebook")
 
 
-def cached_result(name: str, source: ModelSource, settings: EvaluationSettings | None = None,
+def cached_result(name: str | Evaluation, source: ModelSource, settings: EvaluationSettings | None = None,
                   evaluate: bool = True) -> Any:
     """Evaluation ``name``'s result for ``source``, computed when missing if ``evaluate``, else
     an error naming the command that computes it."""
@@ -63,7 +63,7 @@ def cached_result(name: str, source: ModelSource, settings: EvaluationSettings |
 
 
 def evaluation_table(
-    name: str,
+    name: str | Evaluation,
     runs: Sources,
     settings: EvaluationSettings | None = None,
     *,
@@ -96,7 +96,7 @@ def evaluation_table(
             keys = pairing.target.identity  # read once per source: Run.identity hashes its configuration
             rows += [{**keys, **row} for row in evaluation.rows(result, context, pairing)]
     else:
-        for source in progress_bar(targets, desc=name, unit="model", disable=not progress, leave=False):
+        for source in progress_bar(targets, desc=evaluation.name, unit="model", disable=not progress, leave=False):
             if not evaluate and not evaluation.is_cached(source, context):
                 raise _not_cached(evaluation, source.name, context)
             keys = source.identity
@@ -104,7 +104,7 @@ def evaluation_table(
     return pd.DataFrame(rows, columns=columns)
 
 
-def headline_table(name: str, table: pd.DataFrame) -> pd.DataFrame:
+def headline_table(name: str | Evaluation, table: pd.DataFrame) -> pd.DataFrame:
     """One row per source of an :func:`evaluation_table`: its identity keys and the mean of the
     evaluation's ``value`` over the rows its ``headline`` keeps (e.g. PGD's last step)."""
     evaluation = get_evaluation(name)

@@ -25,8 +25,6 @@ from selrob.tables.runs import SweepResults, load_sweep
 STANDARD, ROBUST = "standard", "robust"
 #: Table rows: per architecture, S then R (ImageNet has two robust ResNet-50s: ``model`` tells them apart).
 MODEL_KEYS = ["arch", "model", "training"]
-#: The cue-conflict evaluation of each dataset.
-CUE_CONFLICT = {"shapes": "cue-conflict", "imagenet": "cue-conflict-imagenet"}
 
 
 @dataclass(frozen=True)
@@ -122,16 +120,13 @@ def accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | None = Non
 
 
 def _cue_conflict(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> pd.DataFrame:
-    """The cue-conflict decisions of ``runs`` (conflict images only) with ``cue`` and ``control_correct``."""
-    dataset = str(runs["dataset"].iloc[0])
-    table = pair_evaluation(CUE_CONFLICT[dataset], runs, settings, evaluate)
-    if "conflict" not in table:
-        return table
-    # Geirhos et al.'s controls are the 80 stimuli whose shape and texture agree.
-    controls = table[~table["conflict"]].assign(control_correct=lambda t: t["decision"] == t["shape"])
-    accuracy = controls.groupby("model")["control_correct"].mean()
-    conflict = table[table["conflict"]]
-    return conflict.assign(control_correct=conflict["model"].map(accuracy))
+    """The cue-conflict decisions of ``runs`` on the conflict images, with ``cue`` and each run's
+    accuracy on the controls (``control_accuracy``)."""
+    table = pair_evaluation("cue-conflict", runs, settings, evaluate)
+    keys = [*MODEL_KEYS, "seed"]
+    accuracy = (table.dropna(subset=["control_correct"]).groupby(keys)["control_correct"].mean()
+                .rename("control_accuracy").reset_index())
+    return table[table["conflict"]].merge(accuracy, on=keys, how="left")
 
 
 def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
@@ -146,7 +141,8 @@ def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = N
         rows.append({**dict(zip(MODEL_KEYS, key)), "texture": shares.texture, "texture_ci_low": shares.texture_low,
                      "texture_ci_high": shares.texture_high, "shape": shares.shape, "shape_ci_low": shares.shape_low,
                      "shape_ci_high": shares.shape_high, "other": 1 - shares.decided / shares.images,
-                     "control_accuracy": float(group["control_correct"].astype(float).mean()), "seeds": shares.seeds,
+                     "control_accuracy": float(group.groupby("seed")["control_accuracy"].first().mean()),
+                     "seeds": shares.seeds,
                      "images": shares.images // shares.seeds})
     return ordered(pd.DataFrame(rows))
 
@@ -172,19 +168,21 @@ def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
 def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                smoke: bool = False, runs_root: str | Path | None = None, adversarial_steps: int | None = None,
                data_root: str | Path | None = None, needs: Sequence[str] = ("cue-conflict",)) -> Pairs:
-    """The pairs notebooks 09-11 show: on ``shapes`` the runs of :func:`load_robust_pairs` (raising,
-    with the command, when some are not trained), on ``imagenet`` the zoo's pairs whose models are
-    there (:func:`zoo_pairs`; none, with what to get, when nothing is or the data in ``needs`` is
-    missing)."""
-    if dataset == "imagenet":
-        if seeds is not None or adversarial_steps is not None:
-            raise SelrobError("seeds and adversarial_steps choose the embedded world's pairs; a zoo model is one "
-                              "checkpoint (choose the zoo's pairs with archs)")
-        return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None, needs)
-    if dataset not in ROBUST_PAIR_GRIDS:
-        raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose imagenet or "
+    """The pairs notebooks 09-13 show: on a dataset with a pair grid (:data:`ROBUST_PAIR_GRIDS`)
+    the runs of :func:`load_robust_pairs` (raising, with the command, when some are not trained),
+    on the zoo's dataset (ImageNet) the zoo's pairs whose models are there (:func:`zoo_pairs`;
+    none, with what to get, when nothing is or the data in ``needs`` is missing)."""
+    from selrob.zoo.entries import ZOO_DATASET
+
+    if dataset in ROBUST_PAIR_GRIDS:
+        return Pairs(load_robust_pairs(dataset, archs, seeds, smoke, runs_root, adversarial_steps).runs)
+    if dataset != ZOO_DATASET:
+        raise SelrobError(f"dataset {dataset!r} has no standard / robust pairs; choose {ZOO_DATASET} or "
                           f"{', '.join(ROBUST_PAIR_GRIDS)}")
-    return Pairs(load_robust_pairs(dataset, archs, seeds, smoke, runs_root, adversarial_steps).runs)
+    if seeds is not None or adversarial_steps is not None:
+        raise SelrobError("seeds and adversarial_steps choose the embedded world's pairs; a zoo model is one "
+                          "checkpoint (choose the zoo's pairs with archs)")
+    return zoo_pairs(archs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None, needs)
 
 
 def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None = None,
@@ -193,11 +191,12 @@ def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None =
     """The zoo's pairs (:data:`selrob.zoo.entries.PAIRS`; ``None``: the paper's three) whose two
     models are downloaded or imported, as :class:`Pairs` with a ``source`` column; none, with
     what to get, when no pair is complete or the ImageNet validation set or the data in ``needs``
-    (:data:`NEEDS`) are missing. ``eval_samples`` limits the evaluations to the first validation
-    images."""
+    (:attr:`~selrob.evaluations.stimuli.PairStimuli.needs`) are missing. ``eval_samples`` limits
+    the evaluations to the first validation images."""
     from selrob import paths
     from selrob.data import imagenet
-    from selrob.zoo.entries import PAIRS
+    from selrob.evaluations.stimuli import stimuli_for
+    from selrob.zoo.entries import PAIRS, ZOO_DATASET
     from selrob.zoo.sources import pair_sources
     from selrob.zoo.weights import status
 
@@ -217,55 +216,9 @@ def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None =
     data = paths.data_dir(data_root)
     if (reason := imagenet.unavailable_reason(data)) is not None:
         reasons.append(reason)
-    reasons += [reason for need in needs if (reason := NEEDS[need](data)) is not None]
+    reasons += stimuli_for(ZOO_DATASET).missing(data, needs)
     frame = pd.DataFrame([{**source.identity, "source": source} for source in sources.values()])
     return Pairs(frame, "; ".join(reasons) or None)
-
-
-def _stimuli_missing(data: Path) -> str | None:
-    from selrob.data.cue_conflict_stimuli import how_to_get, verify_stimuli
-
-    report = verify_stimuli(data)
-    return None if report.ok else f"{report.summary()}; {how_to_get(data)}"
-
-
-def _imagenet_c_missing(data: Path) -> str | None:
-    from selrob.corruptions import COMMON
-    from selrob.data.corrupted import CorruptedSet
-
-    try:
-        missing = [name for name in COMMON if name not in CorruptedSet("imagenet", "official", data).corruptions()]
-    except SelrobError as error:
-        return str(error)
-    return (f"ImageNet-C in {data} lacks {', '.join(missing)}; get it with `selrob data download-c imagenet "
-            f"--data-dir {data}`") if missing else None
-
-
-def _stylized_missing(data: Path) -> str | None:
-    from selrob.data.stylized_sixteen import unavailable_reason
-
-    return unavailable_reason(data)
-
-
-def _segmenter_missing(data: Path) -> str | None:
-    from selrob.distortions.image_types import SEGMENTER
-    from selrob.distortions.segmentation import how_to_get
-
-    weights = data / SEGMENTER
-    return None if weights.is_file() else f"silhouettes need the segmentation weights at {weights}: {how_to_get()}"
-
-
-def _broden_missing(data: Path) -> str | None:
-    from selrob.data.broden import unavailable_reason
-
-    return unavailable_reason(data)
-
-
-#: What an ImageNet notebook may need besides the zoo's models and the validation set, and how
-#: each tells what is missing: Geirhos et al.'s stimuli (Table 2), ImageNet-C, the 16-class
-#: stylized images and the segmentation weights (Table 3), Broden (Network Dissection).
-NEEDS = {"cue-conflict": _stimuli_missing, "imagenet-c": _imagenet_c_missing, "stylized-16": _stylized_missing,
-         "segmenter": _segmenter_missing, "broden": _broden_missing}
 
 
 def first_pair(runs: pd.DataFrame, arch: str | None = None) -> tuple[pd.Series, pd.Series]:
@@ -283,34 +236,17 @@ def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None
     architecture and seed, its first robust model): per shape class (row), ``columns`` images with
     other textures, and a caption per image (its texture, ``S: <cue> / R: <cue>``). Returns rows,
     column titles and captions."""
+    from selrob import paths
+    from selrob.evaluations.stimuli import stimuli_for
+
     first = pd.DataFrame(list(first_pair(runs)))
-    table = _cue_conflict(first, settings, evaluate=True)
-    imagenet = str(runs["dataset"].iloc[0]) == "imagenet"
-    key = "file" if imagenet else "image"
-    cues = {training: part.set_index(key)["cue"] for training, part in table.groupby("training")}
-    rows, captions = {}, {}
-    if imagenet:
-        from selrob import paths
-        from selrob.data.cue_conflict_stimuli import FOLDER, decode
-
-        folder = paths.data_dir(data_root) / FOLDER
-        textures = table.drop_duplicates(key).set_index(key)["texture"]
-        for shape, group in cues[STANDARD].groupby(lambda file: file.split("/")[0]):
-            files = list(group.index[:: max(1, len(group) // columns)][:columns])
-            rows[shape] = np.stack([decode(folder / file, "as-is") for file in files])
-            captions[shape] = [f"{textures[f]}\nS: {cues[STANDARD][f]} / R: {cues[ROBUST][f]}" for f in files]
-        return rows, [f"image {k + 1}" for k in range(columns)], captions
-    from selrob.data.shape_texture import CLASS_TEXTURES, SHAPES, WORLD_SEED, build, cue_conflict_specs
-    from selrob.evaluations.cue_conflict import PER_PAIR
-
-    specs = cue_conflict_specs(PER_PAIR, WORLD_SEED)
-    for shape, name in enumerate(SHAPES):
-        textures = [(shape + 1 + k * (len(SHAPES) - 1) // columns) % len(SHAPES) for k in range(columns)]
-        chosen = [next(i for i, s in enumerate(specs) if s.shape == shape and s.texture == t) for t in textures]
-        rows[name] = build([specs[i] for i in chosen]).images.transpose(0, 2, 3, 1)
-        captions[name] = [f"{CLASS_TEXTURES[t]}\nS: {cues[STANDARD][i]} / R: {cues[ROBUST][i]}"
-                          for t, i in zip(textures, chosen)]
-    return rows, [f"texture {k + 1}" for k in range(columns)], captions
+    cues = {training: part.set_index("image")["cue"] for training, part in
+            _cue_conflict(first, settings, evaluate=True).groupby("training")}
+    numbers, rows, textures, titles = stimuli_for(str(runs["dataset"].iloc[0])).cue_conflict.gallery(
+        paths.data_dir(data_root), columns)
+    captions = {row: [f"{texture}\nS: {cues[STANDARD][n]} / R: {cues[ROBUST][n]}" for n, texture in zip(chosen, textures[row])]
+                for row, chosen in numbers.items()}
+    return rows, titles, captions
 
 
 def paired_differences(per_run: pd.DataFrame, value: str) -> pd.DataFrame:

@@ -198,3 +198,35 @@ def trained_on(runs: pd.DataFrame) -> str:
     """The devices and torch versions the runs of a runs table were trained with (from their summaries)."""
     summaries = [Run(Path(folder)).summary() for folder in runs["run_dir"]]
     return "; ".join(sorted({f"{s['device']} with torch {s['torch_version'].split('+')[0]}" for s in summaries}))
+
+
+def _variant(runs: Any) -> str:
+    """How one protocol's runs were trained, beyond the preset."""
+    if "augmix" in runs and runs["augmix"].fillna(False).astype(bool).any():
+        return " with AugMix"
+    if "pgd_steps" in runs and runs["pgd_steps"].notna().any():
+        return f" with PGD training ({int(runs['pgd_steps'].iloc[0])} steps)"
+    if "adversarial_steps" in runs and runs["adversarial_steps"].notna().any():
+        return (f" robust: L2 adversarial training ({int(runs['adversarial_steps'].iloc[0])} steps, epsilon "
+                f"{runs['adversarial_epsilon'].iloc[0]:g})")
+    return ""
+
+
+def results_report(runs_dir: str | Path | None = None, dataset: str | None = None, arch: str | None = None) -> str:
+    """Mean test accuracy and selectivity per alpha with 95% CIs, one block per protocol."""
+    from selrob.stats import summarize
+
+    frame = load_results(runs_dir, dataset=dataset, arch=arch)
+    if frame.empty:
+        return "no finished runs"
+    lines = []
+    for (name, model, protocol), part in frame.groupby(["dataset", "arch", "protocol"]):
+        lines.append(f"{name} / {model}{_variant(part)} (protocol {protocol}, {len(part)} runs)")
+        table = summarize(part, "alpha", ["test_accuracy", "mean_selectivity"])
+        lines.append(f"  {'alpha':>6} {'n':>3} {'test accuracy [95% CI]':>28} {'mean selectivity [95% CI]':>30}")
+        for _, row in table.iterrows():
+            lines.append(
+                f"  {row['alpha']:>6g} {int(row['n']):>3}"
+                f" {row['test_accuracy']:>8.4f} [{row['test_accuracy_ci_low']:.4f}, {row['test_accuracy_ci_high']:.4f}]"
+                f" {row['mean_selectivity']:>10.4f} [{row['mean_selectivity_ci_low']:.4f}, {row['mean_selectivity_ci_high']:.4f}]")
+    return "\n".join(lines)

@@ -29,6 +29,9 @@ from urllib.parse import urlparse
 from selrob.data import imagenet
 from selrob.errors import SelrobError
 
+#: What the zoo's models classify: ImageNet's 1,000 classes (the datasets of selrob.data name it).
+ZOO_DATASET = imagenet.INFO.name
+
 T = TypeVar("T")
 
 ARCHITECTURES = ("alexnet", "googlenet", "resnet50")

@@ -14,7 +14,7 @@ from selrob import paths
 from selrob.data import imagenet
 from selrob.data.base import ImageSet
 from selrob.models.placement import place_for_evaluation
-from selrob.zoo.entries import ZooEntry, get_entry, get_pair
+from selrob.zoo.entries import ZOO_DATASET, ZooEntry, get_entry, get_pair
 from selrob.zoo.networks import build_model, dissected_layers
 from selrob.zoo.weights import WEIGHTS, load_weights, model_dir, weights_digest
 
@@ -51,7 +51,7 @@ class ZooModel:
 
     @property
     def dataset(self) -> str:
-        return imagenet.INFO.name
+        return ZOO_DATASET
 
     @property
     def seed(self) -> int:

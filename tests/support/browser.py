@@ -1,8 +1,8 @@
 """Drive the project's notebooks in a real browser: JupyterLab started from this environment and
 headless Chromium (Debian's, through Playwright), for end-to-end tests of the interactive notebooks
-(``tests/test_explorer_browser.py``) and their screenshots.
+(``tests/test_explorer_browser.py``) and their screenshots: test code, outside the package.
 
-Playwright is imported inside the functions that use it, so the package imports without it;
+Playwright is imported inside the functions that use it, so this module imports without it;
 :func:`unavailable` says why the browser cannot be driven here. Playwright's own browser downloads
 are never used: Chromium is ``$SELROB_CHROMIUM`` or Debian's ``/usr/bin/chromium``.
 """
