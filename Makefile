@@ -1,7 +1,7 @@
-# selrob: the two commands the README leads with.
-#   make reproduce   set up .venv, train the default digits sweep, run every notebook, write figures
+# selrob's make targets; the README leads with the first two.
+#   make reproduce   set up .venv, run every study on the embedded data, write every figure and the claims
 #   make test        set up .venv, run the test suite
-#   make test-fast   the tests not marked slow (no trained smoke studies, no notebooks): under 3 minutes
+#   make test-fast   the tests not marked slow (no trained smoke studies, no notebooks): about 2 minutes
 #   make test-guard  the fast tests again under another CPU profile (what CI runs after make test)
 PYTHON ?= python3
 VENV ?= .venv

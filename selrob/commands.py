@@ -93,8 +93,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     foreign = [name for name in given if registered_parameters()[name] not in evaluation.parameters]
     if foreign:
         raise SelrobError(f"{evaluation.name} does not read the {', '.join(n.replace('_', ' ') for n in foreign)} "
-                          f"flags ({''.join(registered_parameters()[n].flags_of(given[n]) for n in foreign).strip()}); "
-                          "see selrob evaluate --help for which evaluations read them")
+                          "flags; see selrob evaluate --help for which evaluations read them")
     settings = EvaluationSettings(smoke=args.smoke, data_root=None if args.data_dir is None else str(args.data_dir),
                                   device=args.device, parameters=given)
     if args.zoo is not None:
@@ -163,9 +162,9 @@ def _cmd_figures(args: argparse.Namespace) -> None:
 
 
 def _cmd_docs(args: argparse.Namespace) -> None:
-    from selrob.studies.docs import stale_documents, write_documents
+    from selrob.studies.docs import update_documents
 
-    changed = stale_documents() if args.check else write_documents()
+    changed = update_documents(write=not args.check)
     print("\n".join(f"{'out of date' if args.check else 'wrote'}: {name}" for name in changed) or "up to date")
     if args.check and changed:
         raise SystemExit(1)

@@ -240,6 +240,8 @@ def test_the_evaluation_caches_16_class_decisions_per_preprocessing(tmp_path: Pa
     assert table["decision"].tolist() == ["airplane", "bear", "airplane", "bear", "bicycle", "airplane"]
     assert table["cue"].tolist() == ["shape", "texture", "no-conflict", "shape", "texture", "other"]
     assert table["conflict"].tolist() == [True, True, False, True, True, True]
+    # The controls are the set's non-conflict stimuli: only they say whether a control is right.
+    assert table["control_correct"].tolist() == [None, None, True, None, None, None]
     assert table[["shape", "texture"]].iloc[1].tolist() == ["airplane", "bear"]
     assert headline_table("cue-conflict", table)["shape_decision"].iloc[0] == pytest.approx(2 / 4)
     # Cached: no second model load; another preprocessing is another entry.

@@ -35,14 +35,15 @@ def test_every_relative_link_of_the_readme_and_docs_resolves() -> None:
 
 
 def test_the_generated_documents_agree_with_the_registries() -> None:
-    assert docs.stale_documents() == [], "run `selrob docs` and commit what it writes"
+    assert docs.update_documents(write=False) == [], "run `selrob docs` and commit what it writes"
 
 
 def _copy_of_the_documents(root: Path) -> Path:
     for name in ("README.md", str(docs.FIGURES_DOC), str(docs.BENCHMARKS_DOC), str(docs.ARCHITECTURE_DOC),
-                 "figures/manifest.json"):
+                 str(docs.NOTEBOOKS_DOC), "figures/manifest.json"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
+    docs.update_documents(root)  # current, whatever the repository's state: this test is about hand edits
     return root
 
 
@@ -59,9 +60,9 @@ def test_a_document_edited_by_hand_is_found_and_rewritten(tmp_path: Path, edit: 
         manifest = root / "figures" / report.MANIFEST
         manifest.write_text(re.sub(r'"notebook": "09_shape_bias"', '"notebook": "10_distorted_images"',
                                    manifest.read_text(encoding="utf-8"), count=1), encoding="utf-8")
-    assert len(docs.stale_documents(root)) == 1
-    assert len(docs.write_documents(root)) == 1
-    assert docs.stale_documents(root) == []
+    assert len(docs.update_documents(root, write=False)) == 1
+    assert len(docs.update_documents(root)) == 1
+    assert docs.update_documents(root, write=False) == []
 
 
 def test_every_figure_reads_registered_evaluations_and_backs_its_own_studys_claims() -> None:
@@ -106,11 +107,12 @@ def test_every_committed_figure_was_made_by_a_registered_figure() -> None:
     manifest = report.read_manifest(REPO / "figures")
     record = report.read_made_by(REPO / "figures")
     figures = sorted(name for name in manifest if name.endswith(report.FIGURE_SUFFIXES))
-    assert figures and sorted(record) == figures
+    assert figures and sorted(record) == figures, "run `make reproduce` and commit figures/ (the manifest too)"
     drawn = {entry["figure"] for entry in record.values()}
     # Every figure a study draws on its embedded dataset whatever the data is committed.
-    assert {figure.id for study in studies().values() for figure in study.figures
-            if figure.always_drawn_on(study.datasets[0])} <= drawn
+    missing = {figure.id for study in studies().values() for figure in study.figures
+               if figure.always_drawn_on(study.datasets[0])} - drawn
+    assert not missing, f"{', '.join(sorted(missing))}: run `make reproduce` and commit figures/ (the manifest too)"
 
 
 def test_figures_lists_each_study_and_refuses_an_unknown_one() -> None:

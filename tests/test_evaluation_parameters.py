@@ -5,6 +5,8 @@ them and refuses a flag the evaluation does not read; the headline rules are wri
 
 from __future__ import annotations
 
+import pickle
+
 import pandas as pd
 import pytest
 
@@ -15,6 +17,7 @@ from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evalua
 from selrob.evaluations.corruptions import CorruptedSetChoice
 from selrob.evaluations.fgsm import largest_epsilon
 from selrob.evaluations.pgd import attack_of, last_step
+from selrob.measures.representations import DimensionalitySettings
 
 
 def test_shared_settings_keep_only_what_every_evaluation_shares() -> None:
@@ -42,24 +45,47 @@ def test_settings_compare_by_value_whatever_order_the_parameters_come_in() -> No
     one = EvaluationSettings(parameters={"unit_gradient_samples": 5, "corrupted_set": CorruptedSetChoice("generated", ["fog"])})
     two = EvaluationSettings(parameters={"corrupted_set": CorruptedSetChoice("generated", ("fog",)), "unit_gradient_samples": 5})
     assert one == two and hash(one) == hash(two)
-    assert one.command_flags() == " --source generated --corruptions fog --samples 5"
+    # A command names only the flags of what the evaluation reads (another's would be refused).
+    assert one.command_flags(get_evaluation("unit-gradients")) == " --samples 5"
+    assert one.command_flags(get_evaluation("corruptions")) == " --source generated --corruptions fog"
+    assert one.command_flags(get_evaluation("fgsm")) == ""
+
+
+def test_settings_with_parameters_reach_worker_processes_intact() -> None:
+    settings = EvaluationSettings(smoke=True, parameters={
+        "attack": attack_settings("digits", pgd_steps=3, smoke=True), "corrupted_set": CorruptedSetChoice(None, ["fog"]),
+        "dimensionality": DimensionalitySettings((0.9,), 0.8), "cue_conflict_preprocessing": "as-is"})
+    copy = pickle.loads(pickle.dumps(settings))
+    assert copy == settings and hash(copy) == hash(settings)
+    assert attack_of(EvaluationContext("digits", copy)).pgd_steps == 3
 
 
 @pytest.mark.parametrize(("parameters", "message"), [
     ({"unit_gradient_samples": 1}, "at least 2 samples, got 1"),
     ({"cue_conflict_preprocessing": "crop"}, "unknown cue-conflict preprocessing 'crop'"),
     ({"atack": None}, "unknown evaluation parameters atack; choose from: attack"),
+    ({"attack": "pgd"}, "the attack parameter must be AttackSettings, got 'pgd'"),
+    ({"corrupted_set": "official"}, "the corrupted_set parameter must be CorruptedSetChoice"),
 ])
 def test_bad_parameters_are_refused_when_settings_are_made(parameters: dict[str, object], message: str) -> None:
     with pytest.raises(SelrobError, match=message):
         EvaluationSettings(parameters=parameters)
 
 
-def test_evaluate_refuses_a_flag_the_evaluation_does_not_read(capsys: pytest.CaptureFixture[str], tmp_path) -> None:  # type: ignore[no-untyped-def]
-    assert main(["evaluate", "fgsm", "--samples", "5", "--runs-dir", str(tmp_path)]) == 2
+@pytest.mark.parametrize(("flags", "group"), [(["--samples", "5"], "unit gradient samples"),
+                                              (["--cue-conflict-preprocessing", "resize-crop"],  # the default, given
+                                               "cue conflict preprocessing")])
+def test_evaluate_refuses_a_flag_the_evaluation_does_not_read(capsys: pytest.CaptureFixture[str],
+                                                              flags: list[str], group: str) -> None:
+    assert main(["evaluate", "fgsm", *flags]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "fgsm does not read the unit gradient samples flags (--samples 5)" in error
-    assert not any(tmp_path.iterdir())  # nothing written
+    assert error == f"selrob: error: fgsm does not read the {group} flags; see selrob evaluate --help for which " \
+                    "evaluations read them\n"
+
+
+def test_a_corrupted_set_of_an_unknown_source_is_refused() -> None:
+    with pytest.raises(SelrobError, match="unknown corrupted-set source 'offical'; choose one of: generated, official"):
+        CorruptedSetChoice("offical")
 
 
 def test_evaluate_help_groups_each_flag_with_the_evaluations_that_read_it(capsys: pytest.CaptureFixture[str]) -> None:

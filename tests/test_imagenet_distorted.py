@@ -4,7 +4,6 @@ from a segmentation model, scored in the 16 categories."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from selrob.distortions.scramble import scramble_patches
 from selrob.errors import SelrobError
 from selrob.evaluations import EvaluationContext, EvaluationSettings, get_evaluation
 from selrob.measures.human_categories import IMAGENET_INDICES
+from support.fakes import FakeSource
 
 
 def _clean(count: int = CHUNK + 8, size: int = 24) -> ImageSet:
@@ -84,48 +84,22 @@ def test_silhouettes_need_the_weights_and_come_from_the_segmenter(tmp_path: Path
     assert (data.images == expected).all()
 
 
-@dataclass(eq=False)
-class _ZooLike:
-    """An ImageNet model source over the stand-in validation set: 1000 logits favouring airplane."""
-
-    folder: Path
-    data: ImageSet
-    dataset: str = "imagenet"
-    seed: int = 0
-    eval_samples: int | None = None
-    adversarially_trained: bool = False
-    dissected_layers: tuple[str, ...] = ()
-
-    @property
-    def identity(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "arch": "tiny", "model": "tiny", "training": "standard", "seed": 0}
-
-    @property
-    def name(self) -> str:
-        return "imagenet/tiny"
-
-    @property
-    def evaluations_dir(self) -> Path:
-        return self.folder / "evaluations"
-
-    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
-        model = nn.Sequential(nn.Flatten(), nn.LazyLinear(1000))
-        model(torch.zeros(1, 3, 24, 24))
-        with torch.no_grad():
-            model[1].weight.zero_()
-            model[1].bias.zero_()
-            model[1].bias[404] = 5.0  # always airplane
-        return model.eval()
-
-    def test_set(self, data_root: str | Path | None = None) -> ImageSet:
-        return self.data
+def _always_airplane() -> nn.Module:
+    """1000 logits favouring airplane (404) for 24 px images."""
+    model = nn.Sequential(nn.Flatten(), nn.LazyLinear(1000))
+    model(torch.zeros(1, 3, 24, 24))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+        model[1].bias[404] = 5.0
+    return model
 
 
 def test_imagenet_distorted_images_score_silhouettes_in_the_sixteen_categories(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clean = _clean(count=12)
     clean.labels[4:] = 404
-    source = _ZooLike(tmp_path / "zoo", clean)
+    source = FakeSource(tmp_path / "zoo", _always_airplane, dataset="imagenet", data=clean)
     weights = tmp_path / "data" / image_types.SEGMENTER
     weights.parent.mkdir(parents=True)
     weights.write_bytes(b"stand-in")
@@ -188,7 +162,7 @@ def test_stylized_images_are_scored_by_the_category_of_the_top1_class(tmp_path: 
     fake = stylized_sixteen.StylizedSet(_clean(count=4).images[:3], ["airplane", "bear", "bear"], files)
     monkeypatch.setattr(stylized_sixteen, "load_stylized", lambda root, progress=False: fake)
     (tmp_path / "data" / stylized_sixteen.FOLDER).mkdir(parents=True)
-    source = _ZooLike(tmp_path / "zoo", _clean(count=4))
+    source = FakeSource(tmp_path / "zoo", _always_airplane, dataset="imagenet", data=_clean(count=4))
     context = EvaluationContext("imagenet", EvaluationSettings(data_root=str(tmp_path / "data")))
     evaluation = get_evaluation("stylized-sixteen")
     result = evaluation.evaluate(source, context)

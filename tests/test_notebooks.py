@@ -9,7 +9,7 @@ import papermill
 import pytest
 
 from support.studies import left_as_found
-from selrob.pipeline.figures import figure_of
+from selrob.pipeline.figures import PER_PAIRS, figure_of
 from selrob.pipeline.notebooks import execute_notebook, notebook_paths
 from selrob.studies import studies
 
@@ -155,6 +155,9 @@ def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, evaluated_smoke_pa
     # Every file is one of this notebook's registered figures, and each figure it always draws is there.
     drawn = {figure_of(name, SHAPE_BIAS.figures) for name in written}
     assert None not in drawn and {figure.notebook for figure in drawn} == {stem}
+    for name in written:  # named as the figure's kind says: one file for the pairs or one per architecture
+        figure = figure_of(name, SHAPE_BIAS.figures)
+        assert figure is not None and name.startswith(f"{figure.id}_shapes_{'pairs' if figure.per == PER_PAIRS else 'alexnet_small'}_")
     assert {figure for figure in SHAPE_BIAS.figures if figure.notebook == stem and figure.always_drawn_on("shapes")} <= drawn
     assert len(written) == 2 * len({name.split(".")[0] for name in written})  # PNG and PDF
 

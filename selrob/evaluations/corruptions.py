@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 
-from selrob.data.corrupted import SEVERITY_LEVELS
+from selrob.data.corrupted import SEVERITY_LEVELS, check_source
 from selrob.errors import SelrobError
 from selrob.evaluations.common import entry, resumable_cells
-from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
+from selrob.evaluations.registry import (Evaluation, EvaluationContext, ParameterGroup, of_type, register,
+                                        register_parameters)
 from selrob.measures.evaluate import evaluate_accuracy
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -41,6 +42,8 @@ class CorruptedSetChoice:
     corruptions: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.source is not None:
+            check_source(self.source)
         if self.corruptions is not None:  # a tuple, so that settings hash and compare by value
             object.__setattr__(self, "corruptions", tuple(self.corruptions))
 
@@ -63,7 +66,7 @@ def _from_flags(args: Any) -> CorruptedSetChoice | None:
 
 CORRUPTED_SET = register_parameters(ParameterGroup(
     "corrupted_set", default=lambda dataset, smoke: CorruptedSetChoice(), add_flags=_add_flags, from_flags=_from_flags,
-    flags_of=CorruptedSetChoice.flags))
+    flags_of=CorruptedSetChoice.flags, check=of_type(CorruptedSetChoice, "corrupted_set")))
 
 
 def corrupted_set(context: EvaluationContext) -> Any:

@@ -56,6 +56,7 @@ PREPROCESSING_CHOICE = register_parameters(ParameterGroup(
 
 
 def preprocessing_of(context: EvaluationContext) -> str:
+    """How ``context`` preprocesses Geirhos et al.'s stimuli."""
     return context.parameter(PREPROCESSING_CHOICE)
 
 

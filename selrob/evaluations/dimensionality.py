@@ -23,7 +23,8 @@ from selrob.errors import SelrobError
 from selrob.evaluations.common import entry, model_and_test_set
 from selrob.evaluations.corruptions import CORRUPTED_SET, chosen_corruptions, corrupted_set, corrupted_set_params, store_corruption_accuracy
 from selrob.evaluations.pgd import ATTACK, attack_of, pgd_entry, pgd_generator, settings_pgd
-from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
+from selrob.evaluations.registry import (Evaluation, EvaluationContext, ParameterGroup, of_type, register,
+                                        register_parameters)
 from selrob.measures.representations import (
     BATCH_SIZE,
     DimensionalitySettings,
@@ -40,11 +41,13 @@ COLUMNS = ("perturbation", "corruption", "severity", "layer", "units", "measure"
 
 #: PCA thresholds and the TwoNN fit fraction (:class:`~selrob.measures.representations.DimensionalitySettings`):
 #: the paper's unless notebook 04 gives others.
-DIMENSIONALITY_SETTINGS = register_parameters(ParameterGroup("dimensionality",
-                                                             default=lambda dataset, smoke: DimensionalitySettings()))
+DIMENSIONALITY_SETTINGS = register_parameters(ParameterGroup(
+    "dimensionality", default=lambda dataset, smoke: DimensionalitySettings(),
+    check=of_type(DimensionalitySettings, "dimensionality")))
 
 
 def dimensionality_of(context: EvaluationContext) -> DimensionalitySettings:
+    """The dimensionality settings of ``context``."""
     return context.parameter(DIMENSIONALITY_SETTINGS)
 
 

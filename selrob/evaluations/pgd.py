@@ -11,14 +11,16 @@ import torch
 from selrob.attacks import PGDResult, attack_accuracy, pgd_attack
 from selrob.attacks.settings import AttackSettings, attack_settings
 from selrob.evaluations.common import BATCH_SIZE, entry, model_and_test_set
-from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
+from selrob.evaluations.registry import (Evaluation, EvaluationContext, ParameterGroup, of_type, register,
+                                        register_parameters)
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
 
 #: The attacks' strengths and steps (:class:`~selrob.attacks.settings.AttackSettings`), shared by
 #: FGSM, PGD, the masking check and the dimensionality of PGD differences: the dataset's preset
 #: unless a notebook gives others.
-ATTACK = register_parameters(ParameterGroup("attack", default=lambda dataset, smoke: attack_settings(dataset, smoke=smoke)))
+ATTACK = register_parameters(ParameterGroup("attack", default=lambda dataset, smoke: attack_settings(dataset, smoke=smoke),
+                                            check=of_type(AttackSettings, "attack")))
 
 
 def attack_of(context: EvaluationContext) -> AttackSettings:

@@ -42,7 +42,17 @@ class ParameterGroup:
     add_flags: Callable[[Any], None] = lambda parser: None
     from_flags: Callable[[Any], Any] = lambda args: None
     flags_of: Callable[[Any], str] = lambda value: ""
-    check: Callable[[Any], Any] = lambda value: value
+    check: Callable[[Any], None] = lambda value: None
+
+
+def of_type(kind: type, name: str) -> Callable[[Any], None]:
+    """A :attr:`ParameterGroup.check` refusing values that are not ``kind`` (named ``name``)."""
+
+    def check(value: Any) -> None:
+        if not isinstance(value, kind):
+            raise SelrobError(f"the {name} parameter must be {kind.__name__}, got {value!r}")
+
+    return check
 
 
 #: Every registered parameter group by name.
@@ -80,6 +90,9 @@ class EvaluationSettings:
 
     def __post_init__(self) -> None:
         given = dict(self.parameters)
+        if not given:
+            object.__setattr__(self, "parameters", ())
+            return
         groups = registered_parameters()
         unknown = [name for name in given if name not in groups]
         if unknown:
@@ -92,12 +105,13 @@ class EvaluationSettings:
         """The parameter values given, by group name."""
         return dict(self.parameters)
 
-    def command_flags(self) -> str:
-        """The ``selrob evaluate`` flags that give these settings (parameters that only a notebook
-        can give are left out)."""
+    def command_flags(self, evaluation: Evaluation) -> str:
+        """The ``selrob evaluate`` flags that give these settings to ``evaluation`` (its own
+        parameters only; those that only a notebook can give are left out)."""
         flags = " --smoke" if self.smoke else ""
         for name, value in self.given().items():
-            flags += registered_parameters()[name].flags_of(value)
+            if registered_parameters()[name] in evaluation.parameters:
+                flags += registered_parameters()[name].flags_of(value)
         if self.data_root is not None:
             flags += f" --data-dir {self.data_root}"
         return flags

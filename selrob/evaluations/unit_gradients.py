@@ -1,6 +1,6 @@
 """Input-unit gradient statistics of a model source (section 4.3, appendix A.8; Figure 3,
 A17-A19), cached per source: per ReLU layer, :func:`unit_gradient_statistics` of the gradients of
-every unit on the clean test images (the first :data:`SAMPLES` of them, when given)."""
+every unit on the clean test images (the first N of them when the :data:`SAMPLES` parameter gives N)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def _add_flags(parser: Any) -> None:
 
 
 def _checked(samples: int | None) -> int | None:
+    """``samples`` if it is none or at least 2 (a standard deviation needs two), else one line."""
     if samples is not None and samples < 2:
         raise SelrobError(f"unit-gradient statistics need at least 2 samples, got {samples}")
     return samples
@@ -37,6 +38,7 @@ SAMPLES = register_parameters(ParameterGroup(
 
 
 def samples_of(context: EvaluationContext) -> int | None:
+    """The number of test images of ``context``'s unit gradients (``None``: all)."""
     return context.parameter(SAMPLES)
 
 

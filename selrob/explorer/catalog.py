@@ -13,6 +13,7 @@ from selrob.config import ROBUST_PAIR_GRIDS
 from selrob.errors import SelrobError
 from selrob.tables.robust_pairs import load_pairs
 from selrob.tables.runs import load_results
+from selrob.zoo.entries import ZOO_DATASET
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,9 @@ def _pairs(smoke: bool, runs_root: str | Path | None, data_root: str | Path | No
                 groups[f"{dataset} / {arch}"] = load_pairs(dataset, [arch], smoke=smoke, runs_root=runs_root).sources
             except SelrobError:  # not trained (yet): nothing to offer
                 continue
-    zoo = load_pairs("imagenet", smoke=smoke, runs_root=runs_root, data_root=data_root, needs=())
+    zoo = load_pairs(ZOO_DATASET, smoke=smoke, runs_root=runs_root, data_root=data_root, needs=())
     for arch, part in ([] if zoo.unavailable else zoo.sources.groupby("arch", sort=False)):
-        groups[f"imagenet / {arch}"] = part.reset_index(drop=True)
+        groups[f"{ZOO_DATASET} / {arch}"] = part.reset_index(drop=True)
     return groups
 
 

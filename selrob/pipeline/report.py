@@ -86,13 +86,12 @@ def read_made_by(folder: Path) -> dict[str, dict[str, object]]:
     return dict(read_json(folder / MANIFEST).get("made_by", {}))
 
 
-def refresh_made_by(folder: Path, drawn: Sequence[Figure]) -> bool:
-    """Rewrite the manifest's "made by" record from the figures ``drawn`` (the checksums stay);
-    whether it changed."""
+def made_by_record(folder: Path, drawn: Sequence[Figure]) -> dict[str, dict[str, object]]:
+    """What the manifest's "made by" record should be for the figures ``drawn``."""
+    return made_by(sorted(read_manifest(folder)), drawn)
+
+
+def refresh_made_by(folder: Path, drawn: Sequence[Figure]) -> None:
+    """Rewrite the manifest's "made by" record from the figures ``drawn`` (the checksums stay)."""
     path = folder / MANIFEST
-    manifest = read_json(path)
-    record = made_by(sorted(manifest["sha256"]), drawn)
-    if manifest.get("made_by") == record:
-        return False
-    write_json(path, {**manifest, "made_by": record})
-    return True
+    write_json(path, {**read_json(path), "made_by": made_by_record(folder, drawn)})

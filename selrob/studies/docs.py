@@ -3,11 +3,12 @@
 * the README's notebook table and ``docs/figures.md`` from the studies' notebooks and figures
   (:class:`~selrob.pipeline.figures.Figure`);
 * the results index of ``docs/benchmarks.md`` from ``benchmarks/results/*.json``;
-* the evaluations table of ``docs/architecture.md`` from the evaluation registry;
+* the evaluations table of ``docs/architecture.md`` from the evaluation registry, and the
+  parameters table of ``docs/notebooks.md`` from the notebooks' ``parameters`` cells;
 * the "made by" record of ``figures/manifest.json`` (which figure and notebook made each file).
 
-:func:`generated_documents` gives every generated text; ``selrob docs`` writes them and ``selrob
-docs --check`` (and a test) fails when a committed file disagrees.
+:func:`update_documents` rewrites what disagrees: ``selrob docs`` calls it, and ``selrob docs
+--check`` (and a test) only lists what disagrees.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from selrob import paths
-from selrob.errors import SelrobError
 from selrob.pipeline import report
 from selrob.pipeline.figures import FIXED, Figure
 from selrob.pipeline.reproduce import Study
@@ -30,6 +30,7 @@ WRITER = "selrob docs"
 FIGURES_DOC = Path("docs") / "figures.md"
 BENCHMARKS_DOC = Path("docs") / "benchmarks.md"
 ARCHITECTURE_DOC = Path("docs") / "architecture.md"
+NOTEBOOKS_DOC = Path("docs") / "notebooks.md"
 
 
 def _file_pattern(figure: Figure) -> str:
@@ -47,6 +48,31 @@ def notebook_table() -> str:
             lines.append(f"| [`{notebook.stem}`](notebooks/{notebook.stem}.ipynb) | {study.name} | {notebook.title} "
                          f"| {'; '.join(drawn) or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+def notebook_parameters_table() -> str:
+    """Per study, the parameters all its notebooks declare, then each notebook's others with their
+    defaults and help (read from each notebook's cell tagged ``parameters``)."""
+    import papermill
+
+    lines = []
+    for study in studies().values():
+        declared = {notebook.stem: papermill.inspect_notebook(str(paths.notebooks_dir() / f"{notebook.stem}.ipynb"))
+                    for notebook in study.notebooks}
+        shared = [name for name in next(iter(declared.values())) if all(name in d for d in declared.values())]
+        lines += [f"{study.name}: every notebook takes {', '.join(f'`{name}`' for name in shared)}.", "",
+                  "| notebook | its other parameters (default): what they choose |", "|---|---|"]
+        for stem, parameters in declared.items():
+            others = [f"`{name}` (`{p['default']}`): {_cell(p['help'])}" for name, p in parameters.items()
+                      if name not in shared]
+            lines.append(f"| `{stem}` | {'<br>'.join(others) or '-'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """``text`` safe in a markdown table cell (no column break, no HTML tag)."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _claim_statements(study: Study) -> dict[str, str]:
@@ -140,47 +166,37 @@ class Block:
 def generated_blocks() -> list[Block]:
     return [Block(Path("README.md"), "notebooks", notebook_table()),
             Block(BENCHMARKS_DOC, "benchmark-results", benchmark_results_markdown()),
-            Block(ARCHITECTURE_DOC, "evaluations", evaluations_table())]
+            Block(ARCHITECTURE_DOC, "evaluations", evaluations_table()),
+            Block(NOTEBOOKS_DOC, "notebook-parameters", notebook_parameters_table())]
 
 
 def every_figure() -> list[Figure]:
     return [figure for study in studies().values() for figure in study.figures]
 
 
-def stale_documents(root: Path | None = None) -> list[str]:
-    """The generated documents of the repository at ``root`` that disagree with the registries."""
-    root = root or paths.repo_root()
-    stale = [f"{block.document} ({block.name} block)" for block in generated_blocks()
-             if report.marked_block((root / block.document).read_text(encoding="utf-8"), block.name, WRITER)
-             != block.text]
-    figures_doc = root / FIGURES_DOC
-    if not figures_doc.is_file() or figures_doc.read_text(encoding="utf-8") != figures_markdown():
-        stale.append(str(FIGURES_DOC))
-    manifest = root / "figures" / report.MANIFEST
-    if manifest.is_file() and report.read_made_by(manifest.parent) != _made_by(manifest.parent):
-        stale.append(f"figures/{report.MANIFEST} (made_by)")
-    return stale
-
-
-def _made_by(folder: Path) -> dict[str, dict[str, object]]:
-    from selrob.pipeline.figures import made_by
-
-    return made_by(sorted(report.read_manifest(folder)), every_figure())
-
-
-def write_documents(root: Path | None = None) -> list[str]:
-    """Write every generated document of the repository at ``root``; the ones that changed."""
+def update_documents(root: Path | None = None, write: bool = True) -> list[str]:
+    """The generated documents of the repository at ``root`` that disagree with the registries,
+    each rewritten when ``write``."""
     from selrob.io import write_text
 
     root = root or paths.repo_root()
-    changed = [f"{block.document} ({block.name} block)" for block in generated_blocks()
-               if report.embed(root / block.document, block.name, block.text, WRITER)]
-    figures_doc = root / FIGURES_DOC
-    if not figures_doc.is_file() or figures_doc.read_text(encoding="utf-8") != figures_markdown():
-        write_text(figures_doc, figures_markdown())
+    changed = []
+    for block in generated_blocks():
+        document = root / block.document
+        if report.marked_block(document.read_text(encoding="utf-8"), block.name, WRITER) != block.text:
+            changed.append(f"{block.document} ({block.name} block)")
+            if write:
+                report.embed(document, block.name, block.text, WRITER)
+    figures_doc, text = root / FIGURES_DOC, figures_markdown()
+    if not figures_doc.is_file() or figures_doc.read_text(encoding="utf-8") != text:
         changed.append(str(FIGURES_DOC))
-    if (root / "figures" / report.MANIFEST).is_file() and report.refresh_made_by(root / "figures", every_figure()):
+        if write:
+            write_text(figures_doc, text)
+    folder = root / "figures"
+    if (folder / report.MANIFEST).is_file() and report.read_made_by(folder) != report.made_by_record(folder, every_figure()):
         changed.append(f"figures/{report.MANIFEST} (made_by)")
+        if write:
+            report.refresh_made_by(folder, every_figure())
     return changed
 
 
@@ -194,7 +210,5 @@ def figure_listing(study_name: str = "all") -> str:
         lines.append(f"{study.name}: {study.title}")
         for figure in study.figures:
             backing = f"  claims: {', '.join(figure.claims)}" if figure.claims else ""
-            lines.append(f"  {figure.id:<42} {figure.paper:<22} {figure.notebook:<30}{backing}")
-    if not lines:
-        raise SelrobError(f"no figures in study {study_name!r}")
+            lines.append(f"  {figure.id:<42} {figure.paper:<22} {figure.notebook:<30}{backing}".rstrip())
     return "\n".join(lines)

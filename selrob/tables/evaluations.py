@@ -47,7 +47,7 @@ def single_dataset(sources: Sequence[ModelSource]) -> str:
 
 def _not_cached(evaluation: Evaluation, name: str, context: EvaluationContext) -> SelrobError:
     return SelrobError(f"{name} has no cached {evaluation.name} yet; compute it with `selrob evaluate {evaluation.name} "
-                       f"--dataset {context.dataset}{context.settings.command_flags()}` and the flags that select "
+                       f"--dataset {context.dataset}{context.settings.command_flags(evaluation)}` and the flags that select "
                        "these runs, or with the notebook")
 
 

@@ -120,13 +120,12 @@ def accuracy_table(runs: pd.DataFrame, settings: EvaluationSettings | None = Non
 
 
 def _cue_conflict(runs: pd.DataFrame, settings: EvaluationSettings | None, evaluate: bool) -> pd.DataFrame:
-    """The cue-conflict decisions of ``runs`` on the conflict images, with ``cue`` and each run's
-    accuracy on the controls (``control_accuracy``)."""
-    table = pair_evaluation("cue-conflict", runs, settings, evaluate)
-    keys = [*MODEL_KEYS, "seed"]
-    accuracy = (table.dropna(subset=["control_correct"]).groupby(keys)["control_correct"].mean()
-                .rename("control_accuracy").reset_index())
-    return table[table["conflict"]].merge(accuracy, on=keys, how="left")
+    """The cue-conflict decisions of ``runs``: every image's row, conflict or control."""
+    return pair_evaluation("cue-conflict", runs, settings, evaluate)
+
+
+def _conflicts(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["conflict"]]
 
 
 def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
@@ -136,12 +135,14 @@ def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = N
     neither, and the accuracy on the non-conflict controls."""
     table = _cue_conflict(runs, settings, evaluate)
     rows = []
-    for key, group in table.groupby(MODEL_KEYS, sort=False):
+    for key, everything in table.groupby(MODEL_KEYS, sort=False):
+        group = _conflicts(everything)
         shares = cue_shares_across_seeds([part["cue"].to_numpy() for _, part in group.groupby("seed")])
         rows.append({**dict(zip(MODEL_KEYS, key)), "texture": shares.texture, "texture_ci_low": shares.texture_low,
                      "texture_ci_high": shares.texture_high, "shape": shares.shape, "shape_ci_low": shares.shape_low,
                      "shape_ci_high": shares.shape_high, "other": 1 - shares.decided / shares.images,
-                     "control_accuracy": float(group.groupby("seed")["control_accuracy"].first().mean()),
+                     # over every control of every seed (the world's controls pair its conflict images)
+                     "control_accuracy": float(everything["control_correct"].dropna().astype(float).mean()),
                      "seeds": shares.seeds,
                      "images": shares.images // shares.seeds})
     return ordered(pd.DataFrame(rows))
@@ -150,7 +151,7 @@ def shape_bias_table(runs: pd.DataFrame, settings: EvaluationSettings | None = N
 def per_run_shape_bias(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
                        evaluate: bool = True) -> pd.DataFrame:
     """One row per run: its shape bias (``shape``: shape / (shape + texture) decisions)."""
-    table = _cue_conflict(runs, settings, evaluate)
+    table = _conflicts(_cue_conflict(runs, settings, evaluate))
     frame = table.groupby([*MODEL_KEYS, "seed"], as_index=False, sort=False)["cue"].agg(shape_bias)
     return ordered(frame.rename(columns={"cue": "shape"}))
 
@@ -241,7 +242,7 @@ def cue_conflict_gallery(runs: pd.DataFrame, settings: EvaluationSettings | None
 
     first = pd.DataFrame(list(first_pair(runs)))
     cues = {training: part.set_index("image")["cue"] for training, part in
-            _cue_conflict(first, settings, evaluate=True).groupby("training")}
+            _conflicts(_cue_conflict(first, settings, evaluate=True)).groupby("training")}
     numbers, rows, textures, titles = stimuli_for(str(runs["dataset"].iloc[0])).cue_conflict.gallery(
         paths.data_dir(data_root), columns)
     captions = {row: [f"{texture}\nS: {cues[STANDARD][n]} / R: {cues[ROBUST][n]}" for n, texture in zip(chosen, textures[row])]

@@ -218,7 +218,10 @@ def results_report(runs_dir: str | Path | None = None, dataset: str | None = Non
 
     frame = load_results(runs_dir, dataset=dataset, arch=arch)
     if frame.empty:
-        return "no finished runs"
+        from selrob import paths
+
+        return (f"no finished runs in {paths.runs_dir(runs_dir)}; train them with `selrob reproduce` (every study) "
+                "or `selrob sweep`")
     lines = []
     for (name, model, protocol), part in frame.groupby(["dataset", "arch", "protocol"]):
         lines.append(f"{name} / {model}{_variant(part)} (protocol {protocol}, {len(part)} runs)")
