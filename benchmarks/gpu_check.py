@@ -17,7 +17,8 @@ evaluation that found nothing to evaluate (a pairwise one among models without i
   standard / robust pair), then ``evaluate <dataset> <name>`` for every registered evaluation of
   both papers on them ("refused": a one-line reason, e.g. an ImageNet-only evaluation).
 * ``zoo <arch>``: each zoo architecture with random weights at 224 px: forward pass, L2 PGD,
-  Network Dissection and channel ablation of its dissected layers (:mod:`unit_semantics_throughput`).
+  Network Dissection and channel ablation of its dissected layers (with ``--tiny``, channel ablation
+  of the first and last only) (:mod:`unit_semantics_throughput`).
 * ``ddp``: ``selrob train-imagenet`` under ``torchrun`` (one process: NCCL on CUDA, gloo on the CPU)
   on a generated ImageFolder.
 * ``twonn`` and ``unit-gradients``: the analysis benchmarks (:mod:`analysis_throughput`).
@@ -175,10 +176,11 @@ def zoo_architecture(arch: str, device: torch.device, tiny: bool) -> dict[str, A
     moved = float((adversarial - x).flatten(1).norm(dim=1).max())
     layers = tuple(f"backbone.{name}" for name in dissected_layers(arch))
     probe = synthetic_probe(count, side, side // 2)
+    ablated = layers[:1] + layers[-1:] if tiny else layers  # CI: the code path, not every channel (40 s)
     return {"image_size": side, "images": count, "logits": list(logits.shape),
             "l2_pgd": {"steps": steps, "largest_l2_move": moved, "within_budget": moved <= IMAGENET_L2.epsilon + 1e-3},
             "dissection": dissection_benchmark(model, layers, probe, device)["images_per_second"],
-            "channel_ablation": ablation_benchmark(model, layers, images, device)["total"]}
+            "channel_ablation": ablation_benchmark(model, ablated, images, device)["total"]}
 
 
 def imagenet_folder(root: Path, classes: int = 2, per_class: int = 4) -> Path:

@@ -1,5 +1,5 @@
 """The ``selrob`` command line: its parser (train, sweep, train-imagenet, evaluate, reproduce, claims,
-figures, docs, results, data, zoo) and :func:`main`; each command's work is in :mod:`selrob.commands`.
+figures, docs, results, data, zoo, model, pair) and :func:`main`; each command's work is in :mod:`selrob.commands`.
 
 Errors in the user's input or files print one line (``selrob: error: ...``) and exit 2; an
 interrupted command keeps every finished epoch and run, and the same command resumes it.
@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from selrob import __version__
 from selrob.config import DEFAULT_DATASET
@@ -39,6 +39,15 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny runs (2 epochs, 256 images) for checks")
     add_training_overrides(parser.add_argument_group("overrides of the preset (see selrob.config)"))
     _add_common(parser)
+
+
+def _add_list_and_remove(subcommands: Any, listing: str, removing: str) -> None:
+    """The ``list`` and ``remove NAME`` subcommands of a registry of the researcher's (models, pairs)."""
+    listed = subcommands.add_parser("list", help=listing)
+    listed.add_argument("--runs-dir", type=path)
+    removed = subcommands.add_parser("remove", help=removing)
+    removed.add_argument("name")
+    removed.add_argument("--runs-dir", type=path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", type=path, help="also write the whole table to this CSV file")
     evaluate.add_argument("--zoo", nargs="+", metavar="MODEL",
                           help="evaluate these ImageNet zoo models (selrob zoo list) instead of a sweep's runs")
+    evaluate.add_argument("--model", action="extend", nargs="+", metavar="NAME",
+                          help="evaluate these models of yours (selrob model list; repeatable) instead of a sweep's runs")
+    evaluate.add_argument("--pair", action="extend", nargs="+", metavar="NAME",
+                          help="evaluate both models of these pairs of yours (selrob pair list; repeatable)")
     readers = {name: [e.name for e in registered_evaluations().values() if group in e.parameters]
                for name, group in registered_parameters().items()}
     for name, group in registered_parameters().items():  # each evaluation's own parameters
@@ -177,6 +190,35 @@ def build_parser() -> argparse.ArgumentParser:
     zoo_import.add_argument("name", help="a model of `selrob zoo list`")
     zoo_import.add_argument("path", type=path, help="the checkpoint file")
     zoo_import.add_argument("--runs-dir", type=path)
+
+    model = commands.add_parser("model", help="your own models: register one, then evaluate it with --model NAME")
+    model_commands = model.add_subparsers(dest="model_command", required=True, parser_class=_Parser,
+                                          metavar="{add,list,remove}")
+    model_add = model_commands.add_parser("add", help="check and register a model (docs/your-models.md)")
+    model_add.add_argument("name", help="its name (letters, digits, _ . -)")
+    model_add.add_argument("--dataset", required=True, help="what it classifies: shapes, digits, cifar10, tinyimagenet or imagenet")
+    model_add.add_argument("--arch", required=True, metavar="SPEC",
+                           help="torchvision:NAME, timm:NAME (pip install 'selrob[timm]') or path/to/file.py:FACTORY")
+    model_add.add_argument("--weights", type=path, help="a state dict file, read without running code (default: the "
+                           "architecture's initialisation, seed 0)")
+    model_add.add_argument("--layers", nargs="+", metavar="MODULE", help="modules whose maps the measures read, post-ReLU "
+                           "ones as the papers do (default: each stage's last post-ReLU map)")
+    model_add.add_argument("--mean", type=number, nargs="+", help="per-channel mean the model subtracts from [0, 1] images")
+    model_add.add_argument("--std", type=number, nargs="+", help="per-channel std it divides by (with --mean)")
+    model_add.add_argument("--robust", action="store_true", help="an adversarially trained (R) model")
+    model_add.add_argument("--runs-dir", type=path)
+    _add_list_and_remove(model_commands, "each registered model: dataset, arch, training, layers",
+                         "delete a model, its weights copy and its evaluations")
+
+    pair = commands.add_parser("pair", help="standard / robust pairs of your models, for notebooks 09-13 (-p pairs)")
+    pair_commands = pair.add_subparsers(dest="pair_command", required=True, parser_class=_Parser,
+                                        metavar="{add,list,remove}")
+    pair_add = pair_commands.add_parser("add", help="register a pair of your models of one dataset")
+    pair_add.add_argument("name")
+    pair_add.add_argument("--standard", required=True, metavar="MODEL", help="a model added without --robust")
+    pair_add.add_argument("--robust", required=True, metavar="MODEL", help="a model added with --robust")
+    pair_add.add_argument("--runs-dir", type=path)
+    _add_list_and_remove(pair_commands, "each registered pair", "forget a pair (its models stay)")
     return parser
 
 

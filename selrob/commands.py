@@ -78,6 +78,16 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
     print(reproduce(select_studies(args.study), options))
 
 
+def _named_sources(args: argparse.Namespace) -> list[Any]:
+    """The zoo models, models and pairs' models named by ``--zoo``, ``--model`` and ``--pair``."""
+    from selrob.user_models import get_model, pair_sources
+    from selrob.zoo.sources import zoo_model
+
+    return [*(zoo_model(name, args.runs_dir) for name in args.zoo or ()),
+            *(get_model(name, args.runs_dir) for name in args.model or ()),
+            *(source for name in args.pair or () for source in pair_sources(name, args.runs_dir))]
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from selrob.evaluations.registry import (EvaluationSettings, get_evaluation, registered_evaluations,
                                             registered_parameters)
@@ -96,9 +106,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                           "flags; see selrob evaluate --help for which evaluations read them")
     settings = EvaluationSettings(smoke=args.smoke, data_root=None if args.data_dir is None else str(args.data_dir),
                                   device=args.device, parameters=given)
-    if args.zoo is not None:
+    named = [flag for flag in ("zoo", "model", "pair") if getattr(args, flag) is not None]
+    if named:
         from selrob.store.sources import first_test_images
-        from selrob.zoo.sources import zoo_model
 
         selecting = {n: v for n, v in training_overrides(args).items() if n != "max_eval_samples"}
         chosen = [flag for flag, given in (("--alpha", args.alpha), ("--seeds", args.seeds), ("--arch", args.arch),
@@ -106,10 +116,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                                            *((f"--{n.replace('_', '-')}", v) for n, v in selecting.items()))
                   if given]
         if chosen:
-            raise SelrobError(f"{' '.join(chosen)} select a sweep's runs; --zoo evaluates the zoo models named instead")
-
-        targets: Any = [first_test_images(zoo_model(name, args.runs_dir), args.max_eval_samples) for name in args.zoo]
-        # A pairwise evaluation pairs the zoo models among themselves (standard with robust).
+            raise SelrobError(f"{' '.join(chosen)} select a sweep's runs; {' '.join('--' + n for n in named)} "
+                              "evaluate the models named instead")
+        targets: Any = [first_test_images(source, args.max_eval_samples) for source in _named_sources(args)]
+        # A pairwise evaluation pairs the models named among themselves (standard with robust).
         sources, by = (targets if evaluation.pairwise else None), "model"
     else:
         run_seeds = None if args.seeds is None else [s for group in args.seeds for s in group]
@@ -129,7 +139,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         write_text(args.output, table.to_csv(index=False))
     value = evaluation.value
     summary = summarize(headline_table(evaluation, table), by, [value])
-    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(targets)} {'models' if args.zoo else 'runs'}")
+    print(f"{evaluation.name}: {evaluation.description}; {len(table)} rows of {len(targets)} {'models' if named else 'runs'}")
     print(f"{value} {evaluation.headline_label}, per {by} (mean and 95% CI over {'seeds' if by == 'alpha' else 'rows'}):")
     print(f"  {by:>6} {'n':>3} {value + ' [95% CI]':>30}")
     for _, row in summary.iterrows():
@@ -210,6 +220,38 @@ def _cmd_zoo(args: argparse.Namespace) -> None:
         print(import_model(args.name, args.path, args.runs_dir))
 
 
+def _cmd_model(args: argparse.Namespace) -> None:
+    from selrob.user_models import add_model, remove_model
+    from selrob.user_models.commands import model_table
+
+    if args.model_command == "list":
+        print(model_table(args.runs_dir))
+    elif args.model_command == "remove":
+        print(f"removed {remove_model(args.name, args.runs_dir)}")
+    else:
+        source = add_model(args.name, args.dataset, args.arch, args.weights, args.layers, args.mean, args.std,
+                           args.robust, args.runs_dir)
+        record = source.record
+        print(f"{record.name}: {record.arch} on {record.dataset}, {'robust' if record.robust else 'standard'}, "
+              f"weights {record.digest[:12]}; layers {', '.join(record.layers)}; units "
+              f"{'every ReLU call' if record.unit_layers is None else 'of those layers'}. Evaluate it: "
+              f"selrob evaluate NAME --model {record.name}")
+
+
+def _cmd_pair(args: argparse.Namespace) -> None:
+    from selrob.user_models import add_pair, remove_pair
+    from selrob.user_models.commands import pair_table
+
+    if args.pair_command == "list":
+        print(pair_table(args.runs_dir))
+    elif args.pair_command == "remove":
+        print(f"removed {remove_pair(args.name, args.runs_dir)}")
+    else:
+        add_pair(args.name, args.standard, args.robust, args.runs_dir)
+        print(f"{args.name}: {args.standard} (S) / {args.robust} (R); in notebooks 09-13: -p pairs '[\"{args.name}\"]'")
+
+
 COMMANDS = {"train": _cmd_train, "sweep": _cmd_sweep, "train-imagenet": _cmd_train_imagenet, "evaluate": _cmd_evaluate,
             "reproduce": _cmd_reproduce, "claims": _cmd_claims, "figures": _cmd_figures, "docs": _cmd_docs,
-            "results": _cmd_results, "data": _cmd_data, "zoo": _cmd_zoo}
+            "results": _cmd_results, "data": _cmd_data, "zoo": _cmd_zoo,
+            "model": _cmd_model, "pair": _cmd_pair}

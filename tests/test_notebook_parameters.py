@@ -118,7 +118,6 @@ def _papermill(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("args", "last_line"), [
     (["-p", "alpha", "abc"], "SelrobError: parameter alpha = 'abc' is not a list[float]"),
-    (["-p", "seeds", "[1, x]"], "SelrobError: parameter seeds = '[1, x]' is not a list[int]"),
     (["-p", "alpah", "-1"], "SelrobError: unknown parameter 'alpah' for 01_selectivity_accuracy; it takes: "),
 ])
 def test_papermill_ends_with_one_clear_line_and_fails(tmp_path: Path, args: list[str], last_line: str) -> None:

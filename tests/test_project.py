@@ -66,7 +66,7 @@ LAYERS = [
     {"data"},
     {"models", "corruptions", "attacks", "distortions"},
     {"config", "measures"},
-    {"arguments", "store", "zoo"},
+    {"arguments", "store", "zoo", "user_models"},
     {"evaluations", "training"},
     {"tables", "plotting", "notebook_parameters"},
     {"pipeline", "explorer"},

@@ -114,10 +114,15 @@ def shares_classes(dataset: str) -> bool:
     return dataset == tinyimagenet.INFO.name
 
 
+def without_shared_classes(dataset: str) -> str | None:
+    """Why ``dataset``'s models cannot be scored on ImageNet-A (``None``: they can)."""
+    return None if shares_classes(dataset) else f"ImageNet-A shares classes with Tiny ImageNet only, not {dataset}"
+
+
 def unavailable_reason(dataset: str, data_root: Path) -> str | None:
     """Why Figure A15 cannot be drawn for ``dataset`` runs here, or ``None`` if it can."""
-    if not shares_classes(dataset):
-        return f"ImageNet-A shares classes with Tiny ImageNet only, not {dataset}"
+    if (reason := without_shared_classes(dataset)) is not None:
+        return reason
     for folder, name in ((FOLDER, "imagenet-a"), (tinyimagenet.FOLDER, "tinyimagenet")):
         if not (Path(data_root) / folder).is_dir():
             return f"{Path(data_root) / folder} is missing; download it with `selrob data download {name} --data-dir {data_root}`"

@@ -78,9 +78,14 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def without_recipe(dataset: str) -> str | None:
+    """Why no distorted test set is made for ``dataset`` (``None``: one is)."""
+    return None if dataset in RECIPES else f"distorted test sets are generated for {', '.join(RECIPES)}, not {dataset!r}"
+
+
 def recipe(dataset: str) -> Recipe:
-    if dataset not in RECIPES:
-        raise SelrobError(f"distorted test sets are generated for {', '.join(RECIPES)}, not {dataset!r}")
+    if (reason := without_recipe(dataset)) is not None:
+        raise SelrobError(reason)
     return RECIPES[dataset]
 
 

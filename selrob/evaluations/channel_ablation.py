@@ -34,7 +34,7 @@ from selrob.attacks import per_image
 from selrob.evaluations.cue_conflict import PREPROCESSING_CHOICE, preprocessing_of
 from selrob.evaluations.common import batch_size_for, entry, resumable_cells
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
-from selrob.evaluations.stimuli import CueConflictImages, stimuli_for
+from selrob.evaluations.stimuli import CueConflictImages, stimuli_for, without_stimuli
 from selrob.measures.ablation import changed_images, channel_ablation, layer_channels, shape_texture_scores
 from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
@@ -123,5 +123,5 @@ CHANNEL_ABLATION = register(Evaluation(
     value="shape_score", evaluate=evaluate_channel_ablation, rows=channel_ablation_rows,
     is_cached=lambda source, context: channel_ablation_entry(source, context).is_complete(source.dissected_layers),
     headline_label="mean Shape score per unit (images decided by shape that flip when it is zeroed)",
-    parameters=(PREPROCESSING_CHOICE,),
+    parameters=(PREPROCESSING_CHOICE,), unavailable=lambda dataset: without_stimuli(dataset, "channel ablation"),
 ))

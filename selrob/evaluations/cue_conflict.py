@@ -28,7 +28,7 @@ from selrob.device import resolve_device
 from selrob.evaluations.common import BATCH_SIZE, entry
 from selrob.data.cue_conflict_stimuli import DEFAULT_PREPROCESSING, PREPROCESSING, check_preprocessing
 from selrob.evaluations.registry import Evaluation, EvaluationContext, ParameterGroup, register, register_parameters
-from selrob.evaluations.stimuli import stimuli_for
+from selrob.evaluations.stimuli import stimuli_for, without_stimuli
 from selrob.measures.ablation import Decide
 from selrob.measures.shape_bias import SHAPE, TEXTURE, cue_decisions
 from selrob.store.cache import CacheEntry
@@ -118,5 +118,5 @@ CUE_CONFLICT = register(Evaluation(
     value="shape_decision", evaluate=evaluate_cue_conflict, rows=cue_conflict_rows,
     is_cached=lambda source, context: cue_conflict_entry(source, context).exists(),
     headline=_decided_by_a_cue, headline_label="shape bias (shape / (shape + texture) decisions on conflict images)",
-    parameters=(PREPROCESSING_CHOICE,),
+    parameters=(PREPROCESSING_CHOICE,), unavailable=lambda dataset: without_stimuli(dataset, "cue-conflict decisions"),
 ))

@@ -53,7 +53,7 @@ def dimensionality_of(context: EvaluationContext) -> DimensionalitySettings:
 
 def _clean_activations(source: ModelSource, context: EvaluationContext) -> tuple[torch.nn.Module, ImageSet, list[torch.Tensor]]:
     model, clean = model_and_test_set(source, context)
-    return model, clean, layer_activations(model, image_batches(clean))[0]
+    return model, clean, layer_activations(model, image_batches(clean), source.unit_layers)[0]
 
 
 def layer_rows(perturbation: str, corruption: str | None, severity: int | None, layers: LayerDimensions,
@@ -103,7 +103,7 @@ def evaluate_pgd_dimensionality(source: ModelSource, context: EvaluationContext)
         # The same accumulation as evaluate_pgd, so the curve it caches is the one it would compute.
         curve = attack_accuracy(clean, correct, BATCH_SIZE).tolist()
         pgd_entry(source, context).get_or_compute(lambda: curve)
-        return difference_dimensionality(clean_acts, layer_activations(model, adversarial)[0],
+        return difference_dimensionality(clean_acts, layer_activations(model, adversarial, source.unit_layers)[0],
                                          dimensionality_of(context))
 
     return pgd_dimensionality_entry(source, context).get_or_compute(compute)
@@ -134,7 +134,7 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
                 if not torch.equal(cell.labels, clean.labels):
                     raise SelrobError(f"{corrupted.path} {name} severity {severity} is not the clean test set in its "
                                       "order; difference matrices need matching images")
-                activations, logits = layer_activations(model, image_batches(cell))
+                activations, logits = layer_activations(model, image_batches(cell), source.unit_layers)
                 layers[str(severity)] = difference_dimensionality(clean_acts, activations, dimensionality_of(context))
                 accuracy[severity] = int((logits.argmax(dim=1) == cell.labels).sum()) / max(len(cell), 1)
             cells[name] = layers

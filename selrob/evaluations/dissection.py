@@ -21,7 +21,7 @@ from selrob.data.probe import Concepts, ImageLabels
 from selrob.device import resolve_device
 from selrob.evaluations.common import entry
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
-from selrob.evaluations.stimuli import Batches, ProbeSet, stimuli_for
+from selrob.evaluations.stimuli import Batches, ProbeSet, stimuli_for, without_stimuli
 from selrob.measures.dissection import IoUAccumulator, QuantileThresholds, TopImages, unit_labels
 from selrob.measures.units import MapRecorder
 from selrob.progress import progress_bar
@@ -130,4 +130,5 @@ DISSECTION = register(Evaluation(
     evaluate=evaluate_dissection, rows=dissection_rows,
     is_cached=lambda source, context: dissection_entry(source, context).is_complete(source.dissected_layers),
     headline_label="share of interpretable units (IoU >= 0.04)",
+    unavailable=lambda dataset: without_stimuli(dataset, "Network Dissection"),
 ))

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from selrob.distortions.image_types import distorted_batches, image_types, manifest
+from selrob.distortions.image_types import distorted_batches, image_types, manifest, without_recipe
 from selrob.distortions.segmentation import sixteen_class_images
 from selrob.evaluations.common import (
     batch_size_for,
@@ -90,5 +90,5 @@ DISTORTED_IMAGES = register(Evaluation(
     "silhouette versions (Table 3d-g)", columns=("image_type", "image", "prediction", "correct"), value="correct",
     evaluate=evaluate_distorted_images, rows=distorted_rows,
     is_cached=lambda source, context: distorted_entry(source).is_complete(image_types(source.dataset)),
-    headline_label="accuracy over the image types",
+    headline_label="accuracy over the image types", unavailable=without_recipe,
 ))

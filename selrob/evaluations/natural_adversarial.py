@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from selrob.data.imagenet_a import without_shared_classes
 from selrob.device import resolve_device
 from selrob.evaluations.common import entry
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
@@ -37,5 +38,5 @@ def natural_rows(accuracy: float, context: EvaluationContext) -> Iterator[dict[s
 NATURAL_ADVERSARIAL = register(Evaluation(
     name="natural-adversarial", description="accuracy on ImageNet-A's classes shared with Tiny ImageNet (Figure A15)",
     columns=("accuracy", "chance"), value="accuracy", evaluate=evaluate_natural_adversarial, rows=natural_rows,
-    is_cached=lambda source, context: natural_entry(source, context).exists(),
+    is_cached=lambda source, context: natural_entry(source, context).exists(), unavailable=without_shared_classes,
 ))

@@ -144,10 +144,10 @@ class EvaluationContext:
     def natural(self) -> Any:
         """The :class:`~selrob.data.imagenet_a.NaturalAdversarialSet` (ImageNet-A's shared classes)."""
         from selrob import paths
-        from selrob.data.imagenet_a import load_natural_adversarial, shares_classes
+        from selrob.data.imagenet_a import load_natural_adversarial, shares_classes, without_shared_classes
 
         if not shares_classes(self.dataset):
-            raise SelrobError("ImageNet-A shares classes with Tiny ImageNet only; use tinyimagenet runs")
+            raise SelrobError(without_shared_classes(self.dataset))
         return load_natural_adversarial(paths.data_dir(self.settings.data_root), self.settings.progress)
 
     @property
@@ -172,6 +172,10 @@ def _all_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _applies(dataset: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """One cached evaluation.
@@ -188,6 +192,8 @@ class Evaluation:
       over the rows ``headline(table)`` keeps (e.g. PGD's last step), described by ``headline_label``.
     * ``pairings(targets, sources)``: for pairwise evaluations, how pairs are formed.
     * ``parameters``: the :class:`ParameterGroup` s it reads besides the shared settings.
+    * ``unavailable(dataset)``: why it does not apply to a dataset's models, in one line (``None``:
+      it does), e.g. ImageNet-A for any but Tiny ImageNet's; its ``evaluate`` refuses them with it.
 
     Register an evaluation at import time of a module (:func:`register`): worker processes of
     the stage import the module of ``evaluate`` before they look the evaluation up.
@@ -205,6 +211,7 @@ class Evaluation:
     headline: Callable[[pd.DataFrame], pd.DataFrame] = _all_rows
     headline_label: str = "mean over rows"
     parameters: tuple[ParameterGroup, ...] = ()
+    unavailable: Callable[[str], str | None] = _applies
 
     @property
     def pairwise(self) -> bool:

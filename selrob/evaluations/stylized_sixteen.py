@@ -47,13 +47,19 @@ def _entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
                                 "scored": "top-1 in the category's classes"})
 
 
+def _without_stylized(dataset: str) -> str | None:
+    stimuli = every_stimuli().get(dataset)
+    if stimuli is None or NAME not in stimuli.table3_evaluations:
+        return f"the 16-class stylized images are for ImageNet models, not {dataset}"
+    return None
+
+
 def evaluate_stylized_sixteen(source: ModelSource, context: EvaluationContext) -> dict[str, list[Any]]:
     """``{"file", "image", "category", "decision"}`` per stylized image: ``image`` is its source's
     validation position (-1 when its name gives none), categories are indices into
     :data:`~selrob.data.cue_conflict_stimuli.CATEGORIES` (-1: a top-1 class in none)."""
-    stimuli = every_stimuli().get(source.dataset)
-    if stimuli is None or NAME not in stimuli.table3_evaluations:
-        raise SelrobError(f"the 16-class stylized images are for ImageNet models, not {source.dataset}")
+    if (reason := _without_stylized(source.dataset)) is not None:
+        raise SelrobError(reason)
 
     def compute() -> dict[str, list[Any]]:
         device = resolve_device(context.device)
@@ -77,5 +83,5 @@ STYLIZED_SIXTEEN = register(Evaluation(
     name=NAME, description="ImageNet models on model-vs-human's stylized images, scored by category (Table 3e)",
     columns=("file", "image", "category", "decision", "correct"), value="correct", evaluate=evaluate_stylized_sixteen,
     rows=stylized_rows, is_cached=lambda source, context: _entry(source, context).exists(),
-    headline_label="accuracy on the stylized images (top-1 in the true category)",
+    headline_label="accuracy on the stylized images (top-1 in the true category)", unavailable=_without_stylized,
 ))

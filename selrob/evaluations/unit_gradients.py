@@ -56,7 +56,7 @@ def evaluate_unit_gradients(source: ModelSource, context: EvaluationContext) -> 
         images = to_unit_float(source.test_set(context.data_root).head(samples_of(context))
                                .images.to(device))
         return [{"units": int(layer.shape[1]), **unit_gradient_statistics(layer.cpu())}
-                for layer in input_unit_gradient_norms(model, images)]
+                for layer in input_unit_gradient_norms(model, images, layers=source.unit_layers)]
 
     return unit_gradient_entry(source, context).get_or_compute(compute)
 

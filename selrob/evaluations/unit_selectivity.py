@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from selrob.data import dataset_info
+from selrob.errors import SelrobError
 from selrob.evaluations.common import entry, model_and_test_set
 from selrob.evaluations.registry import Evaluation, EvaluationContext, register
 from selrob.measures.evaluate import layer_class_means
@@ -27,7 +28,11 @@ def evaluate_unit_selectivity(source: ModelSource, context: EvaluationContext) -
 
     def compute() -> list[dict[str, Any]]:
         model, data = model_and_test_set(source, context)
-        means = layer_class_means(model, data, dataset_info(source.dataset).num_classes)
+        means = layer_class_means(model, data, dataset_info(source.dataset).num_classes, layers=source.unit_layers)
+        negative = next((name for name, layer in zip(means.layer_names, means.class_means) if bool((layer < 0).any())), None)
+        if negative is not None:  # a GELU network's stage outputs, say: Eq. 1 is not defined on them
+            raise SelrobError(f"class selectivity (Eq. 1) needs non-negative (post-ReLU) units; layer {negative} of "
+                              f"{source.name} has negative class means: register post-ReLU layers with --layers")
         present = means.counts > 0
         return [{"name": name, "class_means": layer.tolist(),
                  "selectivity": class_selectivity_index(layer, present).tolist()}

@@ -69,12 +69,14 @@ class LayerClassMeans:
 
 
 @torch.no_grad()
-def layer_class_means(model: nn.Module, data: ImageSet, num_classes: int, batch_size: int = 1024) -> LayerClassMeans:
-    """One pass over ``data`` streaming class sums and counts of every unit (float64)."""
+def layer_class_means(model: nn.Module, data: ImageSet, num_classes: int, batch_size: int = 1024,
+                      layers: Sequence[str] | None = None) -> LayerClassMeans:
+    """One pass over ``data`` streaming class sums and counts of every unit (float64) of every
+    ReLU layer, or of ``layers`` (:class:`~selrob.measures.units.UnitRecorder`)."""
     model.eval()
     accumulator = ClassMeanAccumulator(num_classes)
     correct = 0
-    with UnitRecorder(model) as units:
+    with UnitRecorder(model, layers) as units:
         for images, labels in iterate_batches(data, batch_size):
             logits = model(to_unit_float(images))
             correct += int((logits.argmax(dim=1) == labels).sum())

@@ -46,12 +46,13 @@ class DimensionalitySettings:
         return {**asdict(self), "thresholds": list(self.thresholds), "measure": "pca+twonn of spatially averaged ReLU units"}
 
 
-def layer_activations(model: torch.nn.Module, batches: Iterable[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Every ReLU layer's activation matrix (samples x units, float32) of ``batches`` of [0, 1]
-    images, in eval mode, and the logits of the same pass."""
+def layer_activations(model: torch.nn.Module, batches: Iterable[torch.Tensor],
+                      layers: Sequence[str] | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Every ReLU layer's (or each of ``layers``') activation matrix (samples x units, float32) of
+    ``batches`` of [0, 1] images, in eval mode, and the logits of the same pass."""
     parts: list[list[torch.Tensor]] = []
     logits: list[torch.Tensor] = []
-    with eval_mode(model), torch.no_grad(), UnitRecorder(model) as recorder:
+    with eval_mode(model), torch.no_grad(), UnitRecorder(model, layers) as recorder:
         for images in batches:
             logits.append(model(images))
             parts.append([a.float() for a in recorder.activations])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -57,8 +57,10 @@ def input_unit_gradient_norms(
     batch_size: int = 128,
     units_per_pass: int = 1,
     pixels_per_pass: int = 16,
+    layers: Sequence[str] | None = None,
 ) -> list[torch.Tensor]:
-    """g_un for every unit of every ReLU layer: one float32 (samples, units) tensor per layer.
+    """g_un for every unit of every ReLU layer (or of ``layers``,
+    :class:`~selrob.measures.units.UnitRecorder`): one float32 (samples, units) tensor per layer.
 
     ``images`` are (N, C, H, W) in [0, 1] on the model's device, taken ``batch_size`` at a time.
     ``units_per_pass`` > 1 shares reverse-mode passes among units; one per pass is the default,
@@ -68,25 +70,26 @@ def input_unit_gradient_norms(
     if mode not in ("auto", "reverse", "forward"):
         raise ValueError(f"mode must be auto, reverse or forward, got {mode!r}")
     with eval_mode(model), _frozen(model), torch.enable_grad():
-        layers = _layer_widths(model, images[:1])
+        widths = _layer_widths(model, images[:1], layers)
         if mode == "auto":
-            mode = "forward" if images[0].numel() < sum(layers) else "reverse"
+            mode = "forward" if images[0].numel() < sum(widths) else "reverse"
         parts = [
-            _reverse(model, batch, units_per_pass) if mode == "reverse" else _forward(model, batch, pixels_per_pass, layers)
+            _reverse(model, batch, units_per_pass, layers) if mode == "reverse"
+            else _forward(model, batch, pixels_per_pass, widths, layers)
             for batch in images.split(batch_size)
         ]
-    return [torch.cat([part[layer] for part in parts]) for layer in range(len(layers))]
+    return [torch.cat([part[layer] for part in parts]) for layer in range(len(widths))]
 
 
-def _layer_widths(model: nn.Module, probe: torch.Tensor) -> list[int]:
-    with torch.no_grad(), UnitRecorder(model) as recorder:
+def _layer_widths(model: nn.Module, probe: torch.Tensor, layers: Sequence[str] | None) -> list[int]:
+    with torch.no_grad(), UnitRecorder(model, layers) as recorder:
         model(probe)
     return [a.shape[1] for a in recorder.activations]
 
 
-def _reverse(model: nn.Module, images: torch.Tensor, units_per_pass: int) -> list[torch.Tensor]:
+def _reverse(model: nn.Module, images: torch.Tensor, units_per_pass: int, layers: Sequence[str] | None) -> list[torch.Tensor]:
     x = images.detach().clone().requires_grad_(True)
-    with UnitRecorder(model) as recorder:
+    with UnitRecorder(model, layers) as recorder:
         model(x)
     activations = recorder.activations
     norms = []
@@ -108,8 +111,9 @@ def _reverse(model: nn.Module, images: torch.Tensor, units_per_pass: int) -> lis
     return norms
 
 
-def _forward(model: nn.Module, images: torch.Tensor, pixels_per_pass: int, layers: list[int]) -> list[torch.Tensor]:
-    recorder = UnitRecorder(model)
+def _forward(model: nn.Module, images: torch.Tensor, pixels_per_pass: int, widths: list[int],
+             layers: Sequence[str] | None) -> list[torch.Tensor]:
+    recorder = UnitRecorder(model, layers)
 
     def units(x: torch.Tensor) -> torch.Tensor:
         with recorder:
@@ -117,7 +121,7 @@ def _forward(model: nn.Module, images: torch.Tensor, pixels_per_pass: int, layer
             return torch.cat(recorder.activations, dim=1)
 
     pixels = images[0].numel()
-    squared = torch.zeros(images.shape[0], sum(layers), dtype=torch.float64, device=images.device)
+    squared = torch.zeros(images.shape[0], sum(widths), dtype=torch.float64, device=images.device)
     x = images.detach()
     with warnings.catch_warnings():
         # vmap falls back to a loop for one op of adaptive average pooling and says so; torch.func
@@ -132,7 +136,7 @@ def _forward(model: nn.Module, images: torch.Tensor, pixels_per_pass: int, layer
             tangents.view(len(chosen), x.shape[0], -1)[torch.arange(len(chosen)), :, chosen] = 1
             columns = vmap(lambda tangent: jvp(units, (x,), (tangent,))[1])(tangents)
             squared += columns.double().pow(2).sum(dim=0)
-    return [part.sqrt().float() for part in squared.split(layers, dim=1)]
+    return [part.sqrt().float() for part in squared.split(widths, dim=1)]
 
 
 def unit_gradient_statistics(norms: torch.Tensor | np.ndarray) -> dict[str, Any]:

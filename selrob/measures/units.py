@@ -22,7 +22,9 @@ from selrob.errors import SelrobError
 
 
 class UnitRecorder:
-    """Context manager that records each ReLU call's spatially averaged output.
+    """Context manager that records each ReLU call's spatially averaged output, or that of the
+    modules named in ``layers`` (a researcher's model whose units are not ``nn.ReLU`` modules, or
+    who reads chosen layers: :attr:`selrob.store.sources.ModelSource.unit_layers`).
 
     After every forward pass of ``model``, :attr:`activations` holds one (batch, units) tensor per
     layer, in execution order, and :attr:`layer_names` their names (``module.path:call``). The
@@ -36,8 +38,9 @@ class UnitRecorder:
             layer_acts = units.activations
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, layers: Sequence[str] | None = None) -> None:
         self.model = model
+        self.layers = None if layers is None else tuple(layers)
         self.activations: list[torch.Tensor] = []
         self.layer_names: list[str] = []
         self._calls: Counter[str] = Counter()
@@ -45,9 +48,13 @@ class UnitRecorder:
 
     def __enter__(self) -> UnitRecorder:
         self._handles.append(self.model.register_forward_pre_hook(self._reset))
-        for name, module in self.model.named_modules():
-            if isinstance(module, nn.ReLU):
-                self._handles.append(module.register_forward_hook(self._hook_for(name)))
+        modules = dict(self.model.named_modules())
+        missing = [name for name in self.layers or () if name not in modules]
+        if missing:
+            raise SelrobError(f"the model has no module {missing[0]!r} to read units from")
+        chosen = self.layers if self.layers is not None else [n for n, m in modules.items() if isinstance(m, nn.ReLU)]
+        for name in chosen:
+            self._handles.append(modules[name].register_forward_hook(self._hook_for(name)))
         return self
 
     def __exit__(

@@ -11,11 +11,16 @@ from selrob.errors import SelrobError
 
 #: The explorer's notebook: number 00, outside the studies (it draws no figure of its own).
 EXPLORER = "00_explore"
+#: The report on a researcher's own model (``-p model NAME``): outside the studies, its plots go
+#: to the outputs folder, not among the papers' figures.
+MODEL_REPORT = "14_model_report"
+#: Numbered notebooks that are tools, not a study's figures.
+TOOLS = (EXPLORER, MODEL_REPORT)
 
 
 def notebook_paths() -> list[Path]:
-    """The studies' ``notebooks/NN_<topic>.ipynb`` in number order (not the explorer's)."""
-    return sorted(p for p in paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb") if p.stem != EXPLORER)
+    """The studies' ``notebooks/NN_<topic>.ipynb`` in number order (not the tools', :data:`TOOLS`)."""
+    return sorted(p for p in paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb") if p.stem not in TOOLS)
 
 
 def kernel_config() -> Any:

@@ -90,6 +90,11 @@ class Run:
         return dissected_layers(self.config().arch)
 
     @property
+    def unit_layers(self) -> None:
+        """``None``: every ReLU call is a layer of units (paper section 3)."""
+        return None
+
+    @property
     def eval_samples(self) -> int | None:
         """How many images of each test set it is evaluated on (``None``: all; smoke runs use fewer)."""
         return self.config().max_eval_samples

@@ -53,6 +53,13 @@ class ModelSource(Protocol):
         ...
 
     @property
+    def unit_layers(self) -> tuple[str, ...] | None:
+        """Names of the modules of :meth:`load_model`'s network whose outputs are the first paper's
+        units (selectivity, dimensionality, unit gradients); ``None``: every ReLU call
+        (:class:`~selrob.measures.units.UnitRecorder`)."""
+        ...
+
+    @property
     def eval_samples(self) -> int | None:
         """How many images of each test set it is evaluated on; ``None``: all."""
         ...
@@ -72,17 +79,10 @@ class ModelSource(Protocol):
 
 
 @dataclass(frozen=True)
-class FirstTestImages:
-    """``source`` evaluated on the first ``count`` images of each test set (``selrob evaluate
-    --max-eval-samples``): the same model, identity and keys in tables; its own evaluation cache,
-    ``<source's>/first-<count>``, so results on other image counts are never mixed."""
+class WrappedSource:
+    """``source`` itself, every property and method passed through; subclasses change one thing."""
 
     source: ModelSource
-    count: int
-
-    def __post_init__(self) -> None:
-        if self.count < 1:
-            raise SelrobError(f"max_eval_samples must be at least 1, got {self.count}")
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -90,7 +90,7 @@ class FirstTestImages:
 
     @property
     def name(self) -> str:
-        return f"{self.source.name}@first-{self.count}"
+        return self.source.name
 
     @property
     def dataset(self) -> str:
@@ -109,6 +109,41 @@ class FirstTestImages:
         return self.source.dissected_layers
 
     @property
+    def unit_layers(self) -> tuple[str, ...] | None:
+        return self.source.unit_layers
+
+    @property
+    def eval_samples(self) -> int | None:
+        return self.source.eval_samples
+
+    @property
+    def evaluations_dir(self) -> Path:
+        return self.source.evaluations_dir
+
+    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
+        return self.source.load_model(device)
+
+    def test_set(self, data_root: str | Path | None = None) -> ImageSet:
+        return self.source.test_set(data_root)
+
+
+@dataclass(frozen=True)
+class FirstTestImages(WrappedSource):
+    """``source`` evaluated on the first ``count`` images of each test set (``selrob evaluate
+    --max-eval-samples``): the same model, identity and keys in tables; its own evaluation cache,
+    ``<source's>/first-<count>``, so results on other image counts are never mixed."""
+
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise SelrobError(f"max_eval_samples must be at least 1, got {self.count}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.source.name}@first-{self.count}"
+
+    @property
     def eval_samples(self) -> int:
         return self.count
 
@@ -116,11 +151,22 @@ class FirstTestImages:
     def evaluations_dir(self) -> Path:
         return self.source.evaluations_dir / f"first-{self.count}"
 
-    def load_model(self, device: torch.device | str = "cpu") -> nn.Module:
-        return self.source.load_model(device)
-
     def test_set(self, data_root: str | Path | None = None) -> ImageSet:
         return self.source.test_set(data_root).head(self.count)
+
+
+@dataclass(frozen=True)
+class Relabelled(WrappedSource):
+    """``source`` with another ``arch`` in tables (its results and their cache unchanged): the two
+    models of a researcher's pair carry the pair's name, so that pairwise evaluations
+    (:func:`~selrob.evaluations.correct_subset.robustness_pairings`, by dataset, arch and seed) and
+    the pair tables match them whatever their architectures."""
+
+    arch: str
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {**self.source.identity, "arch": self.arch}
 
 
 def first_test_images(source: ModelSource, count: int | None) -> ModelSource:

@@ -82,6 +82,8 @@ def evaluation_table(
     if not targets:
         return pd.DataFrame(columns=[*RUN_KEYS, *evaluation.columns])
     context = EvaluationContext(single_dataset(targets), settings or EvaluationSettings())
+    if (reason := evaluation.unavailable(context.dataset)) is not None:
+        raise SelrobError(f"{evaluation.name} does not apply to {context.dataset} models: {reason}")
     columns = [*targets[0].identity, *evaluation.columns]
     rows: list[dict[str, Any]] = []
     if evaluation.pairwise:
@@ -110,6 +112,30 @@ def headline_table(name: str | Evaluation, table: pd.DataFrame) -> pd.DataFrame:
     evaluation = get_evaluation(name)
     keys = [column for column in table.columns if column not in evaluation.columns]
     return evaluation.headline(table).groupby(keys, as_index=False, sort=False)[evaluation.value].mean()
+
+
+def evaluate(source: ModelSource, name: str | Evaluation, *, standard: ModelSource | None = None,
+             settings: EvaluationSettings | None = None, max_eval_samples: int | None = None) -> pd.DataFrame:
+    """The table of evaluation ``name`` of one model source (e.g. :func:`selrob.model_source`'s),
+    computed once and cached with its other results; a pairwise evaluation (``correct-subset``,
+    ``activation-tv``) compares the robust ``source`` with its ``standard`` partner, whatever their
+    architectures. ``max_eval_samples`` evaluates on the first test images only (cached apart)."""
+    from selrob.store.sources import Relabelled, first_test_images
+
+    evaluation = get_evaluation(name)
+    if evaluation.pairwise != (standard is not None):
+        raise SelrobError(f"{evaluation.name} compares a robust model with its standard partner: pass standard="
+                          if evaluation.pairwise else f"{evaluation.name} evaluates one model: drop standard=")
+    target = first_test_images(source, max_eval_samples)
+    if standard is None:
+        return evaluation_table(evaluation, [target], settings, progress=False)
+    if not source.adversarially_trained or standard.adversarially_trained:
+        raise SelrobError(f"{evaluation.name} compares a robust source with a standard partner; {source.name} is "
+                          f"{'robust' if source.adversarially_trained else 'standard'} and {standard.name} "
+                          f"{'robust' if standard.adversarially_trained else 'standard'}")
+    # The pairings match models by dataset, arch and seed: the partner takes the source's arch label.
+    partner = Relabelled(first_test_images(standard, max_eval_samples), str(source.identity["arch"]))
+    return evaluation_table(evaluation, [target], settings, sources=[partner], progress=False)
 
 
 def evaluation_tables(names: Sequence[str], runs: Sources, settings: EvaluationSettings | None = None,

@@ -168,13 +168,20 @@ def subset_table(runs: pd.DataFrame, settings: EvaluationSettings | None = None,
 
 def load_pairs(dataset: str = "shapes", archs: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
                smoke: bool = False, runs_root: str | Path | None = None, adversarial_steps: int | None = None,
-               data_root: str | Path | None = None, needs: Sequence[str] = ("cue-conflict",)) -> Pairs:
-    """The pairs notebooks 09-13 show: on a dataset with a pair grid (:data:`ROBUST_PAIR_GRIDS`)
-    the runs of :func:`load_robust_pairs` (raising, with the command, when some are not trained),
-    on the zoo's dataset (ImageNet) the zoo's pairs whose models are there (:func:`zoo_pairs`;
-    none, with what to get, when nothing is or the data in ``needs`` is missing)."""
+               data_root: str | Path | None = None, needs: Sequence[str] = ("cue-conflict",),
+               pairs: Sequence[str] | None = None) -> Pairs:
+    """The pairs notebooks 09-13 show: the researcher's registered ``pairs`` when given
+    (:func:`user_pairs`); else on a dataset with a pair grid (:data:`ROBUST_PAIR_GRIDS`) the runs
+    of :func:`load_robust_pairs` (raising, with the command, when some are not trained), on the
+    zoo's dataset (ImageNet) the zoo's pairs whose models are there (:func:`zoo_pairs`; none, with
+    what to get, when nothing is or the data in ``needs`` is missing)."""
     from selrob.zoo.entries import ZOO_DATASET
 
+    if pairs is not None:
+        if archs is not None or seeds is not None or adversarial_steps is not None:
+            raise SelrobError("archs, seeds and adversarial_steps choose the dataset's own pairs; pairs names yours instead")
+        return user_pairs(dataset, pairs, runs_root, data_root, SMOKE_PROTOCOL["max_eval_samples"] if smoke else None,
+                          needs)
     if dataset in ROBUST_PAIR_GRIDS:
         return Pairs(load_robust_pairs(dataset, archs, seeds, smoke, runs_root, adversarial_steps).runs)
     if dataset != ZOO_DATASET:
@@ -222,6 +229,35 @@ def zoo_pairs(pairs: Sequence[str] | None = None, runs_root: str | Path | None =
     return Pairs(frame, "; ".join(reasons) or None)
 
 
+def user_pairs(dataset: str, pairs: Sequence[str], runs_root: str | Path | None = None,
+               data_root: str | Path | None = None, eval_samples: int | None = None,
+               needs: Sequence[str] = ("cue-conflict",)) -> Pairs:
+    """The researcher's registered pairs (``selrob pair add``; :func:`selrob.user_models.pair_sources`)
+    of ``dataset``, as :class:`Pairs` with a ``source`` column, their ``arch`` the pair's name; none,
+    with what to get, when the test set or the external data of ``needs`` that the dataset has are
+    missing."""
+    from selrob import paths
+    from selrob.evaluations.stimuli import stimuli_for
+    from selrob.store.sources import first_test_images
+    from selrob.user_models import pair_sources
+
+    if not pairs:
+        raise SelrobError("pairs is empty; name your pairs (selrob pair list), or leave it None for the dataset's own")
+    sources = [first_test_images(source, eval_samples) for name in pairs for source in pair_sources(name, runs_root)]
+    other = next((source for source in sources if source.dataset != dataset), None)
+    if other is not None:
+        raise SelrobError(f"pair {other.identity['arch']} classifies {other.dataset}, not {dataset}: "
+                          f"run the notebook with -p dataset {other.dataset}")
+    stimuli = stimuli_for(dataset)
+    reasons = stimuli.missing(paths.data_dir(data_root), [need for need in needs if need in stimuli.needs])
+    try:
+        sources[0].test_set(data_root)
+    except SelrobError as missing:  # e.g. ImageNet's validation archives not placed yet: the line says where
+        reasons.insert(0, str(missing))
+    frame = pd.DataFrame([{**source.identity, "source": source} for source in sources])
+    return Pairs(frame, "; ".join(reasons) or None)
+
+
 def first_pair(runs: pd.DataFrame, arch: str | None = None) -> tuple[pd.Series, pd.Series]:
     """The S and R run of ``arch``'s first pair (default: the first architecture's): its lowest
     seed, its first robust model; what the galleries show."""
@@ -264,5 +300,5 @@ def paired_differences(per_run: pd.DataFrame, value: str) -> pd.DataFrame:
 
 __all__ = ["ROBUST", "ROBUST_PAIR_GRIDS", "STANDARD", "Pairs", "accuracy_per_run", "accuracy_table", "cue_conflict_gallery",
            "first_pair", "ordered",
-           "load_pairs", "load_robust_pairs", "paired_differences",
+           "load_pairs", "load_robust_pairs", "paired_differences", "user_pairs",
            "per_run_shape_bias", "shape_bias_table", "subset_table"]

@@ -25,6 +25,7 @@ import torch
 from selrob.data.download import file_digest
 from selrob.errors import SelrobError
 from selrob.io import load_torch
+from selrob.models.state import is_state_dict
 from selrob.zoo.entries import KeyMapping, ZooEntry
 
 MODEL_PREFIX = "module.model."
@@ -49,8 +50,7 @@ def check_sha256(path: Path, prefix: str | None, what: str) -> str:
 
 
 def _as_state_dict(obj: Any, origin: Path, entry: ZooEntry, expected: str) -> dict[str, torch.Tensor]:
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                                         for k, v in obj.items()):
+    if not is_state_dict(obj):
         raise SelrobError(f"{origin} is not {expected}, which {entry.name} expects")
     return dict(obj)
 

@@ -17,6 +17,7 @@ from torchvision import models as tv
 
 from selrob.errors import SelrobError
 from selrob.models.normalize import NormalizedModel
+from selrob.models.state import load_strictly
 from selrob.zoo.entries import ARCHITECTURES, ZooEntry
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
@@ -66,24 +67,10 @@ def build_network(arch: str, transform_input: bool = False) -> nn.Module:
     return _BUILDERS[arch](weights=None, **options)
 
 
-def load_strictly(network: nn.Module, state: Mapping[str, torch.Tensor], origin: str, arch: str) -> None:
-    """Load ``state`` into ``network``: every key must match, in name and shape, else a one-line
-    error naming ``origin``. (A missing BatchNorm ``num_batches_tracked`` counter, absent from
-    older files, is filled in by PyTorch and is no mismatch.)"""
-    try:
-        result = network.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches raise even when not strict
-        mismatch = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err))
-        raise SelrobError(f"{origin} does not fit torchvision's {arch}: {mismatch}") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise SelrobError(f"{origin} does not fit torchvision's {arch}: {len(result.missing_keys)} missing keys "
-                          f"{result.missing_keys[:3]}, {len(result.unexpected_keys)} unexpected {result.unexpected_keys[:3]}")
-
-
 def build_model(entry: ZooEntry, state: Mapping[str, torch.Tensor] | None = None, origin: str = "") -> NormalizedModel:
     """The entry's network, with ``state`` (torchvision keys; read from ``origin``) loaded strictly
     or random weights when ``None``, behind its normalisation; in eval mode."""
     network = build_network(entry.arch, entry.transform_input)
     if state is not None:
-        load_strictly(network, state, origin, entry.arch)
+        load_strictly(network, state, origin, f"torchvision's {entry.arch}")
     return NormalizedModel(network, entry.preprocessing.mean, entry.preprocessing.std).eval()

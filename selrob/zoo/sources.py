@@ -69,6 +69,11 @@ class ZooModel:
         return tuple(f"backbone.{name}" for name in dissected_layers(self.entry.arch))
 
     @property
+    def unit_layers(self) -> None:
+        """``None``: every ReLU call is a layer of units (paper section 3)."""
+        return None
+
+    @property
     def evaluations_dir(self) -> Path:
         """``<runs>/zoo/<name>/evaluations/<weights>``: one folder per converted checkpoint."""
         return model_dir(self.entry, self.runs_root) / "evaluations" / self._weights

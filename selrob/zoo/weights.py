@@ -29,7 +29,8 @@ from selrob.errors import SelrobError
 from selrob.io import read_json, save_torch, write_json
 from selrob.zoo.checkpoints import check_sha256, extract_state_dict, read_untrusted
 from selrob.zoo.entries import ZooEntry
-from selrob.zoo.networks import build_network, load_strictly
+from selrob.models.state import load_strictly
+from selrob.zoo.networks import build_network
 
 WEIGHTS = "weights.pt"
 RECORD = "weights.json"
@@ -63,7 +64,7 @@ def _store(entry: ZooEntry, state: dict[str, Any], origin: str, record: dict[str
            runs_root: str | Path | None) -> Path:
     """Load ``state`` strictly into the architecture, then write it and its record (last)."""
     network = build_network(entry.arch, entry.transform_input)
-    load_strictly(network, state, origin, entry.arch)
+    load_strictly(network, state, origin, f"torchvision's {entry.arch}")
     folder = model_dir(entry, runs_root)
     (folder / RECORD).unlink(missing_ok=True)  # the model counts as missing until both files are new
     save_torch(network.state_dict(), folder / WEIGHTS)

@@ -36,6 +36,7 @@ class FakeSource:
     seed: int = 0
     adversarially_trained: bool = False
     dissected_layers: tuple[str, ...] = ()
+    unit_layers: tuple[str, ...] | None = None
     data: ImageSet | None = None
     eval_samples: int | None = None
     identity: dict[str, Any] = field(default_factory=dict)

@@ -114,10 +114,18 @@ def every_stimuli() -> dict[str, PairStimuli]:
     return {stimuli.dataset: stimuli for stimuli in (WORLD, IMAGENET)}
 
 
+def without_stimuli(dataset: str, purpose: str = "the second paper's evaluations") -> str | None:
+    """Why ``dataset``'s models get none of the evaluations that need stimuli (``None``: they do)."""
+    known = every_stimuli()
+    if dataset in known:
+        return None
+    return (f"no probe set or cue-conflict images for {dataset} models (needed by {purpose}); the second paper's "
+            f"stimuli exist for {' and '.join(known)} models")
+
+
 def stimuli_for(dataset: str, purpose: str = "the second paper's evaluations") -> PairStimuli:
     """The stimuli of ``dataset``, or one line saying which datasets have them."""
-    known = every_stimuli()
-    if dataset not in known:
-        raise SelrobError(f"no probe set or cue-conflict images for {dataset} models (needed by {purpose}); the "
-                          f"second paper's stimuli exist for {' and '.join(known)} models")
-    return known[dataset]
+    reason = without_stimuli(dataset, purpose)
+    if reason is not None:
+        raise SelrobError(reason)
+    return every_stimuli()[dataset]
