@@ -22,9 +22,9 @@ WITHOUT_ALPHA = {stem for stem, parameters in REQUIRED.items() if "alpha" not in
 SKIPS_ON_DIGITS = {"08_natural_adversarial"}
 SELECTIVITY = {notebook.stem for notebook in studies()["selectivity"].notebooks}
 #: Every notebook with its default parameters; the figures of one alpha (their names, the runs they
-#: keep) through the notebooks of the paper's main figures only (01-04): the parameter is handled
-#: by one function (selrob.notebook_parameters), each extra run costs CI about 12 s.
-ONE_ALPHA = ("01_selectivity_accuracy", "02_average_case_robustness", "03_worst_case_robustness", "04_dimensionality")
+#: keep) through two notebooks only (01: per-alpha curves, 04: per-layer profiles): the parameter is
+#: handled by one function (selrob.notebook_parameters), and each extra run costs CI about 12 s.
+ONE_ALPHA = ("01_selectivity_accuracy", "04_dimensionality")
 RUNS = [(notebook, alpha) for notebook in NOTEBOOKS if notebook.stem in SELECTIVITY for alpha in (None, -1)
         if alpha is None or notebook.stem in ONE_ALPHA]
 
@@ -167,9 +167,9 @@ def test_the_pair_notebooks_run_on_the_smoke_pairs(stem: str, evaluated_smoke_pa
 
 
 @pytest.mark.slow
+# 09, 10 and 13 between them need every external set (11 needs none, 12 Broden, which 13 needs too);
+# the load-and-skip cell is the same in all five.
 @pytest.mark.parametrize(("stem", "what"), [("09_shape_bias", "Tables 1 and 2"), ("10_distorted_images", "Table 3"),
-                                            ("11_smoothness", "Table 4"),
-                                            ("12_network_dissection", "Network Dissection"),
                                             ("13_channel_ablation", "Channel ablation")])
 def test_the_pair_notebooks_say_what_to_get_for_the_zoo_pairs(stem: str, what: str, tmp_path: Path) -> None:
     parameters = {"dataset": "imagenet", "runs_dir": str(tmp_path / "runs"), "data_dir": str(tmp_path / "data"),
@@ -178,7 +178,7 @@ def test_the_pair_notebooks_say_what_to_get_for_the_zoo_pairs(stem: str, what: s
     assert f"{what} skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
     assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text
     # Each says what it needs: 09 Geirhos et al.'s stimuli, 10 ImageNet-C, the stylized set and the
-    # segmentation weights, 11 nothing more, 12 Broden.
+    # segmentation weights, 13 the stimuli and Broden.
     assert ("selrob data download cue-conflict" in text) == (stem in ("09_shape_bias", "13_channel_ablation"))
     assert ("selrob data download broden" in text) == (stem in ("12_network_dissection", "13_channel_ablation"))
     needs_table3 = ("selrob data download-c imagenet", "selrob data download stylized-16", "segmentation weights at")
