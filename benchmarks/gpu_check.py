@@ -19,8 +19,8 @@ evaluation that found nothing to evaluate (a pairwise one among models without i
 * ``zoo <arch>``: each zoo architecture with random weights at 224 px: forward pass, L2 PGD,
   Network Dissection and channel ablation of its dissected layers (with ``--tiny``, channel ablation
   of the first and last only) (:mod:`unit_semantics_throughput`).
-* ``ddp``: ``selrob train-imagenet`` under ``torchrun`` (one process: NCCL on CUDA, gloo on the CPU)
-  on a generated ImageFolder.
+* ``ddp``: ``selrob train-imagenet`` under ``torchrun`` (one process, NCCL) on a generated
+  ImageFolder; not with ``--tiny``, where ``tests/test_data_parallel.py`` runs it with gloo.
 * ``twonn`` and ``unit-gradients``: the analysis benchmarks (:mod:`analysis_throughput`).
 
 Writes ``benchmarks/results/gpu_check_<device>.json`` (with ``--tiny``: ``outputs/gpu_check_<device>_tiny.json``,
@@ -195,10 +195,10 @@ def imagenet_folder(root: Path, classes: int = 2, per_class: int = 4) -> Path:
     return root
 
 
-def ddp(device: torch.device, tiny: bool, work: Path) -> dict[str, Any]:
+def ddp(device: torch.device, work: Path) -> dict[str, Any]:
     folder = imagenet_folder(work / "imagenet")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-               "-m", "selrob", "train-imagenet", "--arch", "resnet50", "--training", "standard" if tiny else "robust",
+               "-m", "selrob", "train-imagenet", "--arch", "resnet50", "--training", "robust",
                "--imagenet-dir", str(folder), "--out-dir", str(work / "ddp"), "--epochs", "1", "--batch-size", "4",
                "--workers", "0", "--runs-dir", str(work / "runs"), "--device", str(device)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -230,7 +230,8 @@ def main() -> None:
         embedded_studies(steps, device, args.tiny, work)
         for arch in ("alexnet", "googlenet", "resnet50"):
             steps.run(f"zoo {arch}", lambda arch=arch: zoo_architecture(arch, device, args.tiny))
-        steps.run("ddp", lambda: ddp(device, args.tiny, work))
+        if not args.tiny:  # on the CPU, tests/test_data_parallel.py runs the same command under torchrun
+            steps.run("ddp", lambda: ddp(device, work))
         twonn, gradients = analyses(device, args.tiny)
         steps.run("twonn", twonn)
         steps.run("unit-gradients", gradients)

@@ -161,6 +161,8 @@ def test_evaluate_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None
             "corruption-predictions", "kernel-tv", "activation-tv", "stylized-sixteen", "dissection", "channel-ablation"} == set(names)
 
 
+# Slow: trains in a new interpreter (10 s) and compares nothing to a tolerance (the guard has nothing to check).
+@pytest.mark.slow
 def test_train_command_reports_the_result(tmp_path: Path) -> None:
     result = selrob("train", "--smoke", "--alpha", "-1", "--epochs", "1", "--runs-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr

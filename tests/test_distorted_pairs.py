@@ -3,7 +3,6 @@ on the smoke pairs: the tables agree with the evaluations they are made from."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def runs(evaluated_smoke_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """The smoke pairs with the caches ``make reproduce`` leaves (copied: the tests may add more);
-    the tables must agree with what the evaluations compute again below."""
-    root = tmp_path_factory.mktemp("evaluated-pairs")
-    shutil.copytree(evaluated_smoke_pairs, root, dirs_exist_ok=True)
-    return robust_pairs.load_robust_pairs("shapes", smoke=True, runs_root=root).runs
+def runs(smoke_pairs: Path, shapes_c: Path) -> pd.DataFrame:
+    return robust_pairs.load_robust_pairs("shapes", smoke=True, runs_root=smoke_pairs).runs
 
 
 def test_table3_counts_only_the_pairs_subset_and_matches_its_evaluations(runs: pd.DataFrame, shapes_c: Path) -> None:

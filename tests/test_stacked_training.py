@@ -204,6 +204,9 @@ def test_attacked_and_augmixed_runs_trained_together_equal_runs_trained_alone(
     assert [run.summary()["trained_together"] for run in together] == [2, 2]
 
 
+# Slow: trains three times (25 s); it compares the same computation in one process, which no CPU
+# profile changes (the guard has nothing to check).
+@pytest.mark.slow
 def test_an_interrupted_stack_resumes_to_the_same_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = [resolve_config("digits", alpha=alpha, seed=seed, **{**TINY, "epochs": 3, "milestones": (2,)})
                for alpha, seed in GRID[:2]]
