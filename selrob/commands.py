@@ -116,8 +116,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                                            *((f"--{n.replace('_', '-')}", v) for n, v in selecting.items()))
                   if given]
         if chosen:
-            raise SelrobError(f"{' '.join(chosen)} select a sweep's runs; {' '.join('--' + n for n in named)} "
-                              "evaluate the models named instead")
+            raise SelrobError(f"{' '.join(chosen)} choose a sweep's runs, and {' '.join('--' + n for n in named)} "
+                              "names the models instead (their dataset is their own): drop one or the other")
         targets: Any = [first_test_images(source, args.max_eval_samples) for source in _named_sources(args)]
         # A pairwise evaluation pairs the models named among themselves (standard with robust).
         sources, by = (targets if evaluation.pairwise else None), "model"
@@ -133,6 +133,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                    if evaluation.pairwise else None)
         by = "alpha"
     table = evaluation_table(evaluation, targets, settings, sources=sources)
+    if named and evaluation.pairwise and table.empty:
+        raise SelrobError(f"{evaluation.name} compares a standard with a robust model, and none of the models named is "
+                          "a robust one with its standard partner: name a pair of yours (--pair NAME), or both models")
     if args.output is not None:
         from selrob.io import write_text
 

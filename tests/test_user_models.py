@@ -352,7 +352,8 @@ def test_pairs_pair_their_models_by_the_pairs_name(user_file: Path, tmp_path: Pa
     add_model("s", "shapes", f"{user_file}:make", runs_root=runs)
     add_model("r", "shapes", "torchvision:resnet18", robust=True, runs_root=runs)
     code, _, err = run_cli(["pair", "add", "mine", "--standard", "r", "--robust", "s", "--runs-dir", str(runs)], capsys)
-    assert code == 2 and "--standard takes a model added without --robust" in err[0] and files_under(runs / "pairs") == []
+    assert code == 2 and err == ["selrob: error: --standard r was added with --robust: give a standard model (added "
+                                 "without it)"] and files_under(runs / "pairs") == []
     add_pair("mine", "s", "r", runs)
     standard, robust = pair_sources("mine", runs)
     assert (standard.identity["arch"], robust.identity["arch"]) == ("mine", "mine")
@@ -387,7 +388,7 @@ def test_every_applicable_evaluation_of_a_users_model_from_the_command_line(
                                                    "figures_dir": str(figures)})
     text = executed.read_text()
     statuses = {status: text.count(f">{status}<") for status in (CACHED, NOT_APPLICABLE, PAIRWISE)}
-    assert statuses[CACHED] == len(applicable) and statuses[NOT_APPLICABLE] == 2 and statuses[PAIRWISE] == 3, statuses
+    assert statuses[CACHED] == len(applicable) and statuses[NOT_APPLICABLE] == 3 and statuses[PAIRWISE] == 2, statuses
     assert "ImageNet-A shares classes with Tiny ImageNet only, not shapes" in text
     assert sorted(p.name for p in figures.iterdir()) == ["model_report_cnn.pdf", "model_report_cnn.png"]
 
@@ -463,4 +464,6 @@ def test_an_unknown_model_or_pair_names_what_is_registered(user_file: Path, tmp_
     code, _, err = run_cli(["evaluate", "fgsm", "--pair", "mine", "--runs-dir", str(tmp_path)], capsys)
     assert code == 2 and "no pair called 'mine' is registered (registered: none yet)" in err[0]
     code, _, err = run_cli(["evaluate", "fgsm", "--model", "cnn", "--alpha", "1", "--runs-dir", str(tmp_path)], capsys)
-    assert code == 2 and "--alpha select a sweep's runs; --model evaluate the models named instead" in err[0]
+    assert code == 2 and "--alpha choose a sweep's runs, and --model names the models instead" in err[0]
+    code, _, err = run_cli(["evaluate", "activation-tv", "--model", "cnn", "--runs-dir", str(tmp_path)], capsys)
+    assert code == 2 and "activation-tv compares a standard with a robust model" in err[0] and "--pair NAME" in err[0]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from selrob.errors import SelrobError
+from selrob.evaluations.correct_subset import robustness_pairings
 from selrob.evaluations.registry import EvaluationContext, EvaluationSettings, registered_evaluations
 from selrob.store.sources import ModelSource
 from selrob.tables.evaluations import evaluation_table, headline_table
@@ -29,9 +30,13 @@ def report_table(source: ModelSource, settings: EvaluationSettings, model_flags:
         if (reason := evaluation.unavailable(source.dataset)) is not None:
             rows.append({**row, "status": NOT_APPLICABLE, "note": reason})
             continue
+        if evaluation.pairwise and evaluation.pairings is not robustness_pairings:
+            rows.append({**row, "status": NOT_APPLICABLE, "note": "it pairs the runs of a sweep (alpha = 0 replicates), "
+                         "not models given to selrob"})
+            continue
         if evaluation.pairwise:
-            rows.append({**row, "status": PAIRWISE, "note": "compares two models (its description says which): "
-                         f"`selrob pair add`, then `selrob evaluate {name} --pair PAIR`"})
+            rows.append({**row, "status": PAIRWISE, "note": "compares a standard and a robust model: `selrob pair add`, "
+                         f"then `selrob evaluate {name} --pair PAIR`"})
             continue
         command = " ".join(part for part in (f"selrob evaluate {name}", model_flags, settings.command_flags(evaluation)) if part)
         try:

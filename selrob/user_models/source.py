@@ -248,7 +248,7 @@ def model_source(model_or_factory: nn.Module | Callable[[], nn.Module], *, datas
         raise SelrobError(f"model_source takes an nn.Module or a function returning one, got {type(model_or_factory).__name__}")
     built = network()
     if not isinstance(built, nn.Module):
-        raise SelrobError(f"the factory returned a {type(built).__name__}, not a torch.nn.Module")
+        raise SelrobError(f"the factory returned {type(built).__name__}, not a torch.nn.Module")
     arch = f"python:{type(built).__name__}"
     if weights is not None:
         fit_state(built, read_state(weights), str(weights), arch)

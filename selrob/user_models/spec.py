@@ -138,5 +138,5 @@ def build_network(spec: ArchSpec, num_classes: int) -> nn.Module:
     except (Exception, SystemExit) as err:  # the factory is the user's code, or a library's builder given bad options
         raise SelrobError(f"building {spec.text} raised {type(err).__name__}: {err}") from None
     if not isinstance(network, nn.Module):
-        raise SelrobError(f"{spec.text} returned a {type(network).__name__}, not a torch.nn.Module")
+        raise SelrobError(f"{spec.text} returned {type(network).__name__}, not a torch.nn.Module")
     return network

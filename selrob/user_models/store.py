@@ -146,10 +146,10 @@ def add_pair(name: str, standard: str, robust: str, runs_root: str | Path | None
     if path.is_file():
         raise SelrobError(f"a pair called {name!r} is registered already; `selrob pair remove {name}` first")
     records = {role: _record(model, runs_root) for role, model in (("standard", standard), ("robust", robust))}
-    if records["standard"]["robust"] or not records["robust"]["robust"]:
-        wrong = standard if records["standard"]["robust"] else robust
-        raise SelrobError(f"--standard takes a model added without --robust and --robust one added with it; "
-                          f"{wrong!r} is not")
+    if records["standard"]["robust"]:
+        raise SelrobError(f"--standard {standard} was added with --robust: give a standard model (added without it)")
+    if not records["robust"]["robust"]:
+        raise SelrobError(f"--robust {robust} was added without --robust: give a model added with --robust")
     if records["standard"]["dataset"] != records["robust"]["dataset"]:
         raise SelrobError(f"{standard!r} classifies {records['standard']['dataset']} and {robust!r} "
                           f"{records['robust']['dataset']}: a pair's models share their dataset")
