@@ -123,7 +123,9 @@ BAD_INPUTS = [
     ("bad --dataset shapes --arch torchvision:resnet_9000", "torchvision has no model 'resnet_9000'"),
     ("bad --dataset shapes --arch {file}:nothing", "{file} has no function 'nothing' to build the model with"),
     ("bad --dataset shapes --arch {file}:broken", "building {file}:broken raised ValueError: no GPU memory left"),
-    ("bad --dataset shapes --arch {file}:make --weights {wide}", "{wide} does not fit {file}:make: size mismatch for conv1.weight"),
+    ("bad --dataset shapes --arch {file}:make --weights {wide}", "{wide} does not fit {file}:make: size mismatch for "
+                                                                 "conv1.weight ([12, 3, 3, 3] in the file, [8, 3, 3, 3] in the "
+                                                                 "model; 5 keys of other shapes), 0 missing keys [], 0 unexpected"),
     ("bad --dataset shapes --arch {file}:five_classes", "outputs (2, 5) for 2 images; shapes has 10 classes, so it "
                                                         "must output (2, 10) logits"),
     ("bad --dataset shapes --arch {file}:make --layers conv3", "bad has no layer 'conv3' that runs in a forward pass; "
@@ -323,6 +325,7 @@ def test_a_users_file_imports_its_neighbours_and_factories_get_the_classes(tmp_p
 
 def test_class_selectivity_refuses_units_that_are_not_post_relu(tmp_path: Path) -> None:
     network = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    nn.init.constant_(network[0].bias, -3.0)  # GELU near -3: small negative values whatever the random weights
     source = model_source(network, dataset="shapes", name="gelu", runs_root=tmp_path)
     assert source.record.layers == ("1",) and source.unit_layers == ("backbone.1",)
     with pytest.raises(SelrobError, match=r"class selectivity \(Eq. 1\) needs non-negative \(post-ReLU\) units; layer "
