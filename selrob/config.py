@@ -87,6 +87,13 @@ ROBUST_PAIR_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "shapes": dict(archs=("alexnet_small", "resnet20"), seeds=(0, 1), steps=(1,)),
 }
 
+#: The bridge study's selectivity sweeps on the embedded world (:mod:`selrob.studies.bridge`): the
+#: first paper's regularizer on the second paper's architectures and seeds. Alpha 0 is the
+#: regularizer switched off, so those runs are the S models of :data:`ROBUST_PAIR_GRIDS`.
+BRIDGE_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "shapes": dict(archs=ROBUST_PAIR_GRIDS["shapes"]["archs"], alphas=(-1.0, 0.0, 1.0), seeds=ROBUST_PAIR_GRIDS["shapes"]["seeds"]),
+}
+
 SMOKE_PROTOCOL: dict[str, Any] = dict(epochs=2, milestones=(1,), max_train_samples=256, max_eval_samples=200)
 SMOKE_GRID: dict[str, tuple[Any, ...]] = dict(alphas=(-1.0, 0.0, 1.0), seeds=(0, 1))
 SMOKE_PGD_TRAINING_GRID: dict[str, tuple[Any, ...]] = dict(steps=(1,), seeds=(0, 1))
@@ -301,6 +308,17 @@ def pgd_training_configs(
         for k in as_tuple(steps) or grid_steps
         for config in sweep_configs(dataset, arch, 0.0, as_tuple(seeds) or grid_seeds, smoke, pgd_steps=int(k))
     ]
+
+
+def bridge_sweep_configs(dataset: str, smoke: bool = False) -> list[TrainConfig]:
+    """The bridge study's alpha sweep of every architecture of :data:`BRIDGE_GRIDS` (smoke: the
+    first architecture and the smoke seeds, as the smoke pairs), alpha 0 being the pairs' S runs."""
+    grid = BRIDGE_GRIDS.get(check_dataset(dataset))
+    if grid is None:
+        raise SelrobError(f"{dataset} has no bridge sweep; choose one of: {', '.join(BRIDGE_GRIDS)}")
+    seeds = SMOKE_GRID["seeds"] if smoke else grid["seeds"]
+    return [config for arch in grid["archs"][:1 if smoke else None]
+            for config in sweep_configs(dataset, arch, grid["alphas"], seeds, smoke)]
 
 
 def robust_pair_configs(

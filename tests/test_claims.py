@@ -24,11 +24,15 @@ from selrob.tables.claims import (
     Claim,
     PairedDifference,
     Trend,
+    at_the_edge,
     claims_markdown,
+    claims_summary,
     claims_table,
     evaluate_claim,
+    leave_one_out,
     replicates_for_power,
     verdict,
+    verdict_counts,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,9 +127,83 @@ def test_the_markdown_report_counts_the_verdicts_and_names_what_is_undecided() -
               Claim("flat", "moves", "2", Trend("alpha"), +1, lambda inputs: FLAT.assign(value=FLAT["value"] + 0.01 * FLAT["alpha"]))]
     markdown = claims_markdown(claims_table(claims, None), ["preamble line"])
     assert markdown.startswith("preamble line\n")
-    assert "Of 2 claims: 1 supported, 0 contradicted, 1 inconclusive." in markdown
+    assert "Of 2 claims: 1 supported (1 robust, 0 fragile), 0 contradicted, 1 inconclusive (1 robust, 0 fragile)." in markdown
     assert "*moves*: the data cannot decide; about" in markdown and "seeds per alpha (here 3)" in markdown
     assert "| **supports** |" in markdown
+
+
+def test_a_two_sided_question_names_the_side_its_interval_lies_on() -> None:
+    answers = ("more", "less")
+    assert verdict(0.1, 0.3, 0, answers) == "more" and verdict(-0.3, -0.1, 0, answers) == "less"
+    assert verdict(-0.1, 0.3, 0, answers) == INCONCLUSIVE
+    with pytest.raises(SelrobError, match="a two-sided question .direction 0. names its two answers"):
+        Claim("q", "s", "1", PairedDifference(), 0, lambda inputs: inputs)
+    with pytest.raises(SelrobError, match="names its two answers"):
+        Claim("q", "s", "1", PairedDifference(), +1, lambda inputs: inputs, answers=answers)
+    question = Claim("q", "more or less", "1", PairedDifference(), 0, lambda inputs: inputs, answers=answers)
+    row = claims_table([question], pd.DataFrame({"difference": [-0.2, -0.3, -0.25, -0.22]})).iloc[0]
+    assert row["verdict"] == "less" and row["answers"] == "more / less"
+
+
+def _paired(differences: list[float]) -> Claim:
+    return Claim("d", "a is above b", "1", PairedDifference(), +1, lambda inputs: pd.DataFrame(
+        {"arch": ["x"] * len(differences), "seed": range(len(differences)), "difference": differences}))
+
+
+def test_leaving_out_one_pair_flags_a_verdict_that_one_pair_decides() -> None:
+    steady = _paired([0.20, 0.21, 0.19, 0.20, 0.22])
+    assert leave_one_out(steady, steady.data(None)) == []
+    # Three pairs agree, the fourth pulls the mean to 0: without it the claim is supported.
+    carried = _paired([0.10, 0.12, 0.11, -0.30])
+    assert evaluate_claim(carried, carried.data(None))["verdict"] == INCONCLUSIVE
+    assert leave_one_out(carried, carried.data(None)) == ["arch x seed 3"]
+    row = claims_table([carried], None).iloc[0]
+    assert row["fragile"] and "changes without arch x seed 3" in row["fragile_because"]
+
+
+def test_leaving_out_one_seed_drops_its_runs_at_every_level() -> None:
+    """Seed 2 alone carries the slope: leaving it out leaves two flat seeds (slope 0, inconclusive)."""
+    values = np.where(np.tile([0, 1, 2], 5) == 2, ALPHAS, 0.0) + np.tile([0.01, -0.01, 0.0], 5)
+    claim = Claim("c", "rises", "1", Trend("alpha"), +1, lambda inputs: per_run(values))
+    assert evaluate_claim(claim, per_run(values))["verdict"] == SUPPORTS
+    assert leave_one_out(claim, per_run(values)) == ["seed 2"]
+    assert leave_one_out(Claim("r", "rises", "1", Trend("alpha"), +1, lambda inputs: RISING), RISING) == []
+    with pytest.raises(SelrobError, match="replicate column 'seed'"):
+        leave_one_out(claim, per_run(values).drop(columns="seed"))
+
+
+def _interval(t_statistic: float, pairs: int) -> tuple[float, float, float]:
+    """Effect 1 with the t interval of ``pairs`` pairs whose t statistic is ``t_statistic``."""
+    half = stats.t.ppf(0.975, pairs - 1) / t_statistic
+    return 1.0, 1.0 - half, 1.0 + half
+
+
+def test_a_verdict_at_the_edge_changes_with_one_pair_fewer_or_more() -> None:
+    paired = PairedDifference()
+    # 4 pairs, t = 3.3 > 3.18 (decided); 3 pairs at the same spread: t = 2.86 < 4.30 (undecided).
+    assert at_the_edge(*_interval(3.3, 4), 4, 4, paired)
+    assert not at_the_edge(*_interval(10.0, 4), 4, 4, paired)  # 3 pairs: t = 8.7 > 4.30
+    # 4 pairs, t = 3.0 < 3.18 (undecided); 5 pairs: t = 3.35 > 2.78 (decided).
+    assert at_the_edge(*_interval(3.0, 4), 4, 4, paired)
+    assert not at_the_edge(*_interval(1.0, 4), 4, 4, paired)  # 5 pairs: t = 1.1
+    assert not at_the_edge(float("nan"), float("nan"), float("nan"), 1, 1, paired)
+    # A trend over 5 levels x 3 seeds (13 degrees of freedom): one seed fewer leaves 10 runs (8).
+    half = stats.t.ppf(0.975, 13) / 2.3
+    assert at_the_edge(1.0, 1.0 - half, 1.0 + half, 15, 3, Trend("alpha"))  # 2.3 * sqrt(2/3) = 1.88 < 2.31
+
+
+def test_the_counts_split_robust_from_fragile_verdicts_and_the_summary_links_the_report() -> None:
+    table = pd.DataFrame({"statement": ["a", "b", "c", "d"], "effect": [1.0, -1.0, 0.5, 0.0],
+                          "ci_low": [0.5, -2.0, 0.1, -1.0], "ci_high": [1.5, -0.5, 0.9, 1.0],
+                          "verdict": [SUPPORTS, "less", SUPPORTS, INCONCLUSIVE], "fragile": [False, True, True, False],
+                          "answers": ["", "more / less", "", ""]})
+    assert verdict_counts(table) == ("Of 4 claims: 2 supported (1 robust, 1 fragile), 0 contradicted, "
+                                     "1 less (0 robust, 1 fragile), 1 inconclusive (1 robust, 0 fragile).")
+    questions = table[table["answers"] != ""]
+    assert verdict_counts(questions) == "Of 1 claims: 1 less (0 robust, 1 fragile), 0 inconclusive."
+    summary = claims_summary(table, "figures/claims_x.md")
+    assert "| b | -1 [-2, -0.5] | **less** (fragile) |" in summary and "| a | 1 [0.5, 1.5] | **supports** |" in summary
+    assert summary.rstrip().endswith("[figures/claims_x.md](figures/claims_x.md).")
 
 
 def _committed(pattern: str) -> list[str]:
@@ -137,10 +215,10 @@ def _committed(pattern: str) -> list[str]:
 
 
 @pytest.mark.parametrize("study", sorted(studies()))
-def test_the_readme_embeds_the_committed_claims_file(study: str) -> None:
+def test_the_readme_embeds_the_committed_claims_in_short(study: str) -> None:
     stem = report.claims_stem(study)
-    committed = (REPO / "figures" / f"{stem}.md").read_text(encoding="utf-8")
-    assert report.marked_block((REPO / "README.md").read_text(encoding="utf-8"), stem) == committed
+    committed = pd.read_csv(REPO / "figures" / f"{stem}.csv")
+    assert report.marked_block((REPO / "README.md").read_text(encoding="utf-8"), stem) == report.readme_block(committed, stem)
 
 
 def test_the_committed_figures_and_claims_come_from_one_reproduce() -> None:

@@ -28,13 +28,14 @@ from selrob.errors import SelrobError
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.explorer.catalog import Catalog, find_catalog
 from selrob.explorer.panels import DPI, Panel, StudyViews
+from selrob.explorer.bridge_views import BRIDGE
 from selrob.explorer.selectivity_views import SELECTIVITY
 from selrob.explorer.shape_bias_views import SHAPE_BIAS
 
 #: Each study's controls, views and panels, by the name :func:`selrob.studies.studies` gives it
 #: and in its order (the explorer sits below the studies, so tests/test_explorer.py checks that
 #: the names match).
-STUDY_VIEWS: dict[str, StudyViews] = {study.name: study for study in (SELECTIVITY, SHAPE_BIAS)}
+STUDY_VIEWS: dict[str, StudyViews] = {study.name: study for study in (SELECTIVITY, SHAPE_BIAS, BRIDGE)}
 
 
 def _png(fig: Figure) -> Image:

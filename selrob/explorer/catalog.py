@@ -4,12 +4,13 @@ offered; nothing here trains or evaluates."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from selrob.config import ROBUST_PAIR_GRIDS
+from selrob.config import BRIDGE_GRIDS, ROBUST_PAIR_GRIDS
 from selrob.errors import SelrobError
 from selrob.tables.robust_pairs import load_pairs
 from selrob.tables.runs import load_results
@@ -21,10 +22,13 @@ class Catalog:
     """The finished runs of a runs folder: ``sweeps`` maps a label ("digits / resnet20") to the
     runs of one alpha sweep (one dataset, architecture and protocol, no AugMix or PGD training),
     ``pairs`` maps a label ("shapes / alexnet_small") to the S and R models of its pairs (with
-    ``training`` and ``model`` columns, as :func:`selrob.tables.robust_pairs.load_pairs`)."""
+    ``training`` and ``model`` columns, as :func:`selrob.tables.robust_pairs.load_pairs`), and
+    ``alpha_sweeps`` a label of the embedded world to the bridge study's alpha sweep of that
+    architecture (:func:`selrob.tables.bridge.load_alpha_sweep`)."""
 
     sweeps: dict[str, pd.DataFrame]
     pairs: dict[str, pd.DataFrame]
+    alpha_sweeps: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
 
 
 def _plain(runs: pd.DataFrame) -> pd.Series:
@@ -59,12 +63,26 @@ def _pairs(smoke: bool, runs_root: str | Path | None, data_root: str | Path | No
     return groups
 
 
+def _alpha_sweeps(smoke: bool, runs_root: str | Path | None) -> dict[str, pd.DataFrame]:
+    """Per architecture of the bridge grids whose alpha sweep is trained: its runs, labelled "dataset / arch"."""
+    from selrob.tables.bridge import load_alpha_sweep
+
+    groups = {}
+    for dataset, grid in BRIDGE_GRIDS.items():
+        for arch in grid["archs"]:
+            try:
+                groups[f"{dataset} / {arch}"] = load_alpha_sweep(dataset, [arch], smoke=smoke, runs_root=runs_root)
+            except SelrobError:  # not trained (yet), or not in the smoke sweep
+                continue
+    return groups
+
+
 def find_catalog(runs_root: str | Path | None = None, smoke: bool = False,
                  data_root: str | Path | None = None) -> Catalog:
-    """The sweeps of every finished run below ``runs_root`` (default: the project's) and the
-    pairs of the presets (smoke ones with ``smoke``) and the zoo."""
+    """The sweeps of every finished run below ``runs_root`` (default: the project's), the pairs of
+    the presets (smoke ones with ``smoke``) and the zoo, and the bridge's alpha sweeps."""
     runs = load_results(runs_root)
     plain = runs[_plain(runs) & ~runs["dataset"].isin(list(ROBUST_PAIR_GRIDS))] if len(runs) else runs
     sweeps = {key: part.sort_values(["alpha", "seed"]).reset_index(drop=True)
               for key, part in plain.groupby(["dataset", "arch", "protocol"], sort=True)} if len(runs) else {}
-    return Catalog(_labelled(sweeps), _pairs(smoke, runs_root, data_root))
+    return Catalog(_labelled(sweeps), _pairs(smoke, runs_root, data_root), _alpha_sweeps(smoke, runs_root))

@@ -1,5 +1,5 @@
 """What a canonical ``make reproduce`` leaves for readers: each study's claims table (markdown and
-CSV) next to the figures, the same markdown embedded in the README, and a manifest of the
+CSV) next to the figures, its short form (:func:`readme_block`) embedded in the README, and a manifest of the
 figures (PNG and PDF) and claims files it wrote (their SHA-256), so that a test can tell they come from one
 reproduce."""
 
@@ -31,6 +31,14 @@ def write_claims(table: pd.DataFrame, markdown: str, folder: Path, stem: str) ->
     write_text(written[0], markdown)
     write_text(written[1], table.to_csv(index=False))
     return written
+
+
+def readme_block(table: pd.DataFrame, stem: str) -> str:
+    """The README's block of a claims table: :func:`selrob.tables.claims.claims_summary`, linking
+    the full report ``figures/<stem>.md``."""
+    from selrob.tables.claims import claims_summary
+
+    return claims_summary(table, f"figures/{stem}.md")
 
 
 #: Who writes the claims blocks of the README (``selrob docs`` writes the other generated blocks).

@@ -7,8 +7,8 @@ A :class:`Study` is data plus five steps: ``prepare`` (train its models and make
 printed at the end) and ``claims`` (its findings tested, :mod:`selrob.tables.claims`). The studies
 themselves are in :mod:`selrob.studies`.
 
-A canonical reproduce (not smoke, the default runs and figures folders) also embeds each study's claims in
-the README and writes the figures manifest (:mod:`selrob.pipeline.report`).
+A canonical reproduce (not smoke, the default runs and figures folders) also embeds each study's claims,
+in short, in the README and writes the figures manifest (:mod:`selrob.pipeline.report`).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def reproduce(studies: Sequence[Study], options: ReproduceOptions) -> str:
         stem = report.claims_stem(study.name, options.smoke)
         reports += [path.name for path in report.write_claims(table, markdown, figures, stem)]
         if canonical:
-            report.embed(paths.repo_root() / "README.md", stem, markdown)
+            report.embed(paths.repo_root() / "README.md", stem, report.readme_block(table, stem))
         lines += [f"{study.name}: {study.title}", study.summary(options), markdown]
     if canonical:
         report.write_manifest(figures, reports, written_since=started,

@@ -9,10 +9,11 @@ from selrob.pipeline.reproduce import ReproduceOptions, Study
 
 def studies() -> dict[str, Study]:
     """Every study by name, in reproduce order."""
+    from selrob.studies.bridge import BRIDGE
     from selrob.studies.selectivity import SELECTIVITY
     from selrob.studies.shape_bias import SHAPE_BIAS
 
-    return {study.name: study for study in (SELECTIVITY, SHAPE_BIAS)}
+    return {study.name: study for study in (SELECTIVITY, SHAPE_BIAS, BRIDGE)}
 
 
 def select_studies(name: str, dataset: str | None = None) -> list[Study]:

@@ -24,7 +24,7 @@ from selrob.evaluations.registry import EvaluationSettings
 from selrob.store.runs import RUN_KEYS, Run
 from selrob.tables.aggregates import (
     corruption_means,
-    mean_over_corruptions,
+    early_layer_dimensionality,
     selectivity_with_dead_units,
     with_clean_accuracy,
 )
@@ -34,7 +34,6 @@ from selrob.tables.runs import load_pgd_training, load_sweep
 
 KEYS = list(RUN_KEYS)
 ALPHA = Trend("alpha")
-FIGURE_4_THRESHOLD = 0.95
 
 
 class ClaimInputs:
@@ -88,11 +87,8 @@ class ClaimInputs:
     @functools.cached_property
     def early_dimensionality(self) -> pd.DataFrame:
         """Per run and perturbation: PCA-95% dimensionality, mean over the early layers."""
-        table = mean_over_corruptions(evaluation_tables(DIMENSIONALITY, self.runs, self.settings, evaluate=False,
-                                                        progress=False))
-        pca = table[(table["measure"] == "pca") & ((table["threshold"] - FIGURE_4_THRESHOLD).abs() < 1e-9)]
-        early = pca[pca["layer"] < (pca["layer"].max() + 1) / 2]
-        return early.groupby([*KEYS, "perturbation"], as_index=False)["dimensionality"].mean()
+        return early_layer_dimensionality(evaluation_tables(DIMENSIONALITY, self.runs, self.settings, evaluate=False,
+                                                            progress=False))
 
     def dimensionality(self, perturbation: str) -> pd.DataFrame:
         frame = self.early_dimensionality

@@ -55,12 +55,28 @@ def selectivity_with_dead_units(layers: pd.DataFrame, by: Sequence[str] = ("pgd_
     ).assign(dead_fraction=lambda frame: frame["dead_units"] / frame["units"])
 
 
-def mean_over_corruptions(table: pd.DataFrame) -> pd.DataFrame:
+def mean_over_corruptions(table: pd.DataFrame, keys: Sequence[str] = KEYS) -> pd.DataFrame:
     """Dimensionality rows with the corruption cells of each (run, layer, measure, threshold)
     averaged into one (Figure 4b plots that mean); other perturbations pass through. NaN TwoNN
-    values (an unchanged layer) are left out of the mean."""
-    keys = [*KEYS, "perturbation", "layer", "units", "measure", "threshold"]
+    values (an unchanged layer) are left out of the mean. ``keys`` name a run."""
+    keys = [*keys, "perturbation", "layer", "units", "measure", "threshold"]
     corrupted = table[table["perturbation"] == "corruptions"]
     means = corrupted.groupby(keys, as_index=False, dropna=False)["dimensionality"].mean()
     return pd.concat([table[table["perturbation"] != "corruptions"].drop(columns=["corruption", "severity"]), means],
                      ignore_index=True)[keys + ["dimensionality"]]
+
+
+#: Figure 4's variance threshold: the PCA dimensionality the claims compare.
+FIGURE_4_THRESHOLD = 0.95
+
+
+def early_layer_dimensionality(table: pd.DataFrame, keys: Sequence[str] = KEYS) -> pd.DataFrame:
+    """Per run (named by ``keys``) and perturbation: the PCA dimensionality at Figure 4's 95%
+    threshold, corruption cells averaged (:func:`mean_over_corruptions`), mean over the run's
+    early layers: the first half of the layers measured (the paper: ResNet18 layers <= 9 of 17)."""
+    keys = list(keys)
+    table = mean_over_corruptions(table, keys)
+    pca = table[(table["measure"] == "pca") & ((table["threshold"] - FIGURE_4_THRESHOLD).abs() < 1e-9)]
+    layers = pca.groupby(keys)["layer"].transform("max") + 1
+    early = pca[pca["layer"] < layers / 2]
+    return early.groupby([*keys, "perturbation"], as_index=False)["dimensionality"].mean()

@@ -10,10 +10,22 @@ reads:
   CI (:func:`selrob.stats.mean_difference_ci`).
 
 The verdict is *supports* when the CI excludes 0 in the paper's direction, *contradicts* when it
-excludes 0 the other way, *inconclusive* when it includes 0. Each claim is tested at the 5% level
-on its own (no correction for testing many). For an inconclusive claim the table also gives the
-replicates (seeds per level, or pairs) that would detect the observed effect with 80% power at
-the observed spread: the evidence a decision would need.
+excludes 0 the other way, *inconclusive* when it includes 0. A two-sided question (one neither
+paper asks, ``direction`` 0) is answered with the word for the side the CI lies on (``answers``,
+e.g. "more" / "less"), or *inconclusive*. Each claim is tested at the 5% level on its own (no
+correction for testing many). For an inconclusive claim the table also gives the replicates
+(seeds per level, or pairs) that would detect the observed effect with 80% power at the observed
+spread: the evidence a decision would need.
+
+Every verdict is also tested for fragility. It is *fragile* when
+
+* leaving out one replicate (one seed of a trend: its runs at every level; one row of a paired
+  difference: a pair, or a run) changes it (:func:`leave_one_out`), or
+* the same effect and spread with one replicate fewer, or one more, would change it
+  (:func:`at_the_edge`): the CI's edge is within one replicate's worth of evidence of 0.
+
+The first needs the replicates' values; the second only a claims file's effect, CI, rows and
+replicates, so it can be checked on any claims file (``selrob claims --fragility FILE``).
 """
 
 from __future__ import annotations
@@ -31,14 +43,17 @@ from selrob.stats import mean_difference_ci, slope_ci
 SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
 #: z of a two-sided 95% interval and of 80% power.
 _Z_95, _Z_POWER = 1.959964, 0.841621
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class Trend:
-    """The slope of ``y`` against ``x`` over the rows of a claim's data."""
+    """The slope of ``y`` against ``x`` over the rows of a claim's data; ``replicate`` names the
+    column whose values are the replicates (a seed's runs at every level of ``x``)."""
 
     x: str
     y: str = "value"
+    replicate: str = "seed"
 
     def estimate(self, frame: pd.DataFrame) -> tuple[float, float, float]:
         if frame[self.x].nunique() < 2 or self.replicates(frame) < 2:
@@ -50,6 +65,16 @@ class Trend:
         """Rows per level of ``x`` (the smallest level)."""
         return int(frame.groupby(self.x).size().min())
 
+    def left_out(self, frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+        """Per replicate, its name and the frame without its rows."""
+        if self.replicate not in frame:
+            raise SelrobError(f"a trend's data needs its replicate column {self.replicate!r}, got {list(frame.columns)}")
+        return [(f"{self.replicate} {value}", frame[frame[self.replicate] != value])
+                for value in sorted(frame[self.replicate].unique())]
+
+    def degrees_of_freedom(self, rows: float) -> float:
+        return rows - 2
+
     def describe(self) -> str:
         return f"slope vs {self.x}"
 
@@ -57,14 +82,20 @@ class Trend:
         return f"seeds per {self.x}"
 
 
+#: Columns that name a row of a paired difference when one is left out, the first ones present.
+_ROW_NAMES = ("arch", "alpha", "seed", "pgd_steps")
+
+
 @dataclass(frozen=True)
 class PairedDifference:
     """The mean of the per-pair differences ``y`` (one row per pair). With ``some_pairs_lack_it``
     a pair may have no value (e.g. a model without a texture unit has no texture-unit bias): with
-    fewer than two pairs left the CI is undefined and the claim inconclusive, not an error."""
+    fewer than two pairs left the CI is undefined and the claim inconclusive, not an error.
+    ``what`` names the statistic (default: "mean paired ``y``")."""
 
     y: str = "difference"
     some_pairs_lack_it: bool = False
+    what: str | None = None
 
     def estimate(self, frame: pd.DataFrame) -> tuple[float, float, float]:
         if len(frame) < 2:
@@ -76,30 +107,53 @@ class PairedDifference:
     def replicates(self, frame: pd.DataFrame) -> int:
         return len(frame)
 
+    def left_out(self, frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+        """Per row, its name (its arch, alpha and seed where the frame has them) and the frame without it."""
+        named = [column for column in _ROW_NAMES if column in frame]
+        return [(" ".join(f"{column} {frame.at[index, column]}" for column in named) or f"row {position}",
+                 frame.drop(index=index)) for position, index in enumerate(frame.index)]
+
+    def degrees_of_freedom(self, rows: float) -> float:
+        return rows - 1
+
     def describe(self) -> str:
-        return f"mean paired {self.y}"
+        return self.what or f"mean paired {self.y}"
 
     def replicates_unit(self) -> str:
         return "pairs"
 
 
+Statistic = Trend | PairedDifference
+
+
 @dataclass(frozen=True)
 class Claim:
     """One finding: ``statement`` as the paper reports it, in ``figures``; ``direction`` is the
-    sign the paper reports for the statistic; ``data(inputs)`` returns its rows."""
+    sign the paper reports for the statistic, or 0 for a two-sided question whose ``answers``
+    name the positive and the negative side; ``data(inputs)`` returns its rows."""
 
     key: str
     statement: str
     figures: str
-    statistic: Trend | PairedDifference
+    statistic: Statistic
     direction: int
     data: Callable[[Any], pd.DataFrame]
     unit: str = ""
+    answers: tuple[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.direction == 0) != (self.answers is not None):
+            raise SelrobError(f"claim {self.key}: a two-sided question (direction 0) names its two answers, "
+                              "a one-sided claim none")
 
 
-def verdict(low: float, high: float, direction: int) -> str:
-    """:data:`SUPPORTS`, :data:`CONTRADICTS` or :data:`INCONCLUSIVE` from a CI and the paper's sign."""
+def verdict(low: float, high: float, direction: int, answers: tuple[str, str] | None = None) -> str:
+    """:data:`SUPPORTS`, :data:`CONTRADICTS` or :data:`INCONCLUSIVE` from a CI and the paper's sign;
+    for a two-sided question (``direction`` 0), the answer of the side the CI lies on."""
     if low > 0 or high < 0:
+        if direction == 0:
+            assert answers is not None
+            return answers[0] if low > 0 else answers[1]
         return SUPPORTS if (low > 0) == (direction > 0) else CONTRADICTS
     return INCONCLUSIVE
 
@@ -118,15 +172,74 @@ def replicates_for_power(effect: float, low: float, high: float, replicates: int
     return min(MOST_REPLICATES, math.ceil(replicates * ((_Z_95 + _Z_POWER) * standard_error / abs(effect)) ** 2))
 
 
+def _estimate_or_undecided(statistic: Statistic, frame: pd.DataFrame) -> tuple[float, float, float]:
+    try:
+        return statistic.estimate(frame)
+    except SelrobError:  # too few replicates left for an interval: nothing is decided
+        return math.nan, math.nan, math.nan
+
+
+def leave_one_out(claim: Claim, frame: pd.DataFrame) -> list[str]:
+    """The replicates whose omission changes ``claim``'s verdict on ``frame`` (leaving too few for
+    an interval counts as inconclusive)."""
+    effect, low, high = _estimate_or_undecided(claim.statistic, frame)
+    decided = verdict(low, high, claim.direction, claim.answers)
+    return [name for name, rest in claim.statistic.left_out(frame)
+            if verdict(*_estimate_or_undecided(claim.statistic, rest)[1:], claim.direction, claim.answers) != decided]
+
+
+def _decided_with(effect: float, low: float, high: float, rows: int, replicates: int, replicates_then: int,
+                  statistic: Statistic) -> bool:
+    """Whether the t interval excludes 0 with ``replicates_then`` replicates instead of
+    ``replicates``, at the same effect and spread (the standard error scales with one over the
+    square root of the replicates; the rows with the replicates)."""
+    from scipy import stats
+
+    df_now = statistic.degrees_of_freedom(rows)
+    df_then = statistic.degrees_of_freedom(rows * replicates_then / replicates)
+    if replicates_then < 1 or df_then < 1 or df_now < 1:
+        return False
+    standard_error = (high - low) / 2 / stats.t.ppf((1 + CONFIDENCE) / 2, df_now)
+    if standard_error <= 0:
+        return abs(effect) > 0
+    scaled = standard_error * math.sqrt(replicates / replicates_then)
+    return abs(effect) > stats.t.ppf((1 + CONFIDENCE) / 2, df_then) * scaled
+
+
+def at_the_edge(effect: float, low: float, high: float, rows: int, replicates: int, statistic: Statistic) -> bool:
+    """Whether the verdict changes with one replicate fewer or one more at the same effect and
+    spread: a decided verdict that one replicate fewer would leave undecided, or an undecided one
+    that one more would decide. Needs only what a claims file holds."""
+    if not all(math.isfinite(value) for value in (effect, low, high)):
+        return False
+    decided = low > 0 or high < 0
+    if decided:
+        return not _decided_with(effect, low, high, rows, replicates, replicates - 1, statistic)
+    return _decided_with(effect, low, high, rows, replicates, replicates + 1, statistic)
+
+
 CLAIM_COLUMNS = ["claim", "statement", "figures", "statistic", "effect", "ci_low", "ci_high", "unit", "n",
-                 "replicates", "replicates_unit", "verdict", "replicates_for_80_power"]
+                 "replicates", "replicates_unit", "verdict", "replicates_for_80_power", "fragile", "fragile_because", "answers"]
+
+
+def fragility(claim: Claim, frame: pd.DataFrame, effect: float, low: float, high: float) -> str:
+    """Why ``claim``'s verdict on ``frame`` is fragile ("" when it is not): the replicates whose
+    omission changes it (:func:`leave_one_out`), and whether it is :func:`at_the_edge`."""
+    reasons = []
+    flipped = leave_one_out(claim, frame)
+    if flipped:
+        reasons.append("changes without " + ", ".join(flipped))
+    if at_the_edge(effect, low, high, len(frame), claim.statistic.replicates(frame), claim.statistic):
+        reasons.append("one replicate fewer or more would change it")
+    return "; ".join(reasons)
 
 
 def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
-    """One row of the claims table: the statistic on ``frame``, its CI and the verdict."""
+    """One row of the claims table: the statistic on ``frame``, its CI, the verdict and its fragility."""
     effect, low, high = claim.statistic.estimate(frame)
     replicates = claim.statistic.replicates(frame)
-    decided = verdict(low, high, claim.direction)
+    decided = verdict(low, high, claim.direction, claim.answers)
+    because = fragility(claim, frame, effect, low, high)
     return {
         "claim": claim.key, "statement": claim.statement, "figures": claim.figures,
         "statistic": claim.statistic.describe(), "effect": effect, "ci_low": low, "ci_high": high,
@@ -134,6 +247,8 @@ def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
         "replicates_unit": claim.statistic.replicates_unit(), "verdict": decided,
         "replicates_for_80_power": (replicates_for_power(effect, low, high, replicates)
                                     if decided == INCONCLUSIVE else None),
+        "fragile": bool(because), "fragile_because": because,
+        "answers": " / ".join(claim.answers) if claim.answers else "",
     }
 
 
@@ -147,17 +262,40 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _verdict_cell(row: Any) -> str:
+    return f"**{row.verdict}**" + (" (fragile)" if row.fragile else "")
+
+
+_COUNTED = {SUPPORTS: "supported", CONTRADICTS: "contradicted", INCONCLUSIVE: "inconclusive"}
+
+
+def verdict_counts(table: pd.DataFrame) -> str:
+    """"Of N claims: k supported (r robust, f fragile), ...": the one-sided verdicts where the table
+    has one-sided claims, each answer of its two-sided questions that some question got, then the
+    inconclusive ones, with how many of each are robust and how many fragile."""
+    one_sided = (table["answers"].fillna("") == "").any()
+    answered = [v for v in table["verdict"] if v not in _COUNTED]
+    order = [*((SUPPORTS, CONTRADICTS) if one_sided else ()), *dict.fromkeys(answered), INCONCLUSIVE]
+    parts = []
+    for name in order:
+        rows = table[table["verdict"] == name]
+        fragile = int(rows["fragile"].sum())
+        split = f" ({len(rows) - fragile} robust, {fragile} fragile)" if len(rows) else ""
+        parts.append(f"{len(rows)} {_COUNTED.get(name, name)}{split}")
+    return f"Of {len(table)} claims: {', '.join(parts)}."
+
+
 def claims_markdown(table: pd.DataFrame, preamble: Sequence[str]) -> str:
-    """The claims table as markdown: ``preamble`` lines, one row per claim, then the counts and,
-    for inconclusive claims, the replicates a decision would need."""
+    """The claims table as markdown: ``preamble`` lines, one row per claim, then the counts, the
+    fragile verdicts and why, and for inconclusive claims the replicates a decision would need."""
     lines = [*preamble, "", "| claim | paper | statistic | effect [95% CI] | unit | n | verdict |",
              "|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
         lines.append(f"| {row.statement} | {row.figures} | {row.statistic} | {_number(row.effect)} "
-                     f"[{_number(row.ci_low)}, {_number(row.ci_high)}] | {row.unit} | {row.n} | **{row.verdict}** |")
-    counts = table["verdict"].value_counts()
-    lines += ["", f"Of {len(table)} claims: {counts.get(SUPPORTS, 0)} supported, {counts.get(CONTRADICTS, 0)} "
-                  f"contradicted, {counts.get(INCONCLUSIVE, 0)} inconclusive."]
+                     f"[{_number(row.ci_low)}, {_number(row.ci_high)}] | {row.unit} | {row.n} | {_verdict_cell(row)} |")
+    lines += ["", verdict_counts(table)]
+    for row in table[table["fragile"]].itertuples():
+        lines.append(f"- *{row.statement}*: **{row.verdict}** is fragile: {row.fragile_because}.")
     for row in table[table["verdict"] == INCONCLUSIVE].itertuples():
         needed = row.replicates_for_80_power
         if pd.isna(row.ci_low):
@@ -170,4 +308,15 @@ def claims_markdown(table: pd.DataFrame, preamble: Sequence[str]) -> str:
             detail = (f"about {int(needed)} {row.replicates_unit} (here {row.replicates}) would detect the observed "
                       "effect with 80% power.")
         lines.append(f"- *{row.statement}*: the data cannot decide; {detail}")
+    return "\n".join(lines) + "\n"
+
+
+def claims_summary(table: pd.DataFrame, full_report: str) -> str:
+    """The short form the README shows: one row per claim (statement, effect [95% CI], verdict),
+    the counts, and a link to the full report (``full_report``, a relative path)."""
+    lines = ["| claim | effect [95% CI] | verdict |", "|---|---|---|"]
+    lines += [f"| {row.statement} | {_number(row.effect)} [{_number(row.ci_low)}, {_number(row.ci_high)}] | "
+              f"{_verdict_cell(row)} |" for row in table.itertuples()]
+    lines += ["", f"{verdict_counts(table)} Statistics, units, why each fragile verdict is fragile and the seeds "
+                  f"a decision would need: [{full_report}]({full_report})."]
     return "\n".join(lines) + "\n"

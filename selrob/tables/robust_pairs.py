@@ -71,7 +71,7 @@ def pair_evaluation(name: str, runs: pd.DataFrame, settings: EvaluationSettings 
                 **sources: pd.DataFrame) -> pd.DataFrame:
     """:func:`evaluation_table` of ``runs`` with their ``training`` column."""
     table = evaluation_table(name, runs, settings, evaluate=evaluate, progress=False, **sources)
-    keys = [key for key in ("arch", "protocol", "model", "seed") if key in table and key in runs]
+    keys = [key for key in ("arch", "protocol", "alpha", "model", "seed") if key in table and key in runs]
     return table.drop(columns=[c for c in MODEL_KEYS if c in table and c not in keys]).merge(
         runs[[*keys, *(c for c in MODEL_KEYS if c not in keys)]], on=keys)
 

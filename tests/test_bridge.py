@@ -1,0 +1,147 @@
+"""The bridge study: every question's statistic on constructed tables whose answers are known,
+the tables it reads on hand-built evaluations, and its place among the studies."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selrob.config import bridge_sweep_configs, robust_pair_configs
+from selrob.errors import SelrobError
+from selrob.studies import studies
+from selrob.studies.bridge_claims import CLAIMS
+from selrob.tables import bridge
+from selrob.tables.aggregates import early_layer_dimensionality
+from selrob.tables.claims import INCONCLUSIVE, SUPPORTS, claims_table
+
+ARCHS, SEEDS, ALPHAS = ("alexnet_small", "resnet20"), (0, 1), (-1.0, 0.0, 1.0)
+#: Per claim, the effect the constructed tables build in (R - S, or the slope per unit alpha).
+KNOWN = {
+    "robust_selectivity": -0.10, "robust_selectivity_early": 0.05, "robust_selectivity_late": -0.20,
+    "robust_dimensionality_clean": -0.08, "robust_dimensionality_noise": 0.06, "robust_dimensionality_pgd": -0.12,
+    "robust_cv_within_units": 0.30, "robust_cv_across_units": -0.04,
+    "alpha_selectivity": 0.15, "alpha_shape_bias": -0.07, "alpha_stylized": 0.03, "alpha_contour": -0.05,
+    "alpha_silhouette": 0.02, "alpha_kernel_tv": -0.01, "alpha_texture_units": 2.0, "alpha_object_units": -1.5,
+    "alpha_colour_units": 0.5,
+}
+#: Spread around the built-in effect, one value per replicate (2 architectures x 2 seeds); it sums
+#: to 0, so the mean (of the differences, or of the per-replicate slopes) is the effect exactly.
+SPREAD = np.array([0.004, -0.004, 0.002, -0.002])
+
+
+def _pairs(columns: dict[str, float]) -> pd.DataFrame:
+    """S and R rows per (arch, seed): S at a level per column, R at that level + effect + spread."""
+    rows = []
+    for k, (arch, seed) in enumerate((a, s) for a in ARCHS for s in SEEDS):
+        for training in ("standard", "robust"):
+            row = {"arch": arch, "seed": seed, "training": training, "model": f"{arch} {training[0].upper()}"}
+            for column, effect in columns.items():
+                level = 1.0 + 0.5 * k  # architectures and seeds differ in level, not in effect
+                row[column] = level + (effect * (1 + SPREAD[k] / 0.01) if training == "robust" else 0.0)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _sweep(columns: dict[str, float]) -> pd.DataFrame:
+    """One row per (arch, seed, alpha): a level per architecture plus (slope + spread) x alpha."""
+    rows = []
+    for k, (arch, seed) in enumerate((a, s) for a in ARCHS for s in SEEDS):
+        for alpha in ALPHAS:
+            row = {"arch": arch, "seed": seed, "alpha": alpha, "model": f"{arch} alpha {alpha:g}", "training": "standard"}
+            for column, slope in columns.items():
+                row[column] = (3.0 if arch == "resnet20" else 1.0) + slope * (1 + SPREAD[k] / 0.01) * alpha
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def constructed_inputs() -> SimpleNamespace:
+    dims = []
+    for perturbation in ("clean", "noise", "pgd"):
+        frame = _pairs({"dimensionality": KNOWN[f"robust_dimensionality_{perturbation}"]})
+        dims.append(frame.assign(perturbation=perturbation))
+    return SimpleNamespace(
+        pair_selectivity=_pairs({"mean": KNOWN["robust_selectivity"], "early": KNOWN["robust_selectivity_early"],
+                                 "late": KNOWN["robust_selectivity_late"]}),
+        pair_dimensionality=pd.concat(dims, ignore_index=True),
+        pair_unit_gradients=_pairs({"mean_cv_u": KNOWN["robust_cv_within_units"],
+                                    "cv_l": KNOWN["robust_cv_across_units"]}),
+        sweep=_sweep({"mean_selectivity": KNOWN["alpha_selectivity"]}),
+        sweep_shape_bias=_sweep({"shape": KNOWN["alpha_shape_bias"]}),
+        sweep_distorted=_sweep({"stylized": KNOWN["alpha_stylized"], "contour": KNOWN["alpha_contour"],
+                                "silhouette": KNOWN["alpha_silhouette"]}),
+        sweep_kernel_tv=_sweep({"mean_tv": KNOWN["alpha_kernel_tv"]}),
+        sweep_units=_sweep({"texture": KNOWN["alpha_texture_units"], "object": KNOWN["alpha_object_units"],
+                            "color": KNOWN["alpha_colour_units"]}),
+    )
+
+
+def test_every_question_has_a_constructed_answer() -> None:
+    assert sorted(KNOWN) == sorted(claim.key for claim in CLAIMS)
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda claim: claim.key)
+def test_each_questions_statistic_finds_the_effect_built_into_its_tables(claim) -> None:  # type: ignore[no-untyped-def]
+    row = claims_table([claim], constructed_inputs()).iloc[0]
+    effect = KNOWN[claim.key]
+    # The spread sums to 0, so the mean is the effect up to rounding (1e-9 of it).
+    assert row["effect"] == pytest.approx(effect, rel=1e-9)
+    assert row["n"] == 4 and row["replicates"] == 4
+    # The spread is 40% of the effect at most: every CI excludes 0 on the effect's side.
+    assert row["ci_low"] < effect < row["ci_high"] and (row["ci_low"] > 0 or row["ci_high"] < 0)
+    if claim.direction == 0:
+        assert row["verdict"] == claim.answers[0 if effect > 0 else 1]
+    else:
+        assert row["verdict"] == SUPPORTS
+
+
+def test_a_question_the_data_cannot_decide_says_so() -> None:
+    claim = next(c for c in CLAIMS if c.key == "alpha_shape_bias")
+    flat = _sweep({"shape": 0.0})
+    flat["shape"] += np.tile([0.0, 0.0, 0.0, 0.02, 0.0, -0.02, 0.0, 0.0, 0.0, -0.02, 0.0, 0.02], 1)
+    row = claims_table([claim], SimpleNamespace(sweep_shape_bias=flat)).iloc[0]
+    assert row["effect"] == pytest.approx(0.0, abs=1e-12) and row["verdict"] == INCONCLUSIVE
+
+
+def test_alpha_slopes_are_one_least_squares_slope_per_architecture_and_seed() -> None:
+    frame = pd.DataFrame({"arch": ["a"] * 3 + ["b"] * 3, "seed": [0] * 6, "alpha": [-1.0, 0.0, 1.0] * 2,
+                          "value": [0.0, 1.0, 4.0, 5.0, 5.0, 5.0]})
+    slopes = bridge.alpha_slopes(frame, "value").set_index("arch")["slope"]
+    assert slopes["a"] == pytest.approx(2.0) and slopes["b"] == pytest.approx(0.0, abs=1e-12)
+    assert bridge.alpha_slopes(frame[frame["alpha"] == 0], "value").empty  # one alpha: no slope
+
+
+def test_selectivity_splits_each_models_layers_into_halves() -> None:
+    layers = pd.DataFrame({"arch": "a", "model": "a S", "training": "standard", "seed": 0,
+                           "layer": [0, 1, 2, 3, 4], "selectivity": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    row = bridge.per_run_selectivity(layers).iloc[0]
+    # 5 layers: the first half is layers 0-2 (index < 2.5), as the first paper's "early" layers.
+    assert row["mean"] == pytest.approx(0.3) and row["early"] == pytest.approx(0.2) and row["late"] == pytest.approx(0.45)
+
+
+def test_early_layer_dimensionality_takes_each_runs_own_first_half() -> None:
+    """Two runs with 4 and 2 layers: the early layers are 0-1 and 0, not those of the deeper run."""
+    rows = [{"model": model, "seed": 0, "perturbation": "clean", "layer": layer, "units": 8, "measure": "pca",
+             "threshold": 0.95, "dimensionality": value, "corruption": None, "severity": None}
+            for model, values in (("deep", [0.1, 0.3, 0.9, 0.9]), ("shallow", [0.5, 0.9])) for layer, value in enumerate(values)]
+    early = early_layer_dimensionality(pd.DataFrame(rows), keys=["model", "seed"]).set_index("model")["dimensionality"]
+    assert early["deep"] == pytest.approx(0.2) and early["shallow"] == pytest.approx(0.5)
+
+
+def test_the_sweeps_alpha_zero_runs_are_the_pairs_standard_models() -> None:
+    sweep, pairs = bridge_sweep_configs("shapes"), robust_pair_configs("shapes")
+    standard = [c for c in pairs if c.adversarial_steps is None]
+    assert sorted((c.arch, c.seed) for c in sweep if c.alpha == 0) == sorted((c.arch, c.seed) for c in standard)
+    assert all(c in standard for c in sweep if c.alpha == 0)  # the same configs: trained once
+    assert sorted({c.alpha for c in sweep}) == [-1.0, 0.0, 1.0]
+    with pytest.raises(SelrobError, match="digits has no bridge sweep; choose one of: shapes"):
+        bridge_sweep_configs("digits")
+
+
+def test_the_bridge_is_a_study_with_notebook_15_and_every_claim_on_a_figure() -> None:
+    study = studies()["bridge"]
+    assert [n.stem for n in study.notebooks] == ["15_bridge"] and study.datasets == ("shapes",)
+    shown = {key for figure in study.figures for key in figure.claims}
+    assert shown == {claim.key for claim in CLAIMS}
