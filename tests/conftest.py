@@ -210,12 +210,36 @@ def evaluated_smoke_runs(trained_smoke_runs: Path, digits_c: Path, tmp_path_fact
                      lambda root: evaluate_smoke_study("selectivity", copied_study(trained_smoke_runs, root)))
 
 
+def evaluate_smoke_bridge(root: Path) -> None:
+    """Train the bridge's smoke alpha sweep next to the smoke pairs in ``root`` (its alpha 0 runs are
+    the pairs' standard models) and fill every cache of the bridge's smoke plan."""
+    from selrob.config import bridge_sweep_configs
+    from selrob.pipeline.reproduce import ReproduceOptions
+    from selrob.pipeline.stage import evaluate_plan
+    from selrob.pipeline.sweep import run_sweep
+    from selrob.studies import bridge
+
+    run_sweep(bridge_sweep_configs("shapes", smoke=True), workers=1, runs_root=root, progress=False)
+    evaluate_plan(bridge.plan(ReproduceOptions(smoke=True, runs_dir=root)), workers=2, progress=False)
+
+
 @pytest.fixture(scope="session")
-def explorer_runs(evaluated_smoke_runs: Path, evaluated_smoke_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One runs folder holding both evaluated smoke studies (links to their dataset folders), as
-    the explorer's notebook takes one ``runs_dir``."""
+def evaluated_smoke_bridge(evaluated_smoke_pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The evaluated smoke pairs with the bridge study's smoke alpha sweep trained and every cache
+    of its plan filled, as ``make reproduce`` leaves them. Made once; read only."""
+    def make(root: Path) -> None:
+        shutil.copytree(evaluated_smoke_pairs, root, dirs_exist_ok=True)  # with the second study's caches
+        evaluate_smoke_bridge(root)
+
+    return made_once(tmp_path_factory, "evaluated-smoke-bridge", make)
+
+
+@pytest.fixture(scope="session")
+def explorer_runs(evaluated_smoke_runs: Path, evaluated_smoke_bridge: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One runs folder holding every evaluated smoke study (links to their dataset folders: the
+    bridge's holds the second study's pairs too), as the explorer's notebook takes one ``runs_dir``."""
     root = tmp_path_factory.mktemp("explorer-runs")
-    for study in (evaluated_smoke_runs, evaluated_smoke_pairs):
+    for study in (evaluated_smoke_runs, evaluated_smoke_bridge):
         for dataset in study.iterdir():
             (root / dataset.name).symlink_to(dataset, target_is_directory=True)
     return root

@@ -3,6 +3,8 @@ the tables it reads on hand-built evaluations, and its place among the studies."
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,11 +13,14 @@ import pytest
 
 from selrob.config import bridge_sweep_configs, robust_pair_configs
 from selrob.errors import SelrobError
+from selrob.pipeline.figures import figure_of
+from selrob.pipeline.notebooks import execute_notebook
 from selrob.studies import studies
 from selrob.studies.bridge_claims import CLAIMS
 from selrob.tables import bridge
 from selrob.tables.aggregates import early_layer_dimensionality
 from selrob.tables.claims import INCONCLUSIVE, SUPPORTS, claims_table
+from support.studies import left_as_found
 
 ARCHS, SEEDS, ALPHAS = ("alexnet_small", "resnet20"), (0, 1), (-1.0, 0.0, 1.0)
 #: Per claim, the effect the constructed tables build in (R - S, or the slope per unit alpha).
@@ -145,3 +150,44 @@ def test_the_bridge_is_a_study_with_notebook_15_and_every_claim_on_a_figure() ->
     assert [n.stem for n in study.notebooks] == ["15_bridge"] and study.datasets == ("shapes",)
     shown = {key for figure in study.figures for key in figure.claims}
     assert shown == {claim.key for claim in CLAIMS}
+
+
+NOTEBOOK_15 = Path(__file__).resolve().parents[1] / "notebooks" / "15_bridge.ipynb"
+
+
+@pytest.mark.slow
+def test_notebook_15_draws_every_figure_and_answers_every_question_on_the_smoke_study(
+        evaluated_smoke_bridge: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    parameters = {"dataset": "shapes", "smoke": True, "runs_dir": str(evaluated_smoke_bridge), "figures_dir": str(figures)}
+    with left_as_found(evaluated_smoke_bridge):
+        executed = json.loads(execute_notebook(NOTEBOOK_15, tmp_path / "out", parameters).read_text())
+    printed = "".join(text for cell in executed["cells"] for output in cell.get("outputs", [])
+                      for text in [*output.get("text", []), *output.get("data", {}).get("text/markdown", [])])
+    assert f"Of {len(CLAIMS)} claims:" in printed and "skipped" not in printed and "left out" not in printed
+    assert all(output["output_type"] != "error" for cell in executed["cells"] for output in cell.get("outputs", []))
+    study = studies()["bridge"]
+    written = sorted(p.name for p in figures.iterdir())
+    assert {figure_of(name, study.figures) for name in written} == set(study.figures)
+    assert len(written) == 2 * len(study.figures) and all("_shapes_pairs_smoke_runs_dir-" in name for name in written)
+
+
+@pytest.mark.slow
+def test_the_smoke_claims_have_a_verdict_and_a_fragility_each(evaluated_smoke_bridge: Path) -> None:
+    from selrob.pipeline.reproduce import ReproduceOptions
+
+    table, markdown = studies()["bridge"].claims(ReproduceOptions(smoke=True, runs_dir=evaluated_smoke_bridge), None, None)
+    assert list(table["claim"]) == [claim.key for claim in CLAIMS]
+    allowed = {INCONCLUSIVE, SUPPORTS, "contradicts", *(a for claim in CLAIMS for a in (claim.answers or ()))}
+    assert set(table["verdict"]) <= allowed and table["fragile"].dtype == bool
+    assert (table["fragile"] == (table["fragile_because"] != "")).all()
+    assert "alpha in {-1, 0, 1} x 2 seeds" in markdown and "not on ImageNet or CIFAR-10" in markdown
+
+
+def test_notebook_15_says_which_side_applies_on_cifar10(tmp_path: Path) -> None:
+    """CIFAR-10 has no S / R pairs and, without a trained sweep, nothing to show: two lines, no traceback."""
+    parameters = {"dataset": "cifar10", "runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
+    text = execute_notebook(NOTEBOOK_15, tmp_path / "out", parameters).read_text()
+    assert "Part 1 (robust vs standard) skipped: dataset 'cifar10' has no standard / robust pairs" in text
+    assert "Part 2 (along alpha) skipped:" in text and "selrob sweep --dataset cifar10" in text
+    assert "Traceback" not in text and not (tmp_path / "figures").exists()

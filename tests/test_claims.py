@@ -25,6 +25,7 @@ from selrob.tables.claims import (
     PairedDifference,
     Trend,
     at_the_edge,
+    fragile_rows,
     claims_markdown,
     claims_summary,
     claims_table,
@@ -172,24 +173,27 @@ def test_leaving_out_one_seed_drops_its_runs_at_every_level() -> None:
         leave_one_out(claim, per_run(values).drop(columns="seed"))
 
 
-def _interval(t_statistic: float, pairs: int) -> tuple[float, float, float]:
-    """Effect 1 with the t interval of ``pairs`` pairs whose t statistic is ``t_statistic``."""
-    half = stats.t.ppf(0.975, pairs - 1) / t_statistic
-    return 1.0, 1.0 - half, 1.0 + half
+def _interval(t_statistic: float, rows: int, df: int) -> tuple[float, float, float, int]:
+    """Effect 1 with the t interval (``df`` degrees of freedom) whose t statistic is ``t_statistic``."""
+    half = stats.t.ppf(0.975, df) / t_statistic
+    return 1.0, 1.0 - half, 1.0 + half, rows
 
 
-def test_a_verdict_at_the_edge_changes_with_one_pair_fewer_or_more() -> None:
+def test_a_verdict_is_at_the_edge_when_a_plausible_spread_would_change_it() -> None:
+    """4 pairs (3 degrees of freedom, critical t 3.18): the 80% interval of the spread is 0.69 to
+    2.27 times the observed one, so a decided verdict needs t > 3.18 x 2.27 = 7.2 to survive the
+    largest, and an undecided one is decided by the smallest when t > 3.18 x 0.69 = 2.2."""
     paired = PairedDifference()
-    # 4 pairs, t = 3.3 > 3.18 (decided); 3 pairs at the same spread: t = 2.86 < 4.30 (undecided).
-    assert at_the_edge(*_interval(3.3, 4), 4, 4, paired)
-    assert not at_the_edge(*_interval(10.0, 4), 4, 4, paired)  # 3 pairs: t = 8.7 > 4.30
-    # 4 pairs, t = 3.0 < 3.18 (undecided); 5 pairs: t = 3.35 > 2.78 (decided).
-    assert at_the_edge(*_interval(3.0, 4), 4, 4, paired)
-    assert not at_the_edge(*_interval(1.0, 4), 4, 4, paired)  # 5 pairs: t = 1.1
-    assert not at_the_edge(float("nan"), float("nan"), float("nan"), 1, 1, paired)
-    # A trend over 5 levels x 3 seeds (13 degrees of freedom): one seed fewer leaves 10 runs (8).
-    half = stats.t.ppf(0.975, 13) / 2.3
-    assert at_the_edge(1.0, 1.0 - half, 1.0 + half, 15, 3, Trend("alpha"))  # 2.3 * sqrt(2/3) = 1.88 < 2.31
+    assert at_the_edge(*_interval(4.0, 4, 3), paired) and not at_the_edge(*_interval(9.0, 4, 3), paired)
+    assert at_the_edge(*_interval(2.5, 4, 3), paired) and not at_the_edge(*_interval(1.5, 4, 3), paired)
+    # A trend over 15 runs (13 degrees of freedom, critical t 2.16; spread up to 1.36 times): t 2.5 is
+    # at the edge, t 4 is not.
+    trend = Trend("alpha")
+    assert at_the_edge(*_interval(2.5, 15, 13), trend) and not at_the_edge(*_interval(4.0, 15, 13), trend)
+    assert not at_the_edge(float("nan"), float("nan"), float("nan"), 1, paired)
+    table = pd.DataFrame([{"effect": e, "ci_low": lo, "ci_high": hi, "n": n, "statistic": "mean paired difference"}
+                          for e, lo, hi, n in (_interval(4.0, 4, 3), _interval(9.0, 4, 3))])
+    assert fragile_rows(table).tolist() == [True, False]
 
 
 def test_the_counts_split_robust_from_fragile_verdicts_and_the_summary_links_the_report() -> None:

@@ -112,6 +112,21 @@ def test_the_second_study_shows_a_units_label_images_and_ablation(explorer: Expl
     assert not explorer.errors
 
 
+def test_the_bridge_shows_a_measure_per_layer_of_s_and_r_and_one_against_alpha(explorer: Explorer) -> None:
+    explorer.controls["study"].value = "bridge"
+    assert list(explorer.controls["group"].options) == ["shapes / alexnet_small"]
+    layers = explorer.data["bridge_layers"]
+    assert set(layers["training"]) == {"standard", "robust"} and layers["value"].between(0, 1).all()  # selectivity
+    explorer.controls["layer_measure"].value = "PCA-95% dimensionality, PGD"
+    pgd = explorer.data["bridge_layers"]
+    assert set(pgd["perturbation"]) == {"pgd"} and not pgd["value"].equals(layers["value"])
+    explorer.controls["alpha_measure"].value = "shape bias"
+    shape = explorer.data["bridge_alpha"]
+    assert sorted(shape["alpha"].unique()) == [-1.0, 0.0, 1.0] and shape["value"].between(0, 1).all()
+    assert len(shape) == 6  # 3 alphas x 2 smoke seeds
+    assert not explorer.errors
+
+
 def test_a_panel_without_its_cache_names_the_command(smoke_runs: Path, tmp_path: Path) -> None:
     shutil.copytree(smoke_runs, tmp_path / "runs", ignore=shutil.ignore_patterns("evaluations"))
     explorer = Explorer(runs_dir=tmp_path / "runs")

@@ -78,7 +78,7 @@ def test_there_are_notebooks() -> None:
         "01_selectivity_accuracy.ipynb", "02_average_case_robustness.ipynb", "03_worst_case_robustness.ipynb",
         "04_dimensionality.ipynb", "05_unit_gradient_variability.ipynb", "06_augmix_selectivity.ipynb", "07_pgd_training_selectivity.ipynb", "08_natural_adversarial.ipynb",
         "09_shape_bias.ipynb", "10_distorted_images.ipynb", "11_smoothness.ipynb", "12_network_dissection.ipynb",
-        "13_channel_ablation.ipynb",
+        "13_channel_ablation.ipynb", "15_bridge.ipynb",
     ]
 
 

@@ -6,8 +6,8 @@ Images: the dataset's cue-conflict images with its decision rule (:mod:`selrob.e
 the embedded world's 900, decided by the top-1 class, for ``shapes`` models; Geirhos et al.'s
 1,200 conflict stimuli (in the cue-conflict preprocessing) for ImageNet models, decided among the
 16 categories, so that a decision "changes" when the 16-category decision does. Only the images the
-intact model decides by shape or by texture are ablated (the others count for neither score); for
-smoke runs, at most their ``eval_samples`` of them.
+intact model decides by shape or by texture are ablated (the others count for neither score); at
+most :func:`ablated_images` of them, evenly spread over the set.
 
 A layer's cell (:func:`ablate_layer`)::
 
@@ -40,6 +40,15 @@ from selrob.store.cache import CacheEntry
 from selrob.store.sources import ModelSource
 
 NAME = "channel-ablation"
+#: Decided images ablated per model, by dataset (others: all of them): 300 of the world's 500-800
+#: keep its studies within the 2-core time budget (ablation was the largest evaluation of its models).
+ABLATED_IMAGES: dict[str, int] = {"shapes": 300}
+
+
+def ablated_images(source: ModelSource) -> int | None:
+    """At most how many decided images are ablated for ``source`` (``None``: all): its
+    ``eval_samples`` (smoke runs) or its dataset's :data:`ABLATED_IMAGES`, the fewer."""
+    return min((n for n in (source.eval_samples, ABLATED_IMAGES.get(source.dataset)) if n is not None), default=None)
 
 
 def images_key(source: ModelSource, context: EvaluationContext) -> dict[str, Any]:
@@ -56,7 +65,7 @@ def cue_conflict_images(dataset: str, context: EvaluationContext) -> CueConflict
 
 
 def channel_ablation_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    return entry(source, NAME, {"images": images_key(source, context), "limit": source.eval_samples, "flips": "same-pass",
+    return entry(source, NAME, {"images": images_key(source, context), "limit": ablated_images(source), "flips": "same-pass",
                                 "layers": list(source.dissected_layers)})
 
 
@@ -70,7 +79,7 @@ def ablate_layer(model: torch.nn.Module, layer: str, images: CueConflictImages, 
                  device: torch.device, progress: bool = False, limit: int | None = None) -> dict[str, Any]:
     """One layer's cell (see the module's docstring), given the intact model's ``decision`` on
     every image: only the conflict images it decides by shape or texture are run (at most
-    ``limit`` of them, evenly spread over the set, for smoke runs)."""
+    ``limit`` of them, evenly spread over the set, :func:`ablated_images`)."""
     shapes, textures = images.data.labels, images.textures
     decided = images.conflict & ((decision == shapes) | (decision == textures))
     if limit is not None and int(decided.sum()) > limit:
@@ -103,7 +112,7 @@ def evaluate_channel_ablation(source: ModelSource, context: EvaluationContext) -
         if "decision" not in loaded:  # the intact model's decisions, once for all layers
             loaded["decision"] = intact_decisions(model, images, device)
         return ablate_layer(model.eval(), layer, images, loaded["decision"], device, context.settings.progress,
-                            source.eval_samples)
+                            ablated_images(source))
 
     return resumable_cells(source, context, cache, source.dissected_layers, compute, "channel ablation", "layer")
 

@@ -87,10 +87,12 @@ def prepare(options: ReproduceOptions) -> None:
 
 
 def plan(options: ReproduceOptions) -> EvaluationPlan:
+    from selrob.tables.bridge import pair_source
+
     def runs(configs: Sequence[Any]) -> list[Run]:
         return [Run.for_config(c, options.runs_dir) for c in configs]
 
-    pairs = runs(robust_pair_configs(DATASET, smoke=options.smoke))
+    pairs = [pair_source(run) for run in runs(robust_pair_configs(DATASET, smoke=options.smoke))]
     sweep = runs(bridge_sweep_configs(DATASET, options.smoke))
     evaluations = {name: list(pairs) for name in PAIR_EVALUATIONS}
     evaluations.update({name: list(sweep) for name in SWEEP_EVALUATIONS})
@@ -136,8 +138,8 @@ def claims(options: ReproduceOptions, dataset: str | None = None,
     pairs, sweep = inputs.pairs, inputs.sweep
     robust = pairs[pairs["training"] == "robust"].iloc[0]
     preamble = [
-        f"Questions joining *{TITLE.split(':')[0]}*'s two papers, answered on the {name} world"
-        f"{' (smoke)' if options.smoke else ''}: the first paper's measures on the standard / robust pairs of "
+        f"Questions joining the two papers, answered on the {name} world{' (smoke)' if options.smoke else ''}: "
+        "the first paper's measures on the standard / robust pairs of "
         f"{', '.join(dict.fromkeys(pairs['arch']))} x {pairs['seed'].nunique()} seeds (robust: "
         f"{int(robust['adversarial_steps'])}-step L2 PGD training, epsilon {robust['adversarial_epsilon']:g}), the "
         f"second paper's on the alpha sweep of the same architectures, alpha in "

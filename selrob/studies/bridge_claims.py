@@ -91,7 +91,7 @@ def _slopes(table: str, column: str) -> Callable[[BridgeInputs], pd.DataFrame]:
 
 PAIRED = PairedDifference()
 #: One slope per architecture and seed, averaged.
-SLOPES = PairedDifference(y="slope", what="mean slope vs alpha")
+SLOPES = PairedDifference(y="slope", what="mean slope vs alpha", rows="(architecture, seed) slopes")
 MORE_LESS = ("more", "less")
 HIGHER_LOWER = ("higher", "lower")
 RISES_FALLS = ("rises", "falls")

@@ -28,7 +28,9 @@ from selrob.evaluations.corruptions import CorruptedSetChoice
 from selrob.evaluations.dimensionality import DIMENSIONALITY
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.tables import dissection, smoothness
+from selrob.store.sources import ModelSource, first_test_images
 from selrob.tables.aggregates import FIGURE_4_THRESHOLD, early_layer_dimensionality, mean_over_corruptions
+from selrob.tables.evaluations import source_of
 from selrob.tables.robust_pairs import MODEL_KEYS, STANDARD, pair_evaluation, per_run_shape_bias
 from selrob.tables.runs import load_sweep
 
@@ -42,10 +44,24 @@ PERTURBATIONS = {"clean": "clean", "corruptions": "noise", "pgd": "pgd"}
 DISTORTED = ("stylized", "contour", "silhouette")
 
 
-#: Test images the input-unit gradients are taken on (the first ones), full and smoke: every unit
-#: of every layer costs a backward pass per image (3,072 pixels and up to ~1,000 units per model on
-#: the world), and the CVs need a spread over samples, not every image.
-UNIT_GRADIENT_SAMPLES = {False: 64, True: 16}
+#: Test images the first paper's measures read per pair model, by dataset (others: all): the first
+#: 200 of the world's 1,000 (the digits study has 360), for the time budget: its 40-step PGD and the
+#: unit gradients cost a pass per step and per unit.
+PAIR_IMAGES: dict[str, int] = {"shapes": 200}
+#: Of those, the images the input-unit gradients are taken on, full and smoke: every unit of every
+#: layer costs a backward pass per image (3,072 pixels and up to ~1,000 units per model on the
+#: world), and the CVs need a spread over samples, not every image.
+UNIT_GRADIENT_SAMPLES = {False: 32, True: 8}
+
+
+def pair_source(source: ModelSource) -> ModelSource:
+    """``source`` evaluated on its dataset's :data:`PAIR_IMAGES` first test images."""
+    return first_test_images(source, PAIR_IMAGES.get(source.dataset))
+
+
+def _measured(runs: pd.DataFrame) -> pd.DataFrame:
+    """The pair models' rows with each one's :func:`pair_source` as its ``source``."""
+    return runs.assign(source=[pair_source(source_of(row)) for _, row in runs.iterrows()])
 
 
 def bridge_settings(settings: EvaluationSettings) -> EvaluationSettings:
@@ -90,7 +106,7 @@ def layer_selectivity(runs: pd.DataFrame, settings: EvaluationSettings | None = 
                       evaluate: bool = True) -> pd.DataFrame:
     """Per model, seed and ReLU layer (``layer``, 0 = first; ``depth`` = layer + 1): the mean class
     selectivity index of its units (Eq. 1 averaged, dead units at 0)."""
-    table = pair_evaluation("unit-selectivity", runs, settings, evaluate)
+    table = pair_evaluation("unit-selectivity", _measured(runs), settings, evaluate)
     per_layer = table.groupby([*PER_MODEL, "layer"], as_index=False, sort=False)["selectivity"].mean()
     return per_layer.assign(depth=per_layer["layer"] + 1)
 
@@ -114,7 +130,8 @@ def per_run_dimensionality(runs: pd.DataFrame, settings: EvaluationSettings | No
     """Per model, seed and ``perturbation`` (clean, noise, pgd): the early-layer PCA
     dimensionality at 95% variance (Figure 4's measure, :func:`early_layer_dimensionality`)."""
     chosen = bridge_settings(settings or EvaluationSettings())
-    table = pd.concat([pair_evaluation(name, runs, chosen, evaluate) for name in DIMENSIONALITY], ignore_index=True)
+    table = pd.concat([pair_evaluation(name, _measured(runs), chosen, evaluate) for name in DIMENSIONALITY],
+                      ignore_index=True)
     early = early_layer_dimensionality(table, keys=PER_MODEL)
     return early.assign(perturbation=early["perturbation"].map(PERTURBATIONS))
 
@@ -124,7 +141,8 @@ def dimensionality_by_layer(runs: pd.DataFrame, settings: EvaluationSettings | N
     """Per model, seed, perturbation, layer and ``depth`` (layer + 1): the PCA dimensionality at
     95% variance (noise: mean over the severities)."""
     chosen = bridge_settings(settings or EvaluationSettings())
-    table = pd.concat([pair_evaluation(name, runs, chosen, evaluate) for name in DIMENSIONALITY], ignore_index=True)
+    table = pd.concat([pair_evaluation(name, _measured(runs), chosen, evaluate) for name in DIMENSIONALITY],
+                      ignore_index=True)
     table = mean_over_corruptions(table, keys=PER_MODEL)
     pca = table[(table["measure"] == "pca") & ((table["threshold"] - FIGURE_4_THRESHOLD).abs() < 1e-9)]
     return pca.assign(perturbation=pca["perturbation"].map(PERTURBATIONS), depth=pca["layer"] + 1)
@@ -134,7 +152,8 @@ def unit_gradients_by_layer(runs: pd.DataFrame, settings: EvaluationSettings | N
                             evaluate: bool = True) -> pd.DataFrame:
     """Per model, seed, layer and ``depth`` (layer + 1): the variability of input-unit gradients
     within units (``mean_cv_u``) and across them (``cv_l``), Figure 3."""
-    table = pair_evaluation("unit-gradients", runs, bridge_settings(settings or EvaluationSettings()), evaluate)
+    table = pair_evaluation("unit-gradients", _measured(runs), bridge_settings(settings or EvaluationSettings()),
+                            evaluate)
     return table[[*PER_MODEL, "layer", "mean_cv_u", "cv_l"]].assign(depth=table["layer"] + 1)
 
 
@@ -204,5 +223,5 @@ def alpha_slopes(per_run: pd.DataFrame, value: str) -> pd.DataFrame:
 
 __all__ = ["DISTORTED", "NOISE", "PER_MODEL", "alpha_slopes", "dimensionality_by_layer", "layer_selectivity",
            "load_alpha_sweep", "per_run_dimensionality", "per_run_selectivity", "per_run_unit_gradients",
-           "bridge_settings", "sweep_distorted_accuracy", "sweep_kernel_tv", "sweep_shape_bias", "sweep_subset",
+           "bridge_settings", "pair_source", "sweep_distorted_accuracy", "sweep_kernel_tv", "sweep_shape_bias", "sweep_subset",
            "sweep_units", "unit_gradients_by_layer"]

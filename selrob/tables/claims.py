@@ -21,11 +21,12 @@ Every verdict is also tested for fragility. It is *fragile* when
 
 * leaving out one replicate (one seed of a trend: its runs at every level; one row of a paired
   difference: a pair, or a run) changes it (:func:`leave_one_out`), or
-* the same effect and spread with one replicate fewer, or one more, would change it
-  (:func:`at_the_edge`): the CI's edge is within one replicate's worth of evidence of 0.
+* a spread within the 80% confidence interval of the observed one would change it at the same
+  effect (:func:`at_the_edge`): with 2-4 replicates the spread is what they estimate worst, and
+  another machine's networks move it as much as the effect.
 
-The first needs the replicates' values; the second only a claims file's effect, CI, rows and
-replicates, so it can be checked on any claims file (``selrob claims --fragility FILE``).
+The first needs the replicates' values; the second only a claims file's effect, CI and rows, so
+it can be checked on any claims file (:func:`fragile_rows`).
 """
 
 from __future__ import annotations
@@ -91,11 +92,13 @@ class PairedDifference:
     """The mean of the per-pair differences ``y`` (one row per pair). With ``some_pairs_lack_it``
     a pair may have no value (e.g. a model without a texture unit has no texture-unit bias): with
     fewer than two pairs left the CI is undefined and the claim inconclusive, not an error.
-    ``what`` names the statistic (default: "mean paired ``y``")."""
+    ``what`` names the statistic (default: "mean paired ``y``") and ``rows`` what a row is
+    (default: a pair)."""
 
     y: str = "difference"
     some_pairs_lack_it: bool = False
     what: str | None = None
+    rows: str = "pairs"
 
     def estimate(self, frame: pd.DataFrame) -> tuple[float, float, float]:
         if len(frame) < 2:
@@ -120,7 +123,7 @@ class PairedDifference:
         return self.what or f"mean paired {self.y}"
 
     def replicates_unit(self) -> str:
-        return "pairs"
+        return self.rows
 
 
 Statistic = Trend | PairedDifference
@@ -188,34 +191,30 @@ def leave_one_out(claim: Claim, frame: pd.DataFrame) -> list[str]:
             if verdict(*_estimate_or_undecided(claim.statistic, rest)[1:], claim.direction, claim.answers) != decided]
 
 
-def _decided_with(effect: float, low: float, high: float, rows: int, replicates: int, replicates_then: int,
-                  statistic: Statistic) -> bool:
-    """Whether the t interval excludes 0 with ``replicates_then`` replicates instead of
-    ``replicates``, at the same effect and spread (the standard error scales with one over the
-    square root of the replicates; the rows with the replicates)."""
+#: The confidence of the interval of the spread (the standard error) that :func:`at_the_edge` tries.
+SPREAD_CONFIDENCE = 0.80
+
+
+def at_the_edge(effect: float, low: float, high: float, rows: int, statistic: Statistic) -> bool:
+    """Whether some standard error within the 80% confidence interval of the standard error
+    would give another verdict at the same effect: a decided verdict that the interval's upper
+    end would leave undecided, or an undecided one its lower end would decide. The interval is
+    the chi-square one of a normal spread with the t interval's degrees of freedom (3 for 4
+    pairs: 0.69 to 2.27 times the observed spread). Needs only what a claims file holds."""
     from scipy import stats
 
-    df_now = statistic.degrees_of_freedom(rows)
-    df_then = statistic.degrees_of_freedom(rows * replicates_then / replicates)
-    if replicates_then < 1 or df_then < 1 or df_now < 1:
+    df = statistic.degrees_of_freedom(rows)
+    if df < 1 or not all(math.isfinite(value) for value in (effect, low, high)):
         return False
-    standard_error = (high - low) / 2 / stats.t.ppf((1 + CONFIDENCE) / 2, df_now)
+    critical = stats.t.ppf((1 + CONFIDENCE) / 2, df)
+    standard_error = (high - low) / 2 / critical
     if standard_error <= 0:
-        return abs(effect) > 0
-    scaled = standard_error * math.sqrt(replicates / replicates_then)
-    return abs(effect) > stats.t.ppf((1 + CONFIDENCE) / 2, df_then) * scaled
-
-
-def at_the_edge(effect: float, low: float, high: float, rows: int, replicates: int, statistic: Statistic) -> bool:
-    """Whether the verdict changes with one replicate fewer or one more at the same effect and
-    spread: a decided verdict that one replicate fewer would leave undecided, or an undecided one
-    that one more would decide. Needs only what a claims file holds."""
-    if not all(math.isfinite(value) for value in (effect, low, high)):
         return False
-    decided = low > 0 or high < 0
-    if decided:
-        return not _decided_with(effect, low, high, rows, replicates, replicates - 1, statistic)
-    return _decided_with(effect, low, high, rows, replicates, replicates + 1, statistic)
+    tail = (1 - SPREAD_CONFIDENCE) / 2
+    t_statistic = abs(effect) / standard_error
+    if low > 0 or high < 0:  # decided: would the largest plausible spread undecide it?
+        return t_statistic / math.sqrt(df / stats.chi2.ppf(tail, df)) < critical
+    return t_statistic / math.sqrt(df / stats.chi2.ppf(1 - tail, df)) > critical
 
 
 CLAIM_COLUMNS = ["claim", "statement", "figures", "statistic", "effect", "ci_low", "ci_high", "unit", "n",
@@ -229,8 +228,8 @@ def fragility(claim: Claim, frame: pd.DataFrame, effect: float, low: float, high
     flipped = leave_one_out(claim, frame)
     if flipped:
         reasons.append("changes without " + ", ".join(flipped))
-    if at_the_edge(effect, low, high, len(frame), claim.statistic.replicates(frame), claim.statistic):
-        reasons.append("one replicate fewer or more would change it")
+    if at_the_edge(effect, low, high, len(frame), claim.statistic):
+        reasons.append(f"a spread within its {SPREAD_CONFIDENCE:.0%} interval would change it")
     return "; ".join(reasons)
 
 
@@ -250,6 +249,13 @@ def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
         "fragile": bool(because), "fragile_because": because,
         "answers": " / ".join(claim.answers) if claim.answers else "",
     }
+
+
+def fragile_rows(table: pd.DataFrame) -> pd.Series:
+    """Per row of a claims table (e.g. a committed claims CSV): whether :func:`at_the_edge` flags it."""
+    return pd.Series([at_the_edge(row.effect, row.ci_low, row.ci_high, int(row.n),
+                                  Trend("x") if str(row.statistic).startswith("slope") else PairedDifference())
+                      for row in table.itertuples()], index=table.index, dtype=bool)
 
 
 def claims_table(claims: Sequence[Claim], inputs: Any) -> pd.DataFrame:
