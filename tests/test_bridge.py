@@ -184,6 +184,7 @@ def test_the_smoke_claims_have_a_verdict_and_a_fragility_each(evaluated_smoke_br
     assert "alpha in {-1, 0, 1} x 2 seeds" in markdown and "not on ImageNet or CIFAR-10" in markdown
 
 
+@pytest.mark.slow  # a notebook kernel: kept out of the guard's fast tests
 def test_notebook_15_says_which_side_applies_on_cifar10(tmp_path: Path) -> None:
     """CIFAR-10 has no S / R pairs and, without a trained sweep, nothing to show: two lines, no traceback."""
     parameters = {"dataset": "cifar10", "runs_dir": str(tmp_path / "runs"), "figures_dir": str(tmp_path / "figures")}
@@ -191,3 +192,13 @@ def test_notebook_15_says_which_side_applies_on_cifar10(tmp_path: Path) -> None:
     assert "Part 1 (robust vs standard) skipped: dataset 'cifar10' has no standard / robust pairs" in text
     assert "Part 2 (along alpha) skipped:" in text and "selrob sweep --dataset cifar10" in text
     assert "Traceback" not in text and not (tmp_path / "figures").exists()
+
+
+def test_runs_near_chance_are_named_in_the_report() -> None:
+    from selrob.studies.bridge import near_chance
+
+    runs = pd.DataFrame({"run_dir": ["a", "b", "a"], "model": ["alexnet_small alpha 1", "resnet20 alpha 0"] + ["alexnet_small alpha 1"],
+                         "seed": [0, 1, 0], "test_accuracy": [0.12, 0.9, 0.12]})
+    assert near_chance(runs, "shapes")[1].startswith(
+        "Runs below twice chance test accuracy (0.200): alexnet_small alpha 1 seed 0 (0.120). They are measured")
+    assert near_chance(runs[runs["test_accuracy"] > 0.5], "shapes") == []

@@ -127,8 +127,8 @@ def test_each_cell_is_read_up_to_the_datasets_limit_or_the_sources_samples() -> 
 
     from selrob.evaluations.corruptions import CELL_IMAGES, cell_images
 
-    assert CELL_IMAGES["shapes"] == 200
-    assert cell_images(SimpleNamespace(dataset="shapes", eval_samples=None)) == 200  # type: ignore[arg-type]
+    assert CELL_IMAGES["shapes"] == 150
+    assert cell_images(SimpleNamespace(dataset="shapes", eval_samples=None)) == 150  # type: ignore[arg-type]
     assert cell_images(SimpleNamespace(dataset="shapes", eval_samples=100)) == 100  # type: ignore[arg-type]
     assert cell_images(SimpleNamespace(dataset="digits", eval_samples=None)) is None  # type: ignore[arg-type]
     assert cell_images(SimpleNamespace(dataset="imagenet", eval_samples=800)) == 800  # type: ignore[arg-type]

@@ -152,8 +152,23 @@ def claims(options: ReproduceOptions, dataset: str | None = None,
         "",
         f"Runs trained on {trained_on(pd.concat([pairs, sweep], ignore_index=True))}. Training is deterministic per "
         "machine and processor, not across them.",
+        *near_chance(pd.concat([pairs, sweep], ignore_index=True), name),
     ]
     return table, claims_markdown(table, preamble)
+
+
+def near_chance(runs: pd.DataFrame, dataset: str) -> list[str]:
+    """A line naming the runs whose test accuracy is below twice chance (a run the regularizer or
+    the attack kept from learning), whose measures enter the claims as they are; none when none is."""
+    from selrob.data import dataset_info
+
+    limit = 2 / dataset_info(dataset).num_classes
+    low = runs[runs["test_accuracy"] < limit].drop_duplicates("run_dir")
+    if low.empty:
+        return []
+    named = ", ".join(f"{row.model} seed {row.seed} ({row.test_accuracy:.3f})" for row in low.itertuples())
+    return ["", f"Runs below twice chance test accuracy ({limit:.3f}): {named}. They are measured and counted like "
+                "the others: the verdicts are about the models training gave, not only the good ones."]
 
 
 def declared_claims() -> Sequence[Claim]:

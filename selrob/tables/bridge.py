@@ -51,7 +51,7 @@ PAIR_IMAGES: dict[str, int] = {"shapes": 200}
 #: Of those, the images the input-unit gradients are taken on, full and smoke: every unit of every
 #: layer costs a backward pass per image (3,072 pixels and up to ~1,000 units per model on the
 #: world), and the CVs need a spread over samples, not every image.
-UNIT_GRADIENT_SAMPLES = {False: 32, True: 8}
+UNIT_GRADIENT_SAMPLES = {False: 16, True: 8}
 
 
 def pair_source(source: ModelSource) -> ModelSource:
