@@ -39,20 +39,11 @@ def committed_table(commit: str, study: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text))
 
 
-def _flags(table: pd.DataFrame, confidence: float) -> pd.Series:
-    previous = claims_module.SPREAD_CONFIDENCE
-    claims_module.SPREAD_CONFIDENCE = confidence
-    try:
-        return claims_module.fragile_rows(table)
-    finally:
-        claims_module.SPREAD_CONFIDENCE = previous
-
-
 def rule_two(files: dict[str, pd.DataFrame], changed: set[str], confidences: list[float]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for confidence in confidences:
         for name, table in files.items():
-            flags = _flags(table, confidence)
+            flags = claims_module.fragile_rows(table, confidence)
             result[f"{confidence:g} {name}"] = {
                 "changed_flagged": sorted(table.loc[flags & table["claim"].isin(changed), "claim"]),
                 "others_flagged": sorted(table.loc[flags & ~table["claim"].isin(changed), "claim"]),

@@ -100,12 +100,17 @@ def test_each_questions_statistic_finds_the_effect_built_into_its_tables(claim) 
         assert row["verdict"] == claim.answers[0 if effect > 0 else 1]
     else:
         assert row["verdict"] == SUPPORTS
+    # Replicates at 1.4, 0.6, 1.2 and 0.8 times the effect: t = 5.5, decided; without the 1.2 (resnet20
+    # seed 0) t = 0.933 / 0.240 = 3.9 < 4.30 with 3 (the others leave t 4.4 to 6.4); and the largest
+    # plausible spread gives 5.5 / 2.27 = 2.4 < 3.18. Exact arithmetic on these values, no kernel.
+    assert row["fragile_because"] == ("changes without arch resnet20 seed 0; a spread within its 80% interval "
+                                      "would change it")
 
 
 def test_a_question_the_data_cannot_decide_says_so() -> None:
     claim = next(c for c in CLAIMS if c.key == "alpha_shape_bias")
     flat = _sweep({"shape": 0.0})
-    flat["shape"] += np.tile([0.0, 0.0, 0.0, 0.02, 0.0, -0.02, 0.0, 0.0, 0.0, -0.02, 0.0, 0.02], 1)
+    flat["shape"] += [0.0, 0.0, 0.0, 0.02, 0.0, -0.02, 0.0, 0.0, 0.0, -0.02, 0.0, 0.02]
     row = claims_table([claim], SimpleNamespace(sweep_shape_bias=flat)).iloc[0]
     assert row["effect"] == pytest.approx(0.0, abs=1e-12) and row["verdict"] == INCONCLUSIVE
 
@@ -179,8 +184,7 @@ def test_the_smoke_claims_have_a_verdict_and_a_fragility_each(evaluated_smoke_br
     table, markdown = studies()["bridge"].claims(ReproduceOptions(smoke=True, runs_dir=evaluated_smoke_bridge), None, None)
     assert list(table["claim"]) == [claim.key for claim in CLAIMS]
     allowed = {INCONCLUSIVE, SUPPORTS, "contradicts", *(a for claim in CLAIMS for a in (claim.answers or ()))}
-    assert set(table["verdict"]) <= allowed and table["fragile"].dtype == bool
-    assert (table["fragile"] == (table["fragile_because"] != "")).all()
+    assert set(table["verdict"]) <= allowed
     assert "alpha in {-1, 0, 1} x 2 seeds" in markdown and "not on ImageNet or CIFAR-10" in markdown
 
 
@@ -202,3 +206,8 @@ def test_runs_near_chance_are_named_in_the_report() -> None:
     assert near_chance(runs, "shapes")[1].startswith(
         "Runs below twice chance test accuracy (0.200): alexnet_small alpha 1 seed 0 (0.120). They are measured")
     assert near_chance(runs[runs["test_accuracy"] > 0.5], "shapes") == []
+
+
+def test_an_architecture_outside_the_sweep_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SelrobError, match="the alpha sweep of shapes has no architecture vgg; it has alexnet_small, resnet20"):
+        bridge.load_alpha_sweep("shapes", ["resnet20", "vgg"], runs_root=tmp_path)

@@ -194,6 +194,10 @@ def test_a_verdict_is_at_the_edge_when_a_plausible_spread_would_change_it() -> N
     table = pd.DataFrame([{"effect": e, "ci_low": lo, "ci_high": hi, "n": n, "statistic": "mean paired difference"}
                           for e, lo, hi, n in (_interval(4.0, 4, 3), _interval(9.0, 4, 3))])
     assert fragile_rows(table).tolist() == [True, False]
+    trend = pd.DataFrame([{"effect": e, "ci_low": lo, "ci_high": hi, "n": n, "statistic": "slope vs alpha"}
+                          for e, lo, hi, n in (_interval(2.5, 15, 13), _interval(4.0, 15, 13))])
+    assert fragile_rows(trend).tolist() == [True, False]  # read as a trend: 13 degrees of freedom
+    assert fragile_rows(table, spread_confidence=0.1).tolist() == [False, False]  # 0.92-1.09 x the spread: t 4 holds
 
 
 def test_the_counts_split_robust_from_fragile_verdicts_and_the_summary_links_the_report() -> None:

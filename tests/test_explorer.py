@@ -30,7 +30,7 @@ def explorer(explorer_runs: Path) -> Explorer:
 
 
 def test_the_controls_offer_exactly_what_is_cached(explorer: Explorer) -> None:
-    assert explorer.controls["study"].options == ("selectivity", "shape_bias")
+    assert explorer.controls["study"].options == ("selectivity", "shape_bias", "bridge")
     assert list(explorer.catalog.sweeps) == ["digits / resnet20"] and list(explorer.catalog.pairs) == ["shapes / alexnet_small"]
     runs = explorer.views.runs
     assert explorer.controls["alpha"].options == (*(f"{a:g}" for a in sorted(runs["alpha"].unique())), ALL) == ("-1", "0", "1", ALL)

@@ -21,7 +21,8 @@ from selrob.data.base import ImageSet
 from selrob.data.corrupted import SEVERITY_LEVELS
 from selrob.errors import SelrobError
 from selrob.evaluations.common import entry, model_and_test_set
-from selrob.evaluations.corruptions import CORRUPTED_SET, chosen_corruptions, corrupted_set, corrupted_set_params, store_corruption_accuracy
+from selrob.evaluations.corruptions import (CORRUPTED_SET, cell_images, chosen_corruptions, corrupted_set,
+                                            corrupted_set_params, store_corruption_accuracy)
 from selrob.evaluations.pgd import ATTACK, attack_of, pgd_entry, pgd_generator, settings_pgd
 from selrob.evaluations.registry import (Evaluation, EvaluationContext, ParameterGroup, of_type, register,
                                         register_parameters)
@@ -118,7 +119,7 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
     """Figure 4b / A21b,e,h / A22b,e: ``{corruption: {severity: per-layer dimensionality}}`` of
     the difference matrices of every chosen corruption's cells (the same images as the clean
     test set, in its order; sources evaluated on fewer images use the first ones). Fills the
-    source's corruption accuracy cache."""
+    source's corruption accuracy cache when that cache reads as many images of each cell."""
     chosen = chosen_corruptions(context)
     cache = corruption_dimensionality_entry(source, context)
     cells = cache.cells()
@@ -139,7 +140,8 @@ def evaluate_corruption_dimensionality(source: ModelSource, context: EvaluationC
                 accuracy[severity] = int((logits.argmax(dim=1) == cell.labels).sum()) / max(len(cell), 1)
             cells[name] = layers
             cache.write_cells(cells)
-            store_corruption_accuracy(source, context, {name: accuracy})
+            if cell_images(source) in (None, len(clean)):  # its cache holds accuracies on that many images
+                store_corruption_accuracy(source, context, {name: accuracy})
     return {name: {int(s): layers for s, layers in cells[name].items()} for name in chosen}
 
 

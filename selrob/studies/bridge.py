@@ -41,7 +41,7 @@ PAIR_EVALUATIONS = ("unit-selectivity", "dimensionality-clean", "dimensionality-
 #: The second paper's measures, on every run of the alpha sweep.
 SWEEP_EVALUATIONS = ("predictions", "cue-conflict", "distorted-images", "kernel-tv", "dissection")
 
-_PAIRS, _SWEEP = ("unit-selectivity",), ("cue-conflict",)
+_PAIRS = ("unit-selectivity",)
 FIGURES = (
     Figure("fig_bridge_selectivity_per_layer", "15_bridge", "1st: Fig A11a on 2nd's pairs",
            "Class selectivity per layer, S against R", _PAIRS,
@@ -107,11 +107,12 @@ def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
 def summary(options: ReproduceOptions) -> str:
     """Per model of the pairs the first paper's measures, per run of the sweep the second's."""
     from selrob.studies.bridge_claims import BridgeInputs
+    from selrob.tables.bridge import PER_MODEL
 
     inputs = BridgeInputs(DATASET, options.smoke, options.runs_dir, options.data_dir)
     dims = inputs.pair_dimensionality.pivot_table(index=["model", "seed"], columns="perturbation",
                                                   values="dimensionality").reset_index()
-    pairs = inputs.pair_selectivity.merge(dims, on=["model", "seed"]).merge(inputs.pair_unit_gradients, on=["model", "seed"])
+    pairs = inputs.pair_selectivity.merge(dims, on=["model", "seed"]).merge(inputs.pair_unit_gradients, on=PER_MODEL)
     keys = ["model", "seed", "alpha"]
     sweep = (inputs.sweep[[*keys, "mean_selectivity"]].merge(inputs.sweep_shape_bias[[*keys, "shape"]], on=keys)
              .merge(inputs.sweep_distorted.drop(columns=["arch", "training"]), on=keys)
@@ -119,8 +120,7 @@ def summary(options: ReproduceOptions) -> str:
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 160):
         return "\n".join([f"S / R pairs ({DATASET}): class selectivity (mean, early, late layers), early-layer PCA "
                           "dimensionality, input-unit gradient CVs",
-                          pairs.drop(columns=[c for c in ("arch", "training", "arch_x", "arch_y", "training_x", "training_y")
-                                              if c in pairs]).to_string(index=False),
+                          pairs.drop(columns=["arch", "training"]).to_string(index=False),
                           f"Alpha sweep ({DATASET}): selectivity, shape bias, accuracy on distorted images, kernel TV",
                           sweep.to_string(index=False)])
 

@@ -86,10 +86,11 @@ def load_alpha_sweep(dataset: str = "shapes", archs: Sequence[str] | None = None
     else:
         by_arch = {arch: None for arch in (archs or [None])}
         chosen_seeds = list(seeds) if seeds is not None else None
-    chosen = {arch: alphas for arch, alphas in by_arch.items() if archs is None or arch is None or arch in archs}
-    if not chosen:
-        raise SelrobError(f"the alpha sweep of {dataset} has no architecture {', '.join(archs or [])}; it has "
+    unknown = [arch for arch in archs or [] if None not in by_arch and arch not in by_arch]
+    if unknown:
+        raise SelrobError(f"the alpha sweep of {dataset} has no architecture {', '.join(unknown)}; it has "
                           f"{', '.join(by_arch)}")
+    chosen = {arch: alphas for arch, alphas in by_arch.items() if archs is None or arch is None or arch in archs}
     runs = pd.concat([load_sweep(dataset, arch, alphas, chosen_seeds, smoke, runs_root).runs
                       for arch, alphas in chosen.items()], ignore_index=True)
     return runs.assign(training=STANDARD, model=[f"{arch} alpha {alpha:g}" for arch, alpha in zip(runs["arch"], runs["alpha"])])
@@ -120,8 +121,8 @@ def per_run_selectivity(layers: pd.DataFrame) -> pd.DataFrame:
     frames = [part.groupby(PER_MODEL, as_index=False, sort=False)["selectivity"].mean().rename(columns={"selectivity": name})
               for name, part in parts.items()]
     result = frames[0]
-    for frame in frames[1:]:
-        result = result.merge(frame, on=PER_MODEL)
+    for frame in frames[1:]:  # a one-layer model has no late half: its value stays missing, its row stays
+        result = result.merge(frame, on=PER_MODEL, how="left")
     return result
 
 
@@ -191,6 +192,10 @@ def sweep_distorted_accuracy(runs: pd.DataFrame, settings: EvaluationSettings | 
     accuracy = table.assign(correct=table["correct"].astype(float)).pivot_table(
         index=PER_MODEL, columns="image_type", values="correct", aggfunc="mean").reset_index()
     accuracy.columns.name = None
+    empty = runs[~runs.set_index(PER_MODEL).index.isin(accuracy.set_index(PER_MODEL).index)]
+    if not empty.empty:  # no image all alphas classify right: the replicate would drop out of the slopes unseen
+        raise SelrobError("no test image is classified right at every alpha by " + ", ".join(
+            f"{row.model} seed {row.seed}" for row in empty.itertuples()) + "; their distorted-image accuracy is undefined")
     sizes = table.groupby(PER_MODEL, as_index=False)["image"].nunique().rename(columns={"image": "images"})
     return _with_alpha(accuracy.merge(sizes, on=PER_MODEL), runs)
 

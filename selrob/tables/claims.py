@@ -60,7 +60,7 @@ class Trend:
         if frame[self.x].nunique() < 2 or self.replicates(frame) < 2:
             raise SelrobError(f"a slope against {self.x} needs two or more levels with two or more runs each, "
                               f"got {frame.groupby(self.x).size().to_dict()}")
-        return slope_ci(frame[self.x].to_numpy(), frame[self.y].to_numpy())
+        return slope_ci(frame[self.x].to_numpy(), frame[self.y].to_numpy(), CONFIDENCE)
 
     def replicates(self, frame: pd.DataFrame) -> int:
         """Rows per level of ``x`` (the smallest level)."""
@@ -83,7 +83,7 @@ class Trend:
         return f"seeds per {self.x}"
 
 
-#: Columns that name a row of a paired difference when one is left out, the first ones present.
+#: Columns that name a row of a paired difference when one is left out (those the frame has).
 _ROW_NAMES = ("arch", "alpha", "seed", "pgd_steps")
 
 
@@ -105,13 +105,13 @@ class PairedDifference:
             if self.some_pairs_lack_it:
                 return float(frame[self.y].mean()) if len(frame) else math.nan, math.nan, math.nan
             raise SelrobError(f"a paired difference needs two or more pairs, got {len(frame)}")
-        return mean_difference_ci(frame[self.y].to_numpy())
+        return mean_difference_ci(frame[self.y].to_numpy(), CONFIDENCE)
 
     def replicates(self, frame: pd.DataFrame) -> int:
         return len(frame)
 
     def left_out(self, frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-        """Per row, its name (its arch, alpha and seed where the frame has them) and the frame without it."""
+        """Per row, its name (its arch, alpha, seed and PGD steps where the frame has them) and the frame without it."""
         named = [column for column in _ROW_NAMES if column in frame]
         return [(" ".join(f"{column} {frame.at[index, column]}" for column in named) or f"row {position}",
                  frame.drop(index=index)) for position, index in enumerate(frame.index)]
@@ -195,7 +195,8 @@ def leave_one_out(claim: Claim, frame: pd.DataFrame) -> list[str]:
 SPREAD_CONFIDENCE = 0.80
 
 
-def at_the_edge(effect: float, low: float, high: float, rows: int, statistic: Statistic) -> bool:
+def at_the_edge(effect: float, low: float, high: float, rows: int, statistic: Statistic,
+                spread_confidence: float = SPREAD_CONFIDENCE) -> bool:
     """Whether some standard error within the 80% confidence interval of the standard error
     would give another verdict at the same effect: a decided verdict that the interval's upper
     end would leave undecided, or an undecided one its lower end would decide. The interval is
@@ -210,7 +211,7 @@ def at_the_edge(effect: float, low: float, high: float, rows: int, statistic: St
     standard_error = (high - low) / 2 / critical
     if standard_error <= 0:
         return False
-    tail = (1 - SPREAD_CONFIDENCE) / 2
+    tail = (1 - spread_confidence) / 2
     t_statistic = abs(effect) / standard_error
     if low > 0 or high < 0:  # decided: would the largest plausible spread undecide it?
         return t_statistic / math.sqrt(df / stats.chi2.ppf(tail, df)) < critical
@@ -251,10 +252,12 @@ def evaluate_claim(claim: Claim, frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def fragile_rows(table: pd.DataFrame) -> pd.Series:
-    """Per row of a claims table (e.g. a committed claims CSV): whether :func:`at_the_edge` flags it."""
+def fragile_rows(table: pd.DataFrame, spread_confidence: float = SPREAD_CONFIDENCE) -> pd.Series:
+    """Per row of a claims table (e.g. a committed claims CSV): whether :func:`at_the_edge` flags it.
+    The statistic is read from its description: a trend's is "slope vs X" (:meth:`Trend.describe`)."""
     return pd.Series([at_the_edge(row.effect, row.ci_low, row.ci_high, int(row.n),
-                                  Trend("x") if str(row.statistic).startswith("slope") else PairedDifference())
+                                  Trend("x") if str(row.statistic).startswith("slope vs ") else PairedDifference(),
+                                  spread_confidence)
                       for row in table.itertuples()], index=table.index, dtype=bool)
 
 
