@@ -12,7 +12,7 @@ evaluation that found nothing to evaluate (a pairwise one among models without i
 * ``stacked-training``: the sweep's training step (:func:`selrob.training.loop.training_step`,
   bf16 on CUDA) of K = 1, 8 and 16 ResNet20s on CIFAR-shaped data: model-images per second, peak
   memory, and the projected hours of the paper's CIFAR-10 sweep (260 runs x 200 epochs) at the
-  fastest K (:mod:`sweep_throughput`).
+  fastest K (:mod:`sweep_throughput`); with ``--tiny``, K = 1 and 2 on digits-shaped data.
 * ``train <dataset>``: one short run of each embedded study (a digits run; a shape-texture world
   standard / robust pair), then ``evaluate <dataset> <name>`` for every registered evaluation of
   both papers on them ("refused": a one-line reason, e.g. an ImageNet-only evaluation).
@@ -95,13 +95,15 @@ class Steps:
         return result if status == "passed" else None
 
 
-def stacked_training(device: torch.device, counts: list[int], steps: int) -> dict[str, Any]:
+def stacked_training(device: torch.device, counts: list[int], steps: int, tiny: bool) -> dict[str, Any]:
+    """With ``tiny``, the digits sweep's step (8 x 8 images: the code path, not CIFAR-10's projection)."""
     from sweep_throughput import SWEEPS, time_stacks
 
-    rows = time_stacks("cifar10", counts, device, steps, contiguous=False, compile_step=False)
+    shape = "digits" if tiny else "cifar10"
+    rows = time_stacks(shape, counts, device, steps, contiguous=False, compile_step=False)
     fastest = max(rows, key=lambda row: row["model_images_per_second"])
-    return {"per_k": rows, "fastest_k": fastest["models"],
-            "projected_cifar10_sweep_hours": SWEEPS["cifar10"] / fastest["model_images_per_second"] / 3600}
+    projected = None if tiny else SWEEPS["cifar10"] / fastest["model_images_per_second"] / 3600
+    return {"shape": shape, "per_k": rows, "fastest_k": fastest["models"], "projected_cifar10_sweep_hours": projected}
 
 
 def trained(steps: Steps, dataset: str, configs: list[Any], root: Path, device: torch.device,
@@ -211,7 +213,7 @@ def analyses(device: torch.device, tiny: bool) -> tuple[Callable[[], Any], Calla
     from analysis_throughput import twonn_benchmark, unit_gradient_benchmark
 
     return (lambda: twonn_benchmark(500 if tiny else 10_000, device, 1),
-            lambda: unit_gradient_benchmark(2 if tiny else 1000, device, 2 if tiny else 1000, (1, 1) if tiny else (2, 40)))
+            lambda: unit_gradient_benchmark(1 if tiny else 1000, device, 1 if tiny else 1000, (1, 1) if tiny else (2, 40)))
 
 
 def main() -> None:
@@ -226,7 +228,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu_check.")))
         steps.run("stacked-training", lambda: stacked_training(device, [1, 2] if args.tiny else [1, 8, 16],
-                                                              1 if args.tiny else 15))
+                                                              1 if args.tiny else 15, args.tiny))
         embedded_studies(steps, device, args.tiny, work)
         for arch in ("alexnet", "googlenet", "resnet50"):
             steps.run(f"zoo {arch}", lambda arch=arch: zoo_architecture(arch, device, args.tiny))

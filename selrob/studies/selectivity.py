@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -21,7 +20,7 @@ from selrob.evaluations.registry import EvaluationSettings
 from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
 from selrob.tables.claims import Claim
-from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
+from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook, notebook_parameters_of
 from selrob.studies.selectivity_figures import FIGURES
 
 DATASET = "digits"
@@ -76,11 +75,6 @@ def plan(options: ReproduceOptions) -> EvaluationPlan:
     return reproduce_plan(DATASET, options.smoke, options.runs_dir, options.data_dir, options.device)
 
 
-def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
-    return {"dataset": DATASET, "smoke": options.smoke, "runs_dir": str(paths.runs_dir(options.runs_dir)),
-            "figures_dir": str(paths.figures_dir(options.figures_dir)), "data_dir": str(paths.data_dir(options.data_dir))}
-
-
 def summary(options: ReproduceOptions) -> str:
     from selrob.tables.runs import results_report
 
@@ -123,7 +117,7 @@ def declared_claims() -> Sequence[Claim]:
 
 SELECTIVITY = Study(
     name="selectivity", title=TITLE, paper_url="https://arxiv.org/abs/2010.07693", notebooks=NOTEBOOKS, prepare=prepare, plan=plan,
-    notebook_parameters=notebook_parameters, summary=summary, claims=claims,
+    notebook_parameters=notebook_parameters_of(DATASET), summary=summary, claims=claims,
     datasets=tuple(name for name, grid in GRIDS.items() if len(grid["alphas"]) > 1),  # those with an alpha sweep
     figures=FIGURES, declared_claims=declared_claims,
 )

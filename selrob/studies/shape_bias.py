@@ -15,7 +15,6 @@ Notebooks 09 (Tables 1, 2), 10 (Table 3), 11 (Table 4, filters), 12 (what units 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 
@@ -23,7 +22,7 @@ from selrob import paths
 from selrob.config import ROBUST_PAIR_GRIDS, robust_pair_configs
 from selrob.evaluations.correct_subset import robustness_pairings
 from selrob.evaluations.registry import EvaluationSettings
-from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook
+from selrob.pipeline.reproduce import ReproduceOptions, Study, StudyNotebook, notebook_parameters_of
 from selrob.pipeline.stage import EvaluationPlan
 from selrob.store.runs import Run
 from selrob.tables.claims import Claim
@@ -64,11 +63,6 @@ def plan(options: ReproduceOptions) -> EvaluationPlan:
     pairings = robustness_pairings(runs, runs)
     return EvaluationPlan({name: list(runs) for name in EVALUATIONS}, {name: pairings for name in PAIR_EVALUATIONS},
                           settings)
-
-
-def notebook_parameters(options: ReproduceOptions) -> dict[str, Any]:
-    return {"dataset": DATASET, "smoke": options.smoke, "runs_dir": str(paths.runs_dir(options.runs_dir)),
-            "figures_dir": str(paths.figures_dir(options.figures_dir)), "data_dir": str(paths.data_dir(options.data_dir))}
 
 
 def summary(options: ReproduceOptions) -> str:
@@ -130,6 +124,6 @@ def declared_claims() -> Sequence[Claim]:
 
 SHAPE_BIAS = Study(
     name="shape_bias", title=TITLE, paper_url="https://arxiv.org/abs/2006.09373", notebooks=NOTEBOOKS, prepare=prepare,
-    plan=plan, notebook_parameters=notebook_parameters, summary=summary, claims=claims,
+    plan=plan, notebook_parameters=notebook_parameters_of(DATASET), summary=summary, claims=claims,
     datasets=tuple(ROBUST_PAIR_GRIDS), figures=FIGURES, declared_claims=declared_claims,
 )
