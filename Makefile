@@ -21,8 +21,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# nothing else that is not installed already.
 	$(BIN)/python -m pip install --quiet --no-compile --no-deps torchattacks==3.5.1
 	# Byte-compile on every core (pip uses one): 20 s less on two cores. Like pip, ignore files
-	# that do not compile (torch ships test files in newer Python syntax).
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
+	# that do not compile (torch ships test files in newer Python syntax). selrob too: where
+	# PYTHONDONTWRITEBYTECODE is set, every worker process and notebook kernel would compile it again.
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib selrob > /dev/null 2>&1 || true
 	touch $@
 
 reproduce: env
