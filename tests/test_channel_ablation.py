@@ -249,3 +249,14 @@ def test_imagenet_models_without_the_stimuli_get_the_cue_conflict_evaluations_on
     source.dataset = "digits"
     with pytest.raises(SelrobError, match="cue-conflict images for digits models .needed by channel ablation"):
         get_evaluation("channel-ablation").evaluate(source, context)
+
+
+def test_smoke_settings_ablate_fewer_images_in_a_cache_of_their_own(tmp_path: Path) -> None:
+    from selrob.evaluations import EvaluationContext, EvaluationSettings, channel_ablation as evaluation_module
+
+    source = _world_source(tmp_path)
+    full, smoke = (EvaluationContext("shapes", EvaluationSettings(device="cpu", smoke=s)) for s in (False, True))
+    assert evaluation_module.ablated_images(source, full) == 200  # ABLATED_IMAGES: the world's cap
+    assert evaluation_module.ablated_images(source, smoke) == 50  # SMOKE_ABLATED_IMAGES
+    assert (evaluation_module.channel_ablation_entry(source, full).path
+            != evaluation_module.channel_ablation_entry(source, smoke).path)
