@@ -208,6 +208,16 @@ def test_runs_near_chance_are_named_in_the_report() -> None:
     assert near_chance(runs[runs["test_accuracy"] > 0.5], "shapes") == []
 
 
+def test_the_sweep_accuracy_line_gives_each_architecture_and_alpha_its_range_over_seeds() -> None:
+    from selrob.studies.bridge import sweep_accuracy
+
+    sweep = pd.DataFrame({"arch": ["resnet20"] * 4 + ["alexnet_small"] * 2, "alpha": [1.0, 1.0, -1.0, -1.0, 0.0, 0.0],
+                          "seed": [0, 1, 0, 1, 0, 1], "test_accuracy": [0.342, 0.507, 0.9, 0.9, 0.97, 0.98]})
+    assert sweep_accuracy(sweep).startswith(
+        "Test accuracy of the alpha sweep, lowest-highest over seeds: alexnet_small: alpha 0 0.970-0.980; "
+        "resnet20: alpha -1 0.900, alpha 1 0.342-0.507. Every run")
+
+
 def test_an_architecture_outside_the_sweep_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SelrobError, match="the alpha sweep of shapes has no architecture vgg; it has alexnet_small, resnet20"):
         bridge.load_alpha_sweep("shapes", ["resnet20", "vgg"], runs_root=tmp_path)

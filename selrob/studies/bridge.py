@@ -148,6 +148,8 @@ def claims(options: ReproduceOptions, dataset: str | None = None,
         f"Runs trained on {trained_on(pd.concat([pairs, sweep], ignore_index=True))}. Training is deterministic per "
         "machine and processor, not across them.",
         *near_chance(pd.concat([pairs, sweep], ignore_index=True), name),
+        "",
+        sweep_accuracy(sweep),
     ]
     return table, claims_markdown(table, preamble)
 
@@ -164,6 +166,19 @@ def near_chance(runs: pd.DataFrame, dataset: str) -> list[str]:
     named = ", ".join(f"{row.model} seed {row.seed} ({row.test_accuracy:.3f})" for row in low.itertuples())
     return ["", f"Runs below twice chance test accuracy ({limit:.3f}): {named}. They are measured and counted like "
                 "the others: the verdicts are about the models training gave, not only the good ones."]
+
+
+def sweep_accuracy(sweep: pd.DataFrame) -> str:
+    """A line with the alpha sweep's test accuracy per architecture and alpha, lowest to highest
+    over seeds: a regularizer strength that kept an architecture from learning shows here even
+    above twice chance, and the slopes along alpha include it."""
+    ranges = sweep.groupby(["arch", "alpha"], sort=True)["test_accuracy"].agg(["min", "max"])
+    per_arch = {arch: ", ".join(f"alpha {alpha:g} {low:.3f}" + ("" if high == low else f"-{high:.3f}")
+                                for (_, alpha), low, high in zip(group.index, group["min"], group["max"]))
+                for arch, group in ranges.groupby(level="arch", sort=False)}
+    return ("Test accuracy of the alpha sweep, lowest-highest over seeds: "
+            + "; ".join(f"{arch}: {values}" for arch, values in per_arch.items())
+            + ". Every run enters the slopes along alpha, a run that learned little included.")
 
 
 def declared_claims() -> Sequence[Claim]:
