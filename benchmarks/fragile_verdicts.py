@@ -4,12 +4,18 @@ clone of the same code (``../shared/reference/claims-second-machine/``), where 4
 differ.
 
     python benchmarks/fragile_verdicts.py [--committed COMMIT] [--runs-dir RUNS --data-dir DATA]
+    python benchmarks/fragile_verdicts.py --hosts EARLIER LATER
 
 Rule 2 (:func:`~selrob.tables.claims.at_the_edge`, a plausible spread) needs only a claims file,
 so it runs on both files, at the chosen spread confidence and at others. Rule 1 (leaving one seed
 or pair out) needs the replicates' values: with ``--runs-dir`` it runs on the runs there (a host
 that reproduces a study's claims file digit for digit holds its per-seed data; the script says which
 file each study's claims there equal). Writes ``benchmarks/results/fragile_verdicts.json``.
+
+With ``--hosts`` it checks the rules out of sample instead: two commits whose claims files two
+hosts wrote from a fresh clone of the same code; the verdicts that changed between them, against
+what the earlier files marked fragile (both rules, as the files carry them, and rule 2 alone at
+several spread confidences). Writes ``benchmarks/results/fragile_verdicts_hosts.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 SECOND = REPO.parent / "shared" / "reference" / "claims-second-machine"
 RESULTS = REPO / "benchmarks" / "results"
 STUDIES = ("selectivity", "shape_bias")
+#: Every study with a claims file, for the out-of-sample check.
+ALL_STUDIES = (*STUDIES, "bridge")
 #: The commit whose committed claims files the second host's are compared with.
 COMMITTED = "243e8d2"
 
@@ -37,6 +45,43 @@ def committed_table(commit: str, study: str) -> pd.DataFrame:
     text = subprocess.run(["git", "show", f"{commit}:figures/claims_{study}.csv"], cwd=REPO, capture_output=True,
                           text=True, check=True).stdout
     return pd.read_csv(io.StringIO(text))
+
+
+def across_hosts(earlier: str, later: str, confidences: list[float]) -> dict[str, Any]:
+    """The verdicts that changed between the claims files committed at ``earlier`` and ``later``,
+    and which of them (and of the others) the earlier files had marked fragile."""
+    tables = {commit: pd.concat([committed_table(commit, s) for s in ALL_STUDIES], ignore_index=True)
+              for commit in (earlier, later)}
+    before, after = tables[earlier], tables[later]
+    if list(before["claim"]) != list(after["claim"]):
+        raise SystemExit(f"the claims of {earlier} and {later} differ; compare files of the same code")
+    changed = before["verdict"] != after["verdict"]
+    left_out = before["fragile_because"].fillna("").str.contains("changes without", regex=False)
+
+    def flagged(flags: pd.Series) -> dict[str, Any]:
+        return {"changed_flagged": sorted(before.loc[flags & changed, "claim"]),
+                "changed_not_flagged": sorted(before.loc[~flags & changed, "claim"]),
+                "others_flagged": int((flags & ~changed).sum()), "others": int((~changed).sum())}
+
+    return {"benchmark": "fragile_verdicts", "device": "-", "earlier": earlier, "later": later,
+            "hosts": {commit: sorted(set(_trained_on(commit))) for commit in (earlier, later)},
+            "claims": len(before),
+            "changed": {row.claim: f"{row.verdict} -> {verdict}" for row, verdict
+                        in zip(before[changed].itertuples(), after.loc[changed, "verdict"])},
+            "either_rule": flagged(before["fragile"].astype(bool)),
+            "rule_1_leave_one_out": flagged(left_out),
+            "rule_2_spread": {f"{c:g}": flagged(claims_module.fragile_rows(before, c)) for c in confidences}}
+
+
+def _trained_on(commit: str) -> list[str]:
+    """The "Runs trained on" lines of the claims reports committed at ``commit``."""
+    lines = []
+    for study in ALL_STUDIES:
+        text = subprocess.run(["git", "show", f"{commit}:figures/claims_{study}.md"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout
+        lines += [line.split(" with ")[0].removeprefix("Runs trained on ") for line in text.splitlines()
+                  if line.startswith("Runs trained on ")]
+    return lines
 
 
 def rule_two(files: dict[str, pd.DataFrame], changed: set[str], confidences: list[float]) -> dict[str, Any]:
@@ -88,7 +133,12 @@ def main() -> None:
     parser.add_argument("--committed", default=COMMITTED, help="the commit whose claims files are compared")
     parser.add_argument("--runs-dir", type=Path, help="runs whose per-seed data rule 1 reads")
     parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--hosts", nargs=2, metavar=("EARLIER", "LATER"),
+                        help="two commits whose claims files two hosts wrote: the out-of-sample check")
     args = parser.parse_args()
+    if args.hosts is not None:
+        _write("fragile_verdicts_hosts.json", across_hosts(*args.hosts, [0.6, claims_module.SPREAD_CONFIDENCE, 0.9, 0.95, 0.99]))
+        return
     files = {"committed": pd.concat([committed_table(args.committed, s) for s in STUDIES], ignore_index=True),
              "second": pd.concat([pd.read_csv(SECOND / f"claims_{s}.csv") for s in STUDIES], ignore_index=True)}
     merged = files["committed"].merge(files["second"], on="claim", suffixes=("", "_second"))
@@ -100,9 +150,12 @@ def main() -> None:
     }
     if args.runs_dir is not None:
         document["rule_1_leave_one_out_on_runs"] = rule_one(args.runs_dir, args.data_dir, files, changed)
+    _write("fragile_verdicts.json", document)
+
+
+def _write(name: str, document: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "fragile_verdicts.json"
-    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / name).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(document, indent=1))
 
 
