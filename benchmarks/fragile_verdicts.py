@@ -42,9 +42,15 @@ COMMITTED = "243e8d2"
 
 
 def committed_table(commit: str, study: str) -> pd.DataFrame:
-    text = subprocess.run(["git", "show", f"{commit}:figures/claims_{study}.csv"], cwd=REPO, capture_output=True,
-                          text=True, check=True).stdout
-    return pd.read_csv(io.StringIO(text))
+    """The claims table of ``study`` committed at ``commit``."""
+    return pd.read_csv(io.StringIO(_committed_text(commit, f"figures/claims_{study}.csv")))
+
+
+def _committed_text(commit: str, path: str) -> str:
+    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=REPO, capture_output=True, text=True)
+    if shown.returncode != 0:
+        raise SystemExit(f"no {path} at commit {commit}: {shown.stderr.strip()}")
+    return shown.stdout
 
 
 def across_hosts(earlier: str, later: str, confidences: list[float]) -> dict[str, Any]:
@@ -56,7 +62,7 @@ def across_hosts(earlier: str, later: str, confidences: list[float]) -> dict[str
     if list(before["claim"]) != list(after["claim"]):
         raise SystemExit(f"the claims of {earlier} and {later} differ; compare files of the same code")
     changed = before["verdict"] != after["verdict"]
-    left_out = before["fragile_because"].fillna("").str.contains("changes without", regex=False)
+    left_out = before["fragile_because"].fillna("").str.contains(claims_module.LEFT_OUT_REASON, regex=False)
 
     def flagged(flags: pd.Series) -> dict[str, Any]:
         return {"changed_flagged": sorted(before.loc[flags & changed, "claim"]),
@@ -77,8 +83,7 @@ def _trained_on(commit: str) -> list[str]:
     """The "Runs trained on" lines of the claims reports committed at ``commit``."""
     lines = []
     for study in ALL_STUDIES:
-        text = subprocess.run(["git", "show", f"{commit}:figures/claims_{study}.md"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout
+        text = _committed_text(commit, f"figures/claims_{study}.md")
         lines += [line.split(" with ")[0].removeprefix("Runs trained on ") for line in text.splitlines()
                   if line.startswith("Runs trained on ")]
     return lines
@@ -116,7 +121,7 @@ def rule_one(runs_dir: Path, data_dir: Path | None, files: dict[str, pd.DataFram
     result: dict[str, Any] = {}
     for study in STUDIES:
         table = studies()[study].claims(options, None, None)[0]
-        left_out = table["fragile_because"].str.contains("changes without", regex=False)
+        left_out = table["fragile_because"].str.contains(claims_module.LEFT_OUT_REASON, regex=False)
         result[study] = {
             # Per file, the claims whose effect differs: none (or a few) where its per-seed data is these runs.
             "differs_from": {name: _differing(table, reference) for name, reference in files.items()},
@@ -136,6 +141,8 @@ def main() -> None:
     parser.add_argument("--hosts", nargs=2, metavar=("EARLIER", "LATER"),
                         help="two commits whose claims files two hosts wrote: the out-of-sample check")
     args = parser.parse_args()
+    if args.hosts is not None and (args.runs_dir is not None or args.committed != COMMITTED):
+        parser.error("--hosts compares two commits' claims files; --committed and --runs-dir belong to the other check")
     if args.hosts is not None:
         _write("fragile_verdicts_hosts.json", across_hosts(*args.hosts, [0.6, claims_module.SPREAD_CONFIDENCE, 0.9, 0.95, 0.99]))
         return
@@ -154,6 +161,7 @@ def main() -> None:
 
 
 def _write(name: str, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``benchmarks/results/name`` and print it."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(document, indent=1))

@@ -212,7 +212,7 @@ def test_the_sweep_accuracy_line_gives_each_architecture_and_alpha_its_range_ove
     from selrob.studies.bridge import sweep_accuracy
 
     sweep = pd.DataFrame({"arch": ["resnet20"] * 4 + ["alexnet_small"] * 2, "alpha": [1.0, 1.0, -1.0, -1.0, 0.0, 0.0],
-                          "seed": [0, 1, 0, 1, 0, 1], "test_accuracy": [0.342, 0.507, 0.9, 0.9, 0.97, 0.98]})
+                          "seed": [0, 1, 0, 1, 0, 1], "test_accuracy": [0.342, 0.507, 0.9, 0.9001, 0.97, 0.98]})
     assert sweep_accuracy(sweep).startswith(
         "Test accuracy of the alpha sweep, lowest-highest over seeds: alexnet_small: alpha 0 0.970-0.980; "
         "resnet20: alpha -1 0.900, alpha 1 0.342-0.507. Every run")

@@ -22,6 +22,8 @@ from selrob.user_models.layers import check_layers, stage_layers, trace_modules
 from selrob.user_models.spec import parse_spec
 from selrob.user_models.weights import read_state, state_digest
 
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
 #: A user's own file: a small CNN for the shape-texture world (10 classes, 32 px), its units
 #: functional ReLUs in named modules, and a factory that raises.
 USER_FILE = '''
@@ -386,7 +388,7 @@ def test_every_applicable_evaluation_of_a_users_model_from_the_command_line(
         assert code == 0, (name, err)
         assert "rows of 1 models" in out.splitlines()[0] and "cnn" in out
     figures = tmp_path / "report"
-    executed = execute_notebook(Path(__file__).resolve().parents[1] / "notebooks" / "14_model_report.ipynb",
+    executed = execute_notebook(NOTEBOOKS / "14_model_report.ipynb",
                                 tmp_path / "out", {"model": "cnn", "max_eval_samples": 40, "runs_dir": str(runs),
                                                    "figures_dir": str(figures)})
     text = executed.read_text()
@@ -425,15 +427,10 @@ def test_a_user_pair_through_the_pair_notebooks(user_file: Path, tmp_path: Path,
     from selrob.pipeline.notebooks import execute_notebook
     from selrob.studies import studies
 
-    runs, figures = tmp_path / "runs", tmp_path / "figures"
-    add_model("mine-s", "shapes", f"{user_file}:make", save_weights(user_file, "make", tmp_path / "s.pt", 1), runs_root=runs)
-    add_model("mine-r", "shapes", f"{user_file}:make", save_weights(user_file, "make", tmp_path / "r.pt", 2), robust=True,
-              runs_root=runs)
-    add_pair("mine", "mine-s", "mine-r", runs)
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    runs, figures = _user_pair(user_file, tmp_path), tmp_path / "figures"
     for notebook in studies()["shape_bias"].notebooks:
         before = set(figures.iterdir()) if figures.exists() else set()
-        executed = execute_notebook(notebooks / f"{notebook.stem}.ipynb", tmp_path / "out",
+        executed = execute_notebook(NOTEBOOKS / f"{notebook.stem}.ipynb", tmp_path / "out",
                                     {"pairs": ["mine"], "smoke": True, "runs_dir": str(runs), "figures_dir": str(figures)})
         outputs = "".join(json.dumps(cell.get("outputs", [])) for cell in json.loads(executed.read_text())["cells"])
         written = [p.name for p in set(figures.iterdir()) - before]
@@ -441,12 +438,40 @@ def test_a_user_pair_through_the_pair_notebooks(user_file: Path, tmp_path: Path,
         assert written and all("_pairs-mine" in name for name in written), written  # the world's gallery: not again
 
 
+@pytest.mark.slow
+def test_a_user_pair_through_notebook_15(user_file: Path, tmp_path: Path, shapes_c: Path) -> None:
+    """Notebook 15's first part (the first paper's measures, S against R) on a researcher's pair:
+    its three figures named by the pair; the second part, an alpha sweep, says why it is skipped."""
+    from selrob.pipeline.notebooks import execute_notebook
+
+    runs, figures = _user_pair(user_file, tmp_path), tmp_path / "figures"
+    executed = execute_notebook(NOTEBOOKS / "15_bridge.ipynb", tmp_path / "out",
+                                {"pairs": ["mine"], "smoke": True, "runs_dir": str(runs), "figures_dir": str(figures)})
+    outputs = "".join(json.dumps(cell.get("outputs", [])) for cell in json.loads(executed.read_text())["cells"])
+    assert "mine-r" in outputs and "Part 1 (robust vs standard) skipped" not in outputs
+    assert "Part 2 (along alpha) skipped" in outputs and " claims:" not in outputs
+    written = sorted(p.stem for p in figures.glob("*.png"))
+    assert [name.split("_shapes_")[0] for name in written] == [
+        f"fig_bridge_{name}" for name in ("dimensionality", "selectivity_per_layer", "unit_gradients")]
+    assert all("_pairs-mine" in name for name in written), written
+
+
+def _user_pair(user_file: Path, tmp_path: Path) -> Path:
+    """The runs folder of a registered pair "mine" of two differently initialised user models."""
+    runs = tmp_path / "runs"
+    add_model("mine-s", "shapes", f"{user_file}:make", save_weights(user_file, "make", tmp_path / "s.pt", 1), runs_root=runs)
+    add_model("mine-r", "shapes", f"{user_file}:make", save_weights(user_file, "make", tmp_path / "r.pt", 2), robust=True,
+              runs_root=runs)
+    add_pair("mine", "mine-s", "mine-r", runs)
+    return runs
+
+
 def test_the_report_notebook_is_committed_clean_with_typed_parameters() -> None:
     import papermill
 
     from selrob.pipeline.notebooks import MODEL_REPORT, notebook_paths
 
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / f"{MODEL_REPORT}.ipynb"
+    notebook = NOTEBOOKS / f"{MODEL_REPORT}.ipynb"
     cells = json.loads(notebook.read_text())["cells"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")
     assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in cells) == 1

@@ -173,7 +173,10 @@ def sweep_accuracy(sweep: pd.DataFrame) -> str:
     over seeds: a regularizer strength that kept an architecture from learning shows here even
     above twice chance, and the slopes along alpha include it."""
     ranges = sweep.groupby(["arch", "alpha"], sort=True)["test_accuracy"].agg(["min", "max"])
-    per_arch = {arch: ", ".join(f"alpha {alpha:g} {low:.3f}" + ("" if high == low else f"-{high:.3f}")
+    def span(low: float, high: float) -> str:
+        return f"{low:.3f}" if f"{low:.3f}" == f"{high:.3f}" else f"{low:.3f}-{high:.3f}"
+
+    per_arch = {arch: ", ".join(f"alpha {alpha:g} {span(low, high)}"
                                 for (_, alpha), low, high in zip(group.index, group["min"], group["max"]))
                 for arch, group in ranges.groupby(level="arch", sort=False)}
     return ("Test accuracy of the alpha sweep, lowest-highest over seeds: "

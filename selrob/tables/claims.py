@@ -218,6 +218,9 @@ def at_the_edge(effect: float, low: float, high: float, rows: int, statistic: St
     return t_statistic / math.sqrt(df / stats.chi2.ppf(1 - tail, df)) > critical
 
 
+#: How a ``fragile_because`` reason names the replicates whose omission changes the verdict (rule 1).
+LEFT_OUT_REASON = "changes without"
+
 CLAIM_COLUMNS = ["claim", "statement", "figures", "statistic", "effect", "ci_low", "ci_high", "unit", "n",
                  "replicates", "replicates_unit", "verdict", "replicates_for_80_power", "fragile", "fragile_because", "answers"]
 
@@ -228,7 +231,7 @@ def fragility(claim: Claim, frame: pd.DataFrame, effect: float, low: float, high
     reasons = []
     flipped = leave_one_out(claim, frame)
     if flipped:
-        reasons.append("changes without " + ", ".join(flipped))
+        reasons.append(f"{LEFT_OUT_REASON} " + ", ".join(flipped))
     if at_the_edge(effect, low, high, len(frame), claim.statistic):
         reasons.append(f"a spread within its {SPREAD_CONFIDENCE:.0%} interval would change it")
     return "; ".join(reasons)
