@@ -198,6 +198,19 @@ def test_notebook_15_says_which_side_applies_on_cifar10(tmp_path: Path) -> None:
     assert "Traceback" not in text and not (tmp_path / "figures").exists()
 
 
+@pytest.mark.slow  # a notebook kernel: kept out of the guard's fast tests
+def test_notebook_15_says_what_to_get_for_the_zoo_pairs_and_that_imagenet_has_no_sweep(tmp_path: Path) -> None:
+    """On ImageNet part 1 needs the zoo's pairs and the validation files, part 2 an alpha sweep that
+    ImageNet does not have here: one line each, no traceback, no figure."""
+    parameters = {"dataset": "imagenet", "runs_dir": str(tmp_path / "runs"), "data_dir": str(tmp_path / "data"),
+                  "figures_dir": str(tmp_path / "figures")}
+    text = execute_notebook(NOTEBOOK_15, tmp_path / "out", parameters).read_text()
+    assert "Part 1 (robust vs standard) skipped: no zoo pair of alexnet, googlenet, resnet50 has both models" in text
+    assert "selrob zoo download all" in text and "ILSVRC2012_img_val.tar" in text
+    assert "Part 2 (along alpha) skipped: dataset 'imagenet' is test-only here" in text
+    assert "Traceback" not in text and not (tmp_path / "figures").exists()
+
+
 def test_runs_near_chance_are_named_in_the_report() -> None:
     from selrob.studies.bridge import near_chance
 
