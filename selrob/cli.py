@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce", help="train each study's models, make its data, fill its caches, then run its notebooks and figures")
     reproduce.add_argument("--study", default="all", help=f"all (default) or one study: {studies_named}")
     reproduce.add_argument("--smoke", action="store_true", help="the tiny smoke version of every study")
-    reproduce.add_argument("--workers", type=int)
+    reproduce.add_argument("--workers", type=positive_int,
+                           help="worker processes for training and evaluations (default: one per core on CPU)")
     reproduce.add_argument("--figures-dir", type=path)
     reproduce.add_argument("--outputs-dir", type=path)
     _add_common(reproduce)
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "second paper's embedded world)")
     make_c.add_argument("--corruptions", nargs="+", help="a subset (default: all 19)")
     make_c.add_argument("--seed", type=int, default=0)
-    make_c.add_argument("--workers", type=int, help="processes (default: one per core)")
+    make_c.add_argument("--workers", type=positive_int, help="processes (default: one per core)")
     make_c.add_argument("--data-dir", type=path)
 
     zoo = commands.add_parser("zoo", help="the second paper's ImageNet models (standard / robust pairs)")

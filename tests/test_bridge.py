@@ -226,9 +226,18 @@ def test_the_sweep_accuracy_line_gives_each_architecture_and_alpha_its_range_ove
 
     sweep = pd.DataFrame({"arch": ["resnet20"] * 4 + ["alexnet_small"] * 2, "alpha": [1.0, 1.0, -1.0, -1.0, 0.0, 0.0],
                           "seed": [0, 1, 0, 1, 0, 1], "test_accuracy": [0.342, 0.507, 0.9, 0.9001, 0.97, 0.98]})
-    assert sweep_accuracy(sweep).startswith(
-        "Test accuracy of the alpha sweep, lowest-highest over seeds: alexnet_small: alpha 0 0.970-0.980; "
-        "resnet20: alpha -1 0.900, alpha 1 0.342-0.507. Every run")
+    assert sweep_accuracy(sweep, "shapes") == (
+        "Test accuracy of the alpha sweep on the shapes test set, min-max of 2 seeds: alexnet_small: alpha 0 "
+        "0.970-0.980; resnet20: alpha -1 0.900, alpha 1 0.342-0.507.")
+
+
+def test_the_report_says_what_the_rows_along_alpha_compare_when_the_manipulation_check_fails() -> None:
+    from selrob.studies.bridge import manipulation_check
+
+    table = pd.DataFrame({"claim": ["robust_selectivity", "alpha_selectivity"], "verdict": ["more", "inconclusive"]})
+    assert "is inconclusive here" in manipulation_check(table)[1] and "regularizer strengths" in manipulation_check(table)[1]
+    assert manipulation_check(table.assign(verdict=["more", "supports"])) == []
+    assert manipulation_check(table.iloc[:1]) == []
 
 
 def test_an_architecture_outside_the_sweep_is_one_line(tmp_path: Path) -> None:

@@ -167,3 +167,15 @@ def test_two_robust_models_of_one_architecture_are_two_pairs() -> None:
     assert len(ax.lines) >= 2  # one line from the standard model to each robust one
     xs = {round(float(c.get_children()[0].get_xdata()[0]), 3) for c in ax.containers}
     assert len(xs) == 3  # each model at its own place
+
+
+def test_the_pairs_models_table_shows_which_model_is_which_and_its_accuracy_where_trained() -> None:
+    import pandas as pd
+
+    from selrob.tables.robust_pairs import Pairs
+
+    trained = pd.DataFrame({"dataset": ["shapes"] * 2, "arch": ["resnet20"] * 2, "alpha": [0.0, 0.0], "seed": [0, 0],
+                            "test_accuracy": [0.95, 0.9], "protocol": ["p", "q"], "model": ["resnet20 S", "resnet20 R"],
+                            "training": ["standard", "robust"], "run_dir": ["a", "b"]})
+    assert list(Pairs(trained).models.columns) == ["arch", "model", "training", "seed", "test_accuracy"]
+    assert list(Pairs(trained.drop(columns="test_accuracy")).models.columns) == ["arch", "model", "training", "seed"]

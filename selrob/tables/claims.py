@@ -231,7 +231,7 @@ def fragility(claim: Claim, frame: pd.DataFrame, effect: float, low: float, high
     reasons = []
     flipped = leave_one_out(claim, frame)
     if flipped:
-        reasons.append(f"{LEFT_OUT_REASON} " + ", ".join(flipped))
+        reasons.append(f"{LEFT_OUT_REASON} {'' if len(flipped) == 1 else 'any one of '}" + ", ".join(flipped))
     if at_the_edge(effect, low, high, len(frame), claim.statistic):
         reasons.append(f"a spread within its {SPREAD_CONFIDENCE:.0%} interval would change it")
     return "; ".join(reasons)
@@ -306,6 +306,10 @@ def claims_markdown(table: pd.DataFrame, preamble: Sequence[str]) -> str:
         lines.append(f"| {row.statement} | {row.figures} | {row.statistic} | {_number(row.effect)} "
                      f"[{_number(row.ci_low)}, {_number(row.ci_high)}] | {row.unit} | {row.n} | {_verdict_cell(row)} |")
     lines += ["", verdict_counts(table)]
+    if table["fragile"].any():
+        lines.append(f"A verdict is fragile when leaving out one replicate changes it, or when a standard error within "
+                     f"the {SPREAD_CONFIDENCE:.0%} chi-square interval of the observed one would (docs/protocol.md, "
+                     "Fragile verdicts).")
     for row in table[table["fragile"]].itertuples():
         lines.append(f"- *{row.statement}*: **{row.verdict}** is fragile: {row.fragile_because}.")
     for row in table[table["verdict"] == INCONCLUSIVE].itertuples():

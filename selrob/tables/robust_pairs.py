@@ -37,8 +37,9 @@ class Pairs:
 
     @property
     def models(self) -> pd.DataFrame:
-        """The models, for display."""
-        return self.sources.drop(columns=[c for c in ("run_dir", "source") if c in self.sources])
+        """The models, for display: which is which (architecture, model, standard or robust, seed) and,
+        for runs trained here, their test accuracy."""
+        return self.sources[[c for c in ("arch", "model", "training", "seed", "test_accuracy") if c in self.sources]]
 
 
 def load_robust_pairs(
