@@ -205,10 +205,15 @@ def figure_listing(study_name: str = "all") -> str:
     from selrob.studies import select_studies
 
     chosen = select_studies(study_name)
+    figures = [figure for study in chosen for figure in study.figures]
+    # Columns as wide as their longest entry, so that no entry runs into the next.
+    widths = [max((len(text) for text in column), default=0) + 1
+              for column in ([f.id for f in figures], [f.paper for f in figures], [f.notebook for f in figures])]
     lines = []
     for study in chosen:
         lines.append(f"{study.name}: {study.title}")
         for figure in study.figures:
             backing = f"  claims: {', '.join(figure.claims)}" if figure.claims else ""
-            lines.append(f"  {figure.id:<42} {figure.paper:<22} {figure.notebook:<30}{backing}".rstrip())
+            lines.append(f"  {figure.id:<{widths[0]}} {figure.paper:<{widths[1]}} {figure.notebook:<{widths[2]}}"
+                         f"{backing}".rstrip())
     return "\n".join(lines)
