@@ -185,6 +185,7 @@ def sweep_accuracy(sweep: pd.DataFrame, dataset: str) -> str:
     over seeds: a regularizer strength that kept an architecture from learning shows here even
     above twice chance (the slopes along alpha include it)."""
     ranges = sweep.groupby(["arch", "alpha"], sort=True)["test_accuracy"].agg(["min", "max"])
+
     def span(low: float, high: float) -> str:
         return f"{low:.3f}" if f"{low:.3f}" == f"{high:.3f}" else f"{low:.3f}-{high:.3f}"
 
