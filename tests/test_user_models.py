@@ -17,12 +17,13 @@ from selrob.cli import main
 from selrob.errors import SelrobError
 from selrob.evaluations.registry import registered_evaluations
 from selrob.measures.units import UnitRecorder
+from selrob.paths import notebooks_dir
 from selrob.user_models import add_model, add_pair, get_model, model_source, pair_sources
 from selrob.user_models.layers import check_layers, stage_layers, trace_modules
 from selrob.user_models.spec import parse_spec
 from selrob.user_models.weights import read_state, state_digest
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = notebooks_dir()
 
 #: A user's own file: a small CNN for the shape-texture world (10 classes, 32 px), its units
 #: functional ReLUs in named modules, and a factory that raises.
